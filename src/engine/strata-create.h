@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "strata-image.h"
+
+G_BEGIN_DECLS
+
+/* qcow2 creation options; defaults are qemu-img's. */
+typedef struct
+{
+  guint64           size;           /* 0 with a backing file: take the backing's size */
+  gboolean          has_size;
+  guint             cluster_size;   /* bytes, power of two, 512 .. 2 MiB; default 65536 */
+  int               compat;         /* 2 (0.10) or 3 (1.1); default 3 */
+  guint             refcount_bits;  /* 1..64, power of two; default 16 */
+  gboolean          lazy_refcounts;
+  gboolean          extended_l2;
+  StrataCompression compression_type;
+  const char       *backing_file;   /* stored byte for byte */
+  const char       *backing_format; /* NULL: probe the backing and record what was found */
+} StrataCreateOptions;
+
+void     strata_create_options_init (StrataCreateOptions *opts);
+/* Parses qemu-img style "-o" option strings (key=value,key=value) into @opts. */
+gboolean strata_create_options_parse (StrataCreateOptions *opts,
+                                      const char          *options,
+                                      GError             **error);
+
+/* Creates a qcow2 image at @filename (fails if it exists unless it is replaced through a
+ * temporary file: the image is written to a temporary file and renamed). */
+gboolean strata_create_qcow2        (const char                *filename,
+                                     const StrataCreateOptions *opts,
+                                     GError                   **error);
+/* Writes a fresh empty qcow2 image into an already open, empty, writable file. */
+gboolean strata_create_qcow2_in_file (StrataFile                *file,
+                                      const StrataCreateOptions *opts,
+                                      GError                   **error);
+
+G_END_DECLS
