@@ -1,11 +1,119 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
-#include <stdio.h>
+#include "strata-img.h"
 
-#include "strata-image.h"
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct
+{
+  const char *name;
+  int       (*run) (int argc, char **argv);
+  const char *synopsis;
+} Command;
+
+static const Command commands[] = {
+  { "info", strata_img_info,
+    "info [-f FMT] [-U] [--backing-chain] [--output=human|json] FILE" },
+  { "create", strata_img_create,
+    "create -f qcow2 [-b BACKING -F FMT] [-o OPTIONS] FILE [SIZE]" },
+  { "map", strata_img_map, "map [-f FMT] [-U] [--output=human|json] FILE" },
+  { "convert", strata_img_convert,
+    "convert [-p] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
+  { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
+  { "compare", strata_img_compare, "compare [-s] A B" },
+  { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
+  { "commit", strata_img_commit,
+    "commit [-p] [-d] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
+  { "protect", strata_img_protect, "protect FILE" },
+  { "unprotect", strata_img_unprotect, "unprotect FILE" },
+};
+
+void
+strata_img_error (const char *format, ...)
+{
+  g_autofree char *msg = NULL;
+  va_list args;
+
+  va_start (args, format);
+  msg = g_strdup_vprintf (format, args);
+  va_end (args);
+
+  fprintf (stderr, "strata-img: %s\n", msg);
+}
+
+gboolean
+strata_img_parse_size (const char *text,
+                       guint64    *size)
+{
+  char *end = NULL;
+  double value;
+  guint64 mult = 1;
+
+  if (text == NULL || *text == '\0' || *text == '-')
+    return FALSE;
+
+  value = g_ascii_strtod (text, &end);
+  if (end == text || value < 0)
+    return FALSE;
+
+  switch (*end)
+    {
+    case '\0': case 'b': case 'B': mult = 1; break;
+    case 'k': case 'K': mult = 1ULL << 10; break;
+    case 'm': case 'M': mult = 1ULL << 20; break;
+    case 'g': case 'G': mult = 1ULL << 30; break;
+    case 't': case 'T': mult = 1ULL << 40; break;
+    case 'p': case 'P': mult = 1ULL << 50; break;
+    case 'e': case 'E': mult = 1ULL << 60; break;
+    default: return FALSE;
+    }
+  if (*end != '\0' && end[1] != '\0')
+    return FALSE;
+  if (value * mult >= 18446744073709551616.0)
+    return FALSE;
+
+  *size = (guint64) (value * mult);
+  return TRUE;
+}
+
+static void
+usage (FILE *out)
+{
+  fprintf (out, "Usage: strata-img COMMAND [OPTIONS]\n\nCommands:\n");
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    fprintf (out, "  %s\n", commands[i].synopsis);
+}
 
 int
 main (int argc, char **argv)
 {
-  fprintf (stderr, "strata-img: not yet\n");
+  setlocale (LC_ALL, "");
+
+  if (argc < 2)
+    {
+      usage (stderr);
+      return 1;
+    }
+
+  if (strcmp (argv[1], "--help") == 0 || strcmp (argv[1], "-h") == 0)
+    {
+      usage (stdout);
+      return 0;
+    }
+
+  if (strcmp (argv[1], "--version") == 0 || strcmp (argv[1], "-V") == 0)
+    {
+      printf ("strata-img version " STRATA_VERSION "\n");
+      return 0;
+    }
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    if (strcmp (argv[1], commands[i].name) == 0)
+      return commands[i].run (argc - 1, argv + 1);
+
+  strata_img_error ("unknown command \"%s\"", argv[1]);
+  usage (stderr);
   return 1;
 }

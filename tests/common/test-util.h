@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * Shared helpers for the test programs: a scratch folder per test program, running shell
+ * commands (qemu-img, qemu-io, strata-img) and asserting on their results.
+ */
+
+/* Initialises GTest and creates the scratch folder (removed at exit unless
+ * STRATA_TEST_KEEP=1). */
+void        tu_init              (int *argc, char ***argv);
+/* The scratch folder of this test program. */
+const char *tu_dir               (void);
+/* A path inside the scratch folder; the string lives until exit. */
+const char *tu_path              (const char *name);
+/* The strata-img binary under test. */
+const char *tu_strata_img        (void);
+
+/* Runs "/bin/sh -c CMD" and returns its exit status; stdout/stderr are returned when the
+ * pointers are non-NULL. */
+int         tu_run               (char      **out,
+                                  char      **err,
+                                  const char *fmt,
+                                  ...) G_GNUC_PRINTF (3, 4);
+/* Runs CMD and fails the test (printing stderr) unless it exits 0; returns stdout. */
+char       *tu_run_ok            (const char *fmt,
+                                  ...) G_GNUC_PRINTF (1, 2);
+
+/* Asserts `qemu-img check` reports no errors and no leaks. */
+void        tu_assert_qemu_check_clean (const char *path);
+/* Asserts `qemu-img compare` finds the two images' guest contents identical. */
+void        tu_assert_qemu_compare     (const char *a,
+                                        const char *b);
+/* SHA-256 of a file's bytes (to prove a file was left untouched). */
+char       *tu_file_checksum     (const char *path);
+gboolean    tu_file_exists       (const char *path);
+/* Names of files in @dir (sorted), as one space-separated string, for "nothing left"
+ * assertions; hidden files included. */
+char       *tu_list_dir          (const char *dir);
+
+G_END_DECLS
