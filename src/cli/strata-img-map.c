@@ -34,6 +34,8 @@ entry_from_status (MapEntry                *e,
                    const StrataChainStatus *st,
                    GError                 **error)
 {
+  gboolean is_vmdk;
+
   memset (e, 0, sizeof *e);
   e->start = start;
   e->length = st->length;
@@ -47,17 +49,18 @@ entry_from_status (MapEntry                *e,
   if (st->has_host_offset && st->host_file != NULL)
     e->filename = strata_file_get_path (st->host_file);
 
-  /* QEMU asks the file under a flat VMDK extent whether the bytes are a hole and then
-   * reports them as data that reads as zeros ("zero": true, "data": true); do the same so
-   * the runs match. A zero run with a host offset in a VMDK is such a hole (zeroed grains
-   * of sparse extents have no offset). */
-  if (st->layer == NULL || strcmp (strata_image_get_format (st->layer), "vmdk") != 0 ||
-      !st->has_host_offset || st->host_file == NULL || st->compressed)
+  /* QEMU asks the file under a flat VMDK extent (and under a qcow2 image it takes for
+   * metadata-preallocated) whether the bytes are a hole and then reports them as data that
+   * reads as zeros ("zero": true, "data": true); do the same so the runs match. A zero run
+   * with a host offset in a VMDK is such a hole (zeroed grains of sparse extents have no
+   * offset). */
+  if (!st->has_host_offset || st->host_file == NULL || st->compressed || st->layer == NULL)
     return TRUE;
+  is_vmdk = strcmp (strata_image_get_format (st->layer), "vmdk") == 0;
 
-  if (st->kind == STRATA_BLOCK_ZERO)
+  if (is_vmdk && st->kind == STRATA_BLOCK_ZERO)
     e->data = TRUE;
-  else if (st->kind == STRATA_BLOCK_DATA)
+  else if (st->kind == STRATA_BLOCK_DATA && (is_vmdk || st->recurse))
     {
       gboolean is_data;
       guint64 pnum;
