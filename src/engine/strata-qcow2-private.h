@@ -166,11 +166,11 @@ typedef struct
   guint64      host_end;                /* first byte after the last cluster we used */
   guint64      compressed_next;         /* where the next compressed cluster may start */
   GArray      *dirty_l1;                /* indices of L1 entries to write back (guint32) */
-  GArray      *dirty_reftable;          /* indices of refcount table entries (guint64) */
-  guint64     *pending_free;            /* host offsets whose refcount drops after write back */
-  gsize        n_pending_free;
-  gsize        pending_free_alloc;
-  gboolean     metadata_dirty;
+  GArray      *dirty_reftable;          /* indices of refcount table entries (guint32) */
+  GArray      *pending_free;            /* (offset, length) guint64 pairs to free after the
+                                         * L2 tables that dropped them are on disk */
+  gboolean     reftable_moved;          /* the whole table must be written, then the header */
+  gboolean     data_unflushed;          /* guest data written since the last flush */
 } Qcow2State;
 
 #define QCOW2_STATE(image) ((Qcow2State *) (image)->priv)
@@ -255,6 +255,7 @@ gboolean qcow2_get_refcount     (Qcow2State  *s,
                                  guint64      cluster_index,
                                  guint64     *refcount,
                                  GError     **error);
+guint64  qcow2_refcount_max     (Qcow2State  *s);
 /* Adds @delta to the refcount of every cluster overlapping [offset, offset + length). */
 gboolean qcow2_update_refcount  (Qcow2State  *s,
                                  guint64      offset,

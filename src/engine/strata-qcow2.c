@@ -426,6 +426,15 @@ qcow2_close (StrataImage *self)
   if (s == NULL)
     return;
 
+  /* Dropped without strata_image_close(): still leave a consistent image behind. */
+  if (s->writable && s->dirty_l1 != NULL)
+    {
+      g_autoptr(GError) ignored = NULL;
+
+      if (!qcow2_flush (self, &ignored))
+        g_debug ("%s: write back on close failed: %s", s->filename, ignored->message);
+    }
+
   for (guint t = 0; t < 3; t++)
     for (guint b = 0; b < 64; b++)
       g_free (s->feature_names[t][b]);
@@ -443,7 +452,7 @@ qcow2_close (StrataImage *self)
     libdeflate_free_decompressor (s->deflate_dec);
   g_clear_pointer (&s->dirty_l1, g_array_unref);
   g_clear_pointer (&s->dirty_reftable, g_array_unref);
-  g_free (s->pending_free);
+  g_clear_pointer (&s->pending_free, g_array_unref);
   g_free (s);
   self->priv = NULL;
 }
