@@ -60,6 +60,7 @@ typedef struct
   ExtentKind  kind;
   char       *type_name;     /* the descriptor's word ("SPARSE", "FLAT"); NULL if monolithic */
   char       *path;          /* as opened; used in messages and `info` */
+  char       *label;         /* lazily built message prefix */
   StrataFile *file;          /* NULL for ZERO */
   guint64     file_size;
   guint64     start;         /* guest offset of the first byte */
@@ -119,6 +120,7 @@ extent_free (gpointer data)
 
   g_free (e->type_name);
   g_free (e->path);
+  g_free (e->label);
   g_clear_pointer (&e->file, strata_file_unref);
   g_free (e->gd);
   g_free (e->gt_cache);
@@ -543,6 +545,14 @@ open_descriptor_extent (StrataImage                *self,
 
   e->type_name = g_strdup (d->type_name);
 
+  if (d->sectors > MAX_VIRTUAL_SIZE / SECTOR)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: descriptor line %u: absurd extent size of %" G_GUINT64_FORMAT
+                   " sectors", self->filename, d->line, d->sectors);
+      return FALSE;
+    }
+
   switch (d->type)
     {
     case STRATA_VMDK_EXTENT_ZERO:
@@ -942,6 +952,18 @@ vmdk_block_status (StrataImage       *self,
   return TRUE;
 }
 
+/* "extent NAME: " when the extent is not the image file itself, for messages. */
+static const char *
+extent_label (StrataImage *self,
+              Extent      *e)
+{
+  if (e->file == self->file)
+    return "";
+  if (e->label == NULL)
+    e->label = g_strdup_printf ("extent %s: ", e->path);
+  return e->label;
+}
+
 /* Inflates grain @grain of extent @e into the state's grain buffer. */
 static gboolean
 load_compressed_grain (StrataImage  *self,
@@ -961,6 +983,15 @@ load_compressed_grain (StrataImage  *self,
     return TRUE;
   s->cached_extent = NULL;
 
+  if (at >= e->file_size)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: %sthe compressed grain at 0x%" G_GINT64_MODIFIER "x is past the end "
+                   "of the file (%" G_GUINT64_FORMAT " bytes)", self->filename,
+                   extent_label (self, e), at, e->file_size);
+      return FALSE;
+    }
+
   if (e->has_markers)
     {
       guint8 marker[12];
@@ -968,8 +999,8 @@ load_compressed_grain (StrataImage  *self,
       if (at > e->file_size || e->file_size - at < sizeof marker)
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                       "%s: extent %s: the grain marker at 0x%" G_GINT64_MODIFIER "x is past "
-                       "the end of the file", self->filename, e->path, at);
+                       "%s: %sthe grain marker at 0x%" G_GINT64_MODIFIER "x is past "
+                       "the end of the file", self->filename, extent_label (self, e), at);
           return FALSE;
         }
       if (!strata_file_pread (e->file, marker, sizeof marker, at, error))
@@ -979,9 +1010,10 @@ load_compressed_grain (StrataImage  *self,
       if (data_len == 0 || data_len > 2 * e->grain_size || data_len > e->file_size - at)
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                       "%s: extent %s: the compressed grain at 0x%" G_GINT64_MODIFIER "x has "
+                       "%s: %sthe compressed grain at 0x%" G_GINT64_MODIFIER "x has "
                        "an invalid length of %" G_GUINT64_FORMAT " bytes (the file has %"
-                       G_GUINT64_FORMAT ")", self->filename, e->path, at - sizeof marker,
+                       G_GUINT64_FORMAT ")", self->filename, extent_label (self, e),
+                       at - sizeof marker,
                        data_len, e->file_size);
           return FALSE;
         }
@@ -1017,8 +1049,8 @@ load_compressed_grain (StrataImage  *self,
   if (zret != Z_STREAM_END)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                   "%s: extent %s: the compressed grain at 0x%" G_GINT64_MODIFIER "x cannot "
-                   "be decompressed (%s)", self->filename, e->path, at,
+                   "%s: %sthe compressed grain at 0x%" G_GINT64_MODIFIER "x cannot "
+                   "be decompressed (%s)", self->filename, extent_label (self, e), at,
                    zret == Z_BUF_ERROR || zret == Z_OK ? "it is larger than a grain"
                                                        : (zs.msg ? zs.msg : "bad data"));
       return FALSE;
@@ -1057,8 +1089,9 @@ read_sparse (StrataImage  *self,
           if (in_grain + n > s->grain_len)
             {
               g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                           "%s: extent %s: the compressed grain at 0x%" G_GINT64_MODIFIER
-                           "x holds only %" G_GSIZE_FORMAT " bytes", self->filename, e->path,
+                           "%s: %sthe compressed grain at 0x%" G_GINT64_MODIFIER
+                           "x holds only %" G_GSIZE_FORMAT " bytes", self->filename,
+                           extent_label (self, e),
                            (guint64) gte * SECTOR, s->grain_len);
               return FALSE;
             }

@@ -891,6 +891,143 @@ test_malformed_compressed (void)
   }
 }
 
+/* ---- Damaged bytes: whatever the damage, a clear error or data, never a crash ---- */
+
+static void
+exercise_damaged (const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataImage) image = NULL;
+  g_autofree guint8 *buf = NULL;
+  guint64 size, limit, pos = 0;
+
+  image = strata_image_open (path, NULL, STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING,
+                             &error);
+  if (image == NULL)
+    {
+      g_assert_nonnull (error);
+      g_assert_true (error->domain == STRATA_ERROR);
+      return;
+    }
+
+  g_clear_pointer (&buf, g_free);
+  size = strata_image_get_size (image);
+  limit = MIN (size, 8 * MiB);
+  buf = g_malloc (MAX (limit, 1));
+  if (!strata_image_read (image, 0, limit, buf, &error))
+    {
+      g_assert_true (error->domain == STRATA_ERROR);
+      g_assert_nonnull (strstr (error->message, path));
+      g_clear_error (&error);
+    }
+
+  for (guint i = 0; i < 1000 && pos < size; i++)
+    {
+      StrataBlockStatus bs;
+
+      if (!strata_image_block_status (image, pos, size - pos, &bs, &error))
+        {
+          g_assert_true (error->domain == STRATA_ERROR);
+          g_clear_error (&error);
+          break;
+        }
+      pos += bs.length;
+    }
+
+  strata_image_info_free (strata_image_get_info (image, NULL));
+}
+
+static void
+damage_and_exercise (const char *source,
+                     const char *name,
+                     guint       iterations)
+{
+  const char *path = tu_path (name);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *orig = NULL;
+  gsize len;
+
+  g_assert_true (g_file_get_contents (source, &orig, &len, &error));
+  g_assert_no_error (error);
+
+  for (guint it = 0; it < iterations; it++)
+    {
+      g_autofree char *copy = g_memdup2 (orig, len);
+      guint flips = g_test_rand_int_range (1, 9);
+
+      for (guint f = 0; f < flips; f++)
+        {
+          /* Mostly metadata: the first 64 KiB and the last 4 KiB (a footer's tables). */
+          gsize at;
+
+          if (g_test_rand_bit () || len <= 65536)
+            at = g_test_rand_int_range (0, MIN (len, 65536));
+          else
+            at = len - 1 - g_test_rand_int_range (0, MIN (len, 4096));
+          if (g_test_rand_bit ())
+            copy[at] ^= 1 << g_test_rand_int_range (0, 8);
+          else
+            copy[at] = (char) g_test_rand_int_range (0, 256);
+        }
+      g_assert_true (g_file_set_contents (path, copy, len, &error));
+      exercise_damaged (path);
+    }
+}
+
+static void
+test_damaged (void)
+{
+  const char *raw = make_raw ("dmg.raw", 4 * MiB);
+  const char *sparse = tu_path ("dmg-src-sparse.vmdk");
+  const char *stream = tu_path ("dmg-src-stream.vmdk");
+  const char *footer = tu_path ("footer.vmdk");
+  const gsize size = 2 * MiB;
+  g_autofree guint8 *data = g_malloc0 (size);
+
+  g_free (tu_run_ok ("qemu-img convert -f raw -O vmdk -o zeroed_grain=on '%s' '%s' && "
+                     "qemu-io -f vmdk -c 'write -z 1M 128k' '%s' && "
+                     "qemu-img convert -f raw -O vmdk -o subformat=streamOptimized '%s' '%s'",
+                     raw, sparse, sparse, raw, stream));
+  fill_pattern (data + 70000, 300000, 13);
+  build_footer_vmdk (footer, data, size);
+
+  damage_and_exercise (sparse, "dmg-sparse.vmdk", 300);
+  damage_and_exercise (stream, "dmg-stream.vmdk", 300);
+  damage_and_exercise (footer, "dmg-footer.vmdk", 300);
+}
+
+static void
+test_damaged_descriptor (void)
+{
+  static const char text[] =
+    "# Disk DescriptorFile\nversion=1\nCID=0123abcd\nparentCID=ffffffff\n"
+    "createType=\"twoGbMaxExtentFlat\"\nparentFileNameHint=\"p.vmdk\"\n"
+    "RW 2048 FLAT \"dd-f001.vmdk\" 0\nRDONLY 100 ZERO\nRW 4096 SPARSE \"dd-s.vmdk\"\n"
+    "ddb.geometry.cylinders = \"20\"\n";
+
+  for (guint it = 0; it < 2000; it++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(StrataVmdkDescriptor) d = NULL;
+      char copy[sizeof text];
+      gsize len = g_test_rand_int_range (0, sizeof text);
+
+      memcpy (copy, text, sizeof text);
+      for (guint f = g_test_rand_int_range (1, 6); f > 0; f--)
+        copy[g_test_rand_int_range (0, sizeof text - 1)] = (char) g_test_rand_int_range (0, 256);
+
+      d = strata_vmdk_descriptor_parse (copy, g_test_rand_bit () ? len : sizeof text - 1,
+                                        "dd.vmdk", &error);
+      if (d == NULL)
+        {
+          g_assert_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT);
+          g_assert_true (g_str_has_prefix (error->message, "dd.vmdk: "));
+        }
+      else
+        g_assert_true (d->parent_hint == NULL || strlen (d->parent_hint) <= 1023);
+    }
+}
+
 static void
 test_read_only (void)
 {
@@ -922,6 +1059,8 @@ main (int argc, char **argv)
   g_test_add_func ("/vmdk/malformed", test_malformed);
   g_test_add_func ("/vmdk/malformed-compressed", test_malformed_compressed);
   g_test_add_func ("/vmdk/read-only", test_read_only);
+  g_test_add_func ("/vmdk/damaged", test_damaged);
+  g_test_add_func ("/vmdk/damaged-descriptor", test_damaged_descriptor);
 
   return g_test_run ();
 }
