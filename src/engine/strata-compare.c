@@ -93,6 +93,7 @@ strata_compare_sync (const char                 *a,
   common = MIN (size_a, size_b);
   larger = MAX (size_a, size_b);
   result->size_differs = size_a != size_b;
+  result->common_size = common;
 
   if (opts->strict && result->size_differs)
     {

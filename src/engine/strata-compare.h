@@ -29,6 +29,7 @@ typedef struct
   guint64              offset;       /* of the first mismatch (512-byte aligned, as qemu-img) */
   gboolean             size_differs; /* "Warning: Image size mismatch!" */
   gboolean             opened;       /* FALSE when an error came from opening an image */
+  guint64              common_size;  /* the smaller virtual size */
 } StrataCompareResult;
 
 /* Compares the guest-visible content of two images (each with its chain), as `qemu-img
