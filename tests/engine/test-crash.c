@@ -126,11 +126,11 @@ apply_op (const char *dir, const Op *op)
  * applied; later writes of that file are applied when @rand says so. */
 static void
 build_state (const char *pre_dir, const char *dir, const char **files, GPtrArray *ops,
-             guint cut, GRand *rand)
+             gint cut, GRand *rand)
 {
   copy_set (pre_dir, dir, files);
 
-  for (guint i = 0; i <= cut && i < ops->len; i++)
+  for (gint i = 0; i <= cut && i < (gint) ops->len; i++)
     {
       Op *op = g_ptr_array_index (ops, i);
       gboolean durable = FALSE;
@@ -138,7 +138,7 @@ build_state (const char *pre_dir, const char *dir, const char **files, GPtrArray
       if (op->kind == OP_FLUSH)
         continue;
       /* Durable when a flush of the same file follows it before the cut. */
-      for (guint j = i + 1; j <= cut && j < ops->len && !durable; j++)
+      for (gint j = i + 1; j <= cut && j < (gint) ops->len && !durable; j++)
         {
           Op *later = g_ptr_array_index (ops, j);
 
@@ -147,12 +147,6 @@ build_state (const char *pre_dir, const char *dir, const char **files, GPtrArray
       if (durable || op->kind == OP_TRUNCATE || rand == NULL || g_rand_boolean (rand))
         apply_op (dir, op);
     }
-}
-
-static void
-use_hooks_on_scratch (void)
-{
-  /* Hooks see paths as the operation opened them: the scratch dir. */
 }
 
 static void
@@ -222,13 +216,13 @@ run_power_cuts (const Scenario *sc, const char *pre_dir)
   Recorder rec = { g_ptr_array_new_with_free_func (op_free) };
   StrataIoHooks hooks = { on_write, on_flush, on_truncate, &rec, 0, 0 };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GArray) cuts = g_array_new (FALSE, FALSE, sizeof (guint));
+  g_autoptr(GArray) cuts = g_array_new (FALSE, FALSE, sizeof (gint));
+  guint max_cuts, n_cuts;
   g_autoptr(GRand) rand = g_rand_new_with_seed (0x5742a7a);
   guint n_states = 0;
   gboolean ok;
 
   copy_set (pre_dir, live, sc->files);
-  use_hooks_on_scratch ();
   strata_io_set_hooks (&hooks);
   ok = sc->run (live, &error);
   strata_io_set_hooks (NULL);
@@ -236,45 +230,57 @@ run_power_cuts (const Scenario *sc, const char *pre_dir)
   g_assert_true (ok);
   g_assert_cmpuint (rec.ops->len, >, 0);
 
-  /* Cut right after every flush (bounded, spread evenly), and at the very end. */
+  /* Cut before anything was flushed, right after every flush, and at the very end. */
+  {
+    gint none = -1;
+
+    g_array_append_val (cuts, none);
+  }
   for (guint i = 0; i < rec.ops->len; i++)
     if (((Op *) g_ptr_array_index (rec.ops, i))->kind == OP_FLUSH)
-      g_array_append_val (cuts, i);
-  {
-    guint last = rec.ops->len - 1;
+      {
+        gint cut = i;
 
-    g_array_append_val (cuts, last);
+        g_array_append_val (cuts, cut);
+      }
+  {
+    gint last = rec.ops->len - 1;
+
+    if (g_array_index (cuts, gint, cuts->len - 1) != last)
+      g_array_append_val (cuts, last);
   }
 
-  for (guint c = 0; c < cuts->len && n_states < MAX_STATES; c++)
+  /* Too many flushes: spread the checked cuts evenly, keeping the first and the last. */
+  max_cuts = MAX_STATES / (SUBSETS_PER_CUT + 1);
+  n_cuts = MIN (cuts->len, max_cuts);
+  for (guint k = 0; k < n_cuts; k++)
     {
-      guint pick = cuts->len <= MAX_STATES / (SUBSETS_PER_CUT + 1)
-                   ? c : c * cuts->len / cuts->len;
-      guint cut = g_array_index (cuts, guint, pick);
-      guint next_cut = c + 1 < cuts->len ? g_array_index (cuts, guint, c + 1) : cut;
+      guint c = cuts->len <= max_cuts ? k : k * (cuts->len - 1) / (max_cuts - 1);
+      gint cut = g_array_index (cuts, gint, c);
+      gint next_cut = c + 1 < cuts->len ? g_array_index (cuts, gint, c + 1) : cut;
 
-      for (guint s = 0; s <= SUBSETS_PER_CUT && n_states < MAX_STATES; s++, n_states++)
+      for (guint s = 0; s <= SUBSETS_PER_CUT; s++, n_states++)
         {
-          g_autofree char *what = g_strdup_printf ("%s: cut after op %u of %u, subset %u",
+          g_autofree char *what = g_strdup_printf ("%s: cut after op %d of %u, subset %u",
                                                    sc->name, cut, rec.ops->len, s);
           g_autofree char *dir = g_strdup_printf ("%s/%s/state-%u", tu_dir (), sc->name,
                                                   n_states);
           /* Subset 0: exactly the flushed state; others: a random part of what follows,
            * up to the next flush. */
-          guint upto = s == 0 ? cut : cut + 1 + g_rand_int_range (rand, 0,
-                                                                  MAX (1, next_cut - cut));
+          gint upto = s == 0 ? cut
+                             : cut + 1 + g_rand_int_range (rand, 0, MAX (1, next_cut - cut));
 
-          upto = MIN (upto, rec.ops->len - 1);
+          upto = MIN (upto, (gint) rec.ops->len - 1);
           build_state (pre_dir, dir, sc->files, rec.ops, upto, s == 0 ? NULL : rand);
           assert_not_corrupt (dir, sc->files, what);
-          if (n_states % FULL_VERIFY_EVERY == 0 || c + 1 == cuts->len)
+          if (n_states % FULL_VERIFY_EVERY == 0 || k + 1 == n_cuts)
             repair_and_verify (sc, dir, what);
           g_free (tu_run_ok ("rm -rf '%s'", dir));
         }
     }
 
-  g_test_message ("%s: %u ops recorded, %u flushes, %u states checked", sc->name,
-                  rec.ops->len, cuts->len - 1, n_states);
+  g_test_message ("%s: %u ops recorded, %u cut points, %u states checked", sc->name,
+                  rec.ops->len, cuts->len, n_states);
   g_ptr_array_unref (rec.ops);
 }
 
