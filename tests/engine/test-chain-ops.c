@@ -172,7 +172,7 @@ test_siblings (void)
     g_assert_null (strstr (joined, "o1.qcow2"));
     g_assert_null (strstr (joined, "deeper"));
     g_assert_null (strstr (joined, "json"));
-    g_assert_null (strstr (joined, "strata-"));
+    g_assert_null (strstr (joined, ".o2.qcow2.strata-"));
     g_assert_null (strstr (joined, "x.qcow2"));
     g_assert_cmpuint (g_strv_length (found), ==, 4);
     (void) want;
@@ -495,6 +495,55 @@ test_locks_against_qemu (void)
   g_assert_cmpint (tu_run (NULL, NULL, "qemu-io -c 'write 0 512' '%s'", top), ==, 0);
 }
 
+/* The same locks on a raw image, which Strata can write without the qcow2 driver: Strata
+ * writing keeps QEMU out, and QEMU writing (a qemu-io waiting on a FIFO) keeps Strata out. */
+static void
+test_locks_raw (void)
+{
+  g_autofree char *d = mkdir_scratch ("locks-raw");
+  g_autofree char *img = g_build_filename (d, "disk.raw", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err = NULL;
+  StrataImage *image;
+  int tries;
+
+  g_free (tu_run_ok ("qemu-img create -q -f raw '%s' 1M", img));
+  image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (tu_run (NULL, &err, "qemu-io -f raw -c 'write 0 512' '%s'", img), !=, 0);
+  g_assert_nonnull (strstr (err, "lock"));
+  /* Another Strata reader is refused as well (it would not share writing). */
+  g_assert_null (strata_image_open (img, "raw", STRATA_OPEN_READ_ONLY, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED);
+  g_clear_error (&error);
+  strata_image_unref (image);
+
+  g_free (tu_run_ok ("cd '%s' && mkfifo f && "
+                     "{ qemu-io -f raw disk.raw < f > log 2>&1 & echo $! > pid; } && "
+                     "{ sleep 600 > f 2>/dev/null & echo $! > wpid; }", d));
+  for (tries = 0; tries < 200; tries++)
+    {
+      image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
+      if (image == NULL)
+        break;
+      strata_image_unref (image);
+      g_usleep (50000);
+    }
+  g_assert_cmpint (tries, <, 200);
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED);
+  g_assert_nonnull (strstr (error->message, img));
+  g_clear_error (&error);
+  /* Reading with force-share still works, and reports the image in use. */
+  image = strata_image_open (img, "raw", STRATA_OPEN_FORCE_SHARE, &error);
+  g_assert_no_error (error);
+  strata_image_unref (image);
+  g_free (tu_run_ok ("cd '%s' && kill $(cat wpid); pid=$(cat pid); for i in $(seq 100); do "
+                     "kill -0 $pid 2>/dev/null || break; sleep 0.05; done", d));
+  image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
+  g_assert_no_error (error);
+  strata_image_unref (image);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -510,6 +559,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/commit-async-keep", test_commit_async_keep);
   g_test_add_func ("/chain/cancel", test_cancel);
   g_test_add_func ("/chain/locks-against-qemu", test_locks_against_qemu);
+  g_test_add_func ("/chain/locks-raw", test_locks_raw);
 
   return g_test_run ();
 }
