@@ -53,6 +53,8 @@ typedef struct
   /* Computed references, one per cluster; grows when something points past the end. */
   guint32           *computed;
   guint64            n_computed;
+  guint8            *cached_block;
+  guint64            cached_block_offset;
 } Check;
 
 static void
@@ -157,32 +159,31 @@ entries_per_refblock (Check *c)
   return (c->cluster_size * 8) >> c->refcount_order;
 }
 
-/* The stored refcount of @cluster, or 0 when no refcount block covers it. */
+/* The stored refcount of @cluster, or 0 when no refcount block covers it. The last block
+ * read is kept: lookups come in host order runs. */
 static gboolean
 stored_refcount (Check *c, guint64 cluster, guint64 *value, GError **error)
 {
   guint64 per_block = entries_per_refblock (c);
   guint64 idx = cluster / per_block;
-  guint64 block, bit, byte;
-  guint8 buf[8];
-  gsize width;
+  guint64 block;
 
   *value = 0;
   if (idx >= c->reftable_entries)
     return TRUE;
   block = c->reftable[idx] & REFT_OFFSET_MASK;
-  if (block == 0 || (block & (c->cluster_size - 1)) || block >= c->file_size)
+  if (block == 0 || (block & (c->cluster_size - 1)) || block + c->cluster_size > c->file_size)
     return TRUE;
 
-  bit = (cluster % per_block) << c->refcount_order;
-  byte = bit / 8;
-  width = MAX (1, (1u << c->refcount_order) / 8);
-  if (!strata_file_pread (c->file, buf, width, block + byte, error))
-    return FALSE;
-  /* Sub-byte widths: @buf holds the one byte, index within it. */
-  *value = refcount_get (buf, c->refcount_order,
-                         c->refcount_order < 3 ? (cluster % per_block) % (8u >> c->refcount_order)
-                                               : 0);
+  if (c->cached_block == NULL)
+    c->cached_block = g_malloc (c->cluster_size);
+  if (c->cached_block_offset != block)
+    {
+      if (!strata_file_pread (c->file, c->cached_block, c->cluster_size, block, error))
+        return FALSE;
+      c->cached_block_offset = block;
+    }
+  *value = refcount_get (c->cached_block, c->refcount_order, cluster % per_block);
   return TRUE;
 }
 
@@ -664,5 +665,6 @@ strata_qcow2_check (StrataFile         *file,
 out:
   g_free (c.reftable);
   g_free (c.computed);
+  g_free (c.cached_block);
   return ok;
 }
