@@ -353,6 +353,16 @@ host_of (Qcow2State *s,
   return (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
 }
 
+static gboolean
+encrypted_error (Qcow2State  *s,
+                 GError     **error)
+{
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+               "%s: the image is encrypted; reading encrypted qcow2 images is not supported",
+               s->filename);
+  return FALSE;
+}
+
 gboolean
 qcow2_block_status (StrataImage        *self,
                     guint64             offset,
@@ -363,6 +373,10 @@ qcow2_block_status (StrataImage        *self,
   Qcow2State *s = self->priv;
   Qcow2ClusterKind kind, k;
   guint64 entry, e, pos, end = offset + length;
+
+  /* Without the key even the layout says nothing reliable about the guest data. */
+  if (s->crypt_method != 0)
+    return encrypted_error (s, error);
 
   if (!lookup_unit (s, offset, &kind, &entry, error))
     return FALSE;
@@ -421,12 +435,7 @@ qcow2_read (StrataImage  *self,
   guint8 *p = buf;
 
   if (s->crypt_method != 0)
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: the image is encrypted; reading encrypted qcow2 images is not "
-                   "supported", s->filename);
-      return FALSE;
-    }
+    return encrypted_error (s, error);
 
   while (length > 0)
     {

@@ -550,12 +550,13 @@ append_extension (GByteArray   *buf,
   g_byte_array_append (buf, pad, ((len + 7) & ~7u) - len);
 }
 
-GByteArray *
-qcow2_build_header (Qcow2State  *s,
-                    guint64      virtual_size,
-                    const char  *backing_name,
-                    const char  *backing_format,
-                    GError     **error)
+static GByteArray *
+build_header (Qcow2State  *s,
+              guint64      virtual_size,
+              const char  *backing_name,
+              const char  *backing_format,
+              gboolean     feature_table,
+              GError     **error)
 {
   g_autoptr(GByteArray) buf = g_byte_array_new ();
   guint32 header_length = s->version == 2 ? QCOW2_V2_HEADER_LENGTH : 112;
@@ -604,7 +605,7 @@ qcow2_build_header (Qcow2State  *s,
       append_extension (buf, ext->type, ext->data, ext->length);
     }
 
-  if (s->version >= 3)
+  if (s->version >= 3 && feature_table)
     {
       guint8 table[8 * 48] = { 0 };
       guint n = 0;
@@ -641,6 +642,22 @@ qcow2_build_header (Qcow2State  *s,
     }
 
   return g_steal_pointer (&buf);
+}
+
+GByteArray *
+qcow2_build_header (Qcow2State  *s,
+                    guint64      virtual_size,
+                    const char  *backing_name,
+                    const char  *backing_format,
+                    GError     **error)
+{
+  GByteArray *buf;
+
+  /* The feature name table is optional: like QEMU, leave it out when space is short. */
+  buf = build_header (s, virtual_size, backing_name, backing_format, TRUE, NULL);
+  if (buf == NULL)
+    buf = build_header (s, virtual_size, backing_name, backing_format, FALSE, error);
+  return buf;
 }
 
 static gboolean
