@@ -498,6 +498,134 @@ test_refuse_writing (void)
   strata_image_unref (image);
 }
 
+
+/* ------------------------------------------------------------------------------------ */
+/* Crash states: every flush point (and everything up to the next one) must check clean   */
+/* of errors; leaks are allowed.                                                          */
+
+typedef struct
+{
+  guint64  offset;
+  GBytes  *data;     /* NULL: a flush */
+} Rec;
+
+static void
+rec_write_cb (const char *path, guint64 offset, const void *buf, gsize len, gpointer data)
+{
+  Rec r = { offset, g_bytes_new (buf, len) };
+
+  if (g_str_has_suffix (path, "crash.qcow2"))
+    g_array_append_val ((GArray *) data, r);
+}
+
+static void
+rec_flush_cb (const char *path, gpointer data)
+{
+  Rec r = { 0, NULL };
+
+  if (g_str_has_suffix (path, "crash.qcow2"))
+    g_array_append_val ((GArray *) data, r);
+}
+
+static void
+check_state (const guint8 *initial,
+             gsize         initial_len,
+             GArray       *recs,
+             guint         upto)
+{
+  g_autofree char *out = NULL;
+  const char *path = tu_path ("crash-state.qcow2");
+  FILE *f;
+  int rc;
+
+  g_assert_true (g_file_set_contents (path, (const char *) initial, initial_len, NULL));
+  f = fopen (path, "r+b");
+  for (guint i = 0; i < upto; i++)
+    {
+      Rec *r = &g_array_index (recs, Rec, i);
+      gsize len;
+      const void *p;
+
+      if (r->data == NULL)
+        continue;
+      p = g_bytes_get_data (r->data, &len);
+      fseeko (f, r->offset, SEEK_SET);
+      g_assert_cmpuint (fwrite (p, 1, len, f), ==, len);
+    }
+  fclose (f);
+
+  rc = tu_run (&out, NULL, "qemu-img check %s", path);
+  if (rc != 0 && rc != 3)
+    g_error ("crash state after %u of %u recorded operations is corrupt (exit %d):\n%s",
+             upto, recs->len, rc, out);
+}
+
+static void
+test_crash_states (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (7);
+  g_autoptr(GArray) recs = g_array_new (FALSE, FALSE, sizeof (Rec));
+  g_autofree guint8 *initial = NULL;
+  g_autofree guint8 *buf = g_malloc (256 * 1024);
+  StrataIoHooks hooks = { 0 };
+  gsize initial_len;
+  StrataImage *image;
+  guint checked = 0;
+
+  /* Small clusters and 1-bit refcounts: many tables, blocks and a growing refcount table. */
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 crash-base.qcow2 4M && "
+                     "qemu-io -f qcow2 -c 'write -P 0x61 0 4M' crash-base.qcow2 >/dev/null && "
+                     "qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=1 "
+                     "-b crash-base.qcow2 -F qcow2 crash.qcow2 4M && "
+                     "qemu-io -f qcow2 -c 'write -c -P 0x62 1M 512' crash.qcow2 >/dev/null"));
+  initial = read_file ("crash.qcow2", &initial_len);
+
+  hooks.on_write = rec_write_cb;
+  hooks.on_flush = rec_flush_cb;
+  hooks.data = recs;
+  strata_io_set_hooks (&hooks);
+
+  image = open_rw ("crash.qcow2");
+  for (guint i = 0; i < 120; i++)
+    {
+      guint op = g_rand_int_range (rand, 0, 10);
+      guint64 len = g_rand_int_range (rand, 1, 256 * 1024);
+      guint64 off = g_rand_int_range (rand, 0, (4 << 20) - len);
+
+      memset (buf, i, len);
+      if (op < 6)
+        g_assert_true (strata_image_write (image, off, len, buf, &error));
+      else if (op < 8)
+        g_assert_true (strata_image_write_zeroes (image, off, len, &error));
+      else if (op < 9)
+        g_assert_true (strata_image_discard (image, off, len, &error));
+      else
+        g_assert_true (strata_image_truncate (image, strata_image_get_size (image) + 65536,
+                                              &error));
+      g_assert_no_error (error);
+    }
+  close_image (image);
+  strata_io_set_hooks (NULL);
+
+  for (guint i = 0; i <= recs->len; i++)
+    {
+      gboolean flush = i == recs->len || g_array_index (recs, Rec, i).data == NULL;
+
+      /* The state at the flush, and the state with everything up to it written. */
+      if (flush && (checked++ % 3 == 0 || i == recs->len))
+        check_state (initial, initial_len, recs, i);
+      if (!flush && i > 0 && g_array_index (recs, Rec, i - 1).data == NULL &&
+          g_rand_int_range (rand, 0, 3) == 0)
+        check_state (initial, initial_len, recs, i);
+    }
+  g_test_message ("%u recorded operations, %u flushes", recs->len, checked);
+  tu_assert_qemu_check_clean (tu_path ("crash.qcow2"));
+
+  for (guint i = 0; i < recs->len; i++)
+    g_clear_pointer (&g_array_index (recs, Rec, i).data, g_bytes_unref);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -513,6 +641,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qcow2/write/set-backing", test_set_backing);
   g_test_add_func ("/qcow2/write/grow", test_grow);
   g_test_add_func ("/qcow2/write/refuse", test_refuse_writing);
+  g_test_add_func ("/qcow2/write/crash-states", test_crash_states);
 
   return g_test_run ();
 }
