@@ -143,6 +143,8 @@ typedef struct
   GPtrArray   *unknown_extensions;      /* Qcow2Extension * */
   gboolean     has_bitmaps_ext;
   guint32      nb_bitmaps;
+  guint64      bitmap_dir_size;
+  guint64      bitmap_dir_offset;
   char        *data_file;               /* external data file name, NULL if none */
   gboolean     has_crypto_ext;
 
