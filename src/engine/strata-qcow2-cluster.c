@@ -384,6 +384,15 @@ qcow2_block_status (StrataImage        *self,
   pos = (offset | (s->subcluster_size - 1)) + 1;
   while (pos < end)
     {
+      guint64 l1_index = pos >> (s->cluster_bits + s->l2_bits);
+
+      /* Whole L2 ranges without a table are skipped in one step (sparse 1 TiB maps). */
+      if (kind == QCOW2_CLUSTER_UNALLOCATED && l1_index < s->l1_size &&
+          (s->l1_table[l1_index] & QCOW2_OFFSET_MASK) == 0)
+        {
+          pos = (l1_index + 1) << (s->cluster_bits + s->l2_bits);
+          continue;
+        }
       if (!lookup_unit (s, pos, &k, &e, error))
         return FALSE;
       if (k != kind)

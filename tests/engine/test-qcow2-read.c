@@ -319,6 +319,70 @@ test_malformed (gconstpointer data)
     }
 }
 
+
+/* Random byte flips in the metadata: errors are fine, crashes and hangs are not. */
+static void
+test_fuzz (gconstpointer data)
+{
+  const char *opts = data;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (g_str_hash (opts));
+  g_autofree char *orig_name = g_strdup_printf ("fuzz-%08x.qcow2", g_str_hash (opts));
+  g_autofree guint8 *orig = NULL;
+  g_autofree guint8 *buf = g_malloc (1 << 20);
+  gsize len;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o %s %s 8M && qemu-io -f qcow2 "
+                     "-c 'write -c -P 0x33 0 64k' -c 'write -P 0x11 100k 300k' "
+                     "-c 'write -z 1M 64k' -c 'write -P 0x22 3M 5k' %s >/dev/null",
+                     opts, orig_name, orig_name));
+  g_assert_true (g_file_get_contents (tu_path (orig_name), (char **) &orig, &len, NULL));
+
+  for (guint iter = 0; iter < 300; iter++)
+    {
+      g_autofree guint8 *copy = g_memdup2 (orig, len);
+      g_autoptr(GError) error = NULL;
+      g_autoptr(StrataImage) image = NULL;
+      const char *path = tu_path ("fuzzed.qcow2");
+      guint flips = g_rand_int_range (rand, 1, 9);
+      guint64 size;
+
+      for (guint f = 0; f < flips; f++)
+        {
+          /* Mostly the header and first tables, sometimes anywhere. */
+          gsize at = g_rand_boolean (rand) ? g_rand_int_range (rand, 0, MIN (len, 512))
+                                           : g_rand_int_range (rand, 0, len);
+
+          copy[at] ^= 1 << g_rand_int_range (rand, 0, 8);
+        }
+      g_assert_true (g_file_set_contents_full (path, (char *) copy,
+                                               g_rand_int_range (rand, 0, 8)
+                                               ? len : g_rand_int_range (rand, 0, len),
+                                               G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+
+      image = strata_image_open (path, NULL, STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING,
+                                 &error);
+      if (image == NULL)
+        {
+          g_assert_nonnull (error);
+          continue;
+        }
+      strata_image_info_free (strata_image_get_info (image, NULL));
+      size = MIN (strata_image_get_size (image), 64 << 20);
+      for (guint64 off = 0; off < size; off += 1 << 20)
+        {
+          StrataBlockStatus bs;
+
+          if (!strata_image_read (image, off, MIN (1 << 20, size - off), buf, &error))
+            {
+              g_assert_nonnull (strstr (error->message, "fuzzed.qcow2"));
+              break;
+            }
+          if (!strata_image_block_status (image, off, MIN (1 << 20, size - off), &bs, &error))
+            break;
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -337,6 +401,10 @@ main (int argc, char **argv)
       g_test_add_data_func (path, compressed_opts[i], test_compressed);
     }
   g_test_add_func ("/qcow2/info", test_info);
+  g_test_add_data_func ("/qcow2/fuzz/4k", "cluster_size=4k", test_fuzz);
+  g_test_add_data_func ("/qcow2/fuzz/extl2-zstd", "extended_l2=on,cluster_size=16k,"
+                        "compression_type=zstd", test_fuzz);
+  g_test_add_data_func ("/qcow2/fuzz/v2-512", "compat=0.10,cluster_size=512", test_fuzz);
   for (guint i = 0; i < G_N_ELEMENTS (malformed); i++)
     {
       g_autofree char *path = g_strdup_printf ("/qcow2/malformed/%s", malformed[i].name);

@@ -538,7 +538,8 @@ check_state (const guint8 *initial,
   FILE *f;
   int rc;
 
-  g_assert_true (g_file_set_contents (path, (const char *) initial, initial_len, NULL));
+  g_assert_true (g_file_set_contents_full (path, (const char *) initial, initial_len,
+                                           G_FILE_SET_CONTENTS_NONE, 0644, NULL));
   f = fopen (path, "r+b");
   for (guint i = 0; i < upto; i++)
     {
