@@ -249,7 +249,7 @@ qcow2_alloc_clusters (Qcow2State  *s,
                       guint64     *host_offset,
                       GError     **error)
 {
-  guint64 start;
+  guint64 start, skipped = 0;
   gboolean clear;
 
   /* Skip anything past the end of the file that is somehow still counted. */
@@ -267,6 +267,10 @@ qcow2_alloc_clusters (Qcow2State  *s,
             {
               s->host_end = start + (i + 1) * s->cluster_size;
               clear = FALSE;
+              if (++skipped > 65536)
+                return qcow2_corrupt (s, error, "the refcounts claim clusters far past the "
+                                      "end of the file (at 0x%" G_GINT64_MODIFIER "x)",
+                                      s->host_end);
               break;
             }
         }

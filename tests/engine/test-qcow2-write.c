@@ -627,6 +627,69 @@ test_crash_states (void)
     g_clear_pointer (&g_array_index (recs, Rec, i).data, g_bytes_unref);
 }
 
+
+/* Writing into damaged images: clear errors or success, never a crash. */
+static void
+test_write_fuzz (void)
+{
+  g_autoptr(GRand) rand = g_rand_new_with_seed (99);
+  g_autofree guint8 *orig = NULL;
+  g_autofree guint8 *buf = g_malloc0 (200000);
+  gsize len;
+  guint opened = 0, failed = 0;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o cluster_size=4k,refcount_bits=4 "
+                     "wfuzz.qcow2 4M && qemu-io -f qcow2 -c 'write -c -P 0x33 0 4k' "
+                     "-c 'write -P 0x11 100k 300k' -c 'write -z 1M 64k' wfuzz.qcow2 >/dev/null"));
+  orig = read_file ("wfuzz.qcow2", &len);
+
+  for (guint iter = 0; iter < 150; iter++)
+    {
+      g_autofree guint8 *copy = g_memdup2 (orig, len);
+      g_autoptr(GError) error = NULL;
+      const char *path = tu_path ("wfuzzed.qcow2");
+      StrataImage *image;
+
+      /* Mostly the header, refcount table and block, L1 and first L2 (first 5 clusters). */
+      for (guint f = g_rand_int_range (rand, 1, 6); f > 0; f--)
+        copy[g_rand_int_range (rand, 0, g_rand_boolean (rand) ? len : 20480)] ^=
+          1 << g_rand_int_range (rand, 0, 8);
+      g_assert_true (g_file_set_contents_full (path, (char *) copy, len,
+                                               G_FILE_SET_CONTENTS_NONE, 0644, NULL));
+
+      image = strata_image_open (path, NULL, STRATA_OPEN_WRITE | STRATA_OPEN_NO_BACKING, &error);
+      if (image == NULL)
+        continue;
+      opened++;
+      for (guint i = 0; i < 20 && error == NULL; i++)
+        {
+          guint64 size = strata_image_get_size (image);
+          guint64 n = g_rand_int_range (rand, 1, 200000);
+          guint64 off;
+
+          n = MIN (n, size);
+          off = g_rand_int_range (rand, 0, size - n + 1);
+          switch (g_rand_int_range (rand, 0, 4))
+            {
+            case 0: strata_image_write (image, off, n, buf, &error); break;
+            case 1: strata_image_write_zeroes (image, off, n, &error); break;
+            case 2: strata_image_discard (image, off, n, &error); break;
+            default: strata_image_read (image, off, n, buf, &error); break;
+            }
+        }
+      if (error != NULL)
+        {
+          g_assert_nonnull (strstr (error->message, "wfuzzed.qcow2"));
+          failed++;
+        }
+      g_clear_error (&error);
+      strata_image_close (image, NULL);
+      strata_image_unref (image);
+    }
+  g_test_message ("%u of 150 damaged images opened, %u of those failed cleanly", opened,
+                  failed);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -643,6 +706,7 @@ main (int argc, char **argv)
   g_test_add_func ("/qcow2/write/grow", test_grow);
   g_test_add_func ("/qcow2/write/refuse", test_refuse_writing);
   g_test_add_func ("/qcow2/write/crash-states", test_crash_states);
+  g_test_add_func ("/qcow2/write/fuzz", test_write_fuzz);
 
   return g_test_run ();
 }
