@@ -690,6 +690,77 @@ test_write_fuzz (void)
                   failed);
 }
 
+
+/* More images that must not be opened for writing, each with a clear reason. */
+static void
+test_refuse_more (void)
+{
+  const struct { const char *cmd; const char *name; const char *why; } cases[] = {
+    { "qemu-img create -q -f qcow2 r-bitmap.qcow2 1M && "
+      "qemu-img bitmap --add r-bitmap.qcow2 b0", "r-bitmap.qcow2", "bitmaps" },
+    { "qemu-img create -q -f qcow2 r-corrupt.qcow2 1M && "
+      "printf '\\002' | dd of=r-corrupt.qcow2 bs=1 seek=79 conv=notrunc status=none",
+      "r-corrupt.qcow2", "corrupt" },
+    { "qemu-img create -q -f qcow2 -o lazy_refcounts=on r-dirty.qcow2 1M && "
+      "printf '\\001' | dd of=r-dirty.qcow2 bs=1 seek=79 conv=notrunc status=none",
+      "r-dirty.qcow2", "dirty" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      StrataImage *image;
+
+      g_free (tu_run_ok ("%s", cases[i].cmd));
+      image = strata_image_open (tu_path (cases[i].name), NULL, STRATA_OPEN_WRITE, &error);
+      g_assert_null (image);
+      g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+      g_assert_nonnull (strstr (error->message, cases[i].name));
+      g_assert_nonnull (strstr (error->message, cases[i].why));
+      g_clear_error (&error);
+
+      image = strata_image_open (tu_path (cases[i].name), NULL, STRATA_OPEN_READ_ONLY, &error);
+      g_assert_no_error (error);
+      strata_image_unref (image);
+    }
+
+  /* External data files are refused outright, naming the data file. */
+  {
+    g_autoptr(GError) error = NULL;
+
+    g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o data_file=r-data.raw r-ext.qcow2 1M"));
+    g_assert_null (strata_image_open (tu_path ("r-ext.qcow2"), NULL, 0, &error));
+    g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+    g_assert_nonnull (strstr (error->message, "r-data.raw"));
+  }
+}
+
+/* A header extension Strata does not know survives a header rewrite. */
+static void
+test_unknown_extension_kept (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *hexdump = NULL;
+  StrataImage *image;
+
+  /* qemu-img's v3 header: 112 bytes, feature table (8 + 384), end marker at 504. */
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 ux-base.qcow2 1M && "
+                     "qemu-img create -q -f qcow2 ux.qcow2 1M && "
+                     "printf '\\022\\064\\126\\170\\000\\000\\000\\005hello' | "
+                     "dd of=ux.qcow2 bs=1 seek=504 conv=notrunc status=none"));
+  image = open_rw ("ux.qcow2");
+  g_assert_true (strata_image_set_backing (image, "ux-base.qcow2", "qcow2", &error));
+  g_assert_no_error (error);
+  close_image (image);
+
+  tu_assert_qemu_check_clean (tu_path ("ux.qcow2"));
+  hexdump = tu_run_ok ("head -c 4096 ux.qcow2 | od -A n -t x1 | tr -d ' \\n'");
+  g_assert_nonnull (strstr (hexdump, "123456780000000568656c6c6f000000"));
+  g_free (hexdump);
+  hexdump = tu_run_ok ("qemu-img info ux.qcow2");
+  g_assert_nonnull (strstr (hexdump, "backing file: ux-base.qcow2"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -707,6 +778,8 @@ main (int argc, char **argv)
   g_test_add_func ("/qcow2/write/refuse", test_refuse_writing);
   g_test_add_func ("/qcow2/write/crash-states", test_crash_states);
   g_test_add_func ("/qcow2/write/fuzz", test_write_fuzz);
+  g_test_add_func ("/qcow2/write/refuse-more", test_refuse_more);
+  g_test_add_func ("/qcow2/write/unknown-extension", test_unknown_extension_kept);
 
   return g_test_run ();
 }
