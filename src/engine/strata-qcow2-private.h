@@ -201,6 +201,7 @@ typedef struct
   GArray      *pending_free;            /* (offset, length) guint64 pairs to free after the
                                          * L2 tables that dropped them are on disk */
   gboolean     reftable_moved;          /* the whole table must be written, then the header */
+  gboolean     reftable_growing;        /* inside grow_reftable: write blocks only */
   gboolean     data_unflushed;          /* guest data written since the last flush */
 } Qcow2State;
 

@@ -313,6 +313,9 @@ grow_reftable (Qcow2State  *s,
   guint64 entries_per_cluster = s->cluster_size / 8;
   guint64 new_entries, new_clusters, new_offset;
 
+  if (s->reftable_growing)
+    return qcow2_corrupt (s, error, "the refcount table cannot cover its own growth");
+
   new_entries = MAX (min_entries, s->refcount_table_size * 2);
   /* Room for the blocks that count the new table itself and the clusters after it. */
   new_entries += 2;
@@ -334,8 +337,15 @@ grow_reftable (Qcow2State  *s,
   s->refcount_table_clusters = new_clusters;
   s->reftable_moved = TRUE;
 
+  /* Until the new table counts itself, a cache eviction may write blocks but must not
+   * switch the header over. */
+  s->reftable_growing = TRUE;
   if (!qcow2_update_refcount (s, new_offset, new_clusters * s->cluster_size, 1, error))
-    return FALSE;
+    {
+      s->reftable_growing = FALSE;
+      return FALSE;
+    }
+  s->reftable_growing = FALSE;
 
   /* Switch now: the table is rare to grow and the header must never point at garbage. */
   if (!qcow2_writeback_refcounts (s, error))
@@ -372,7 +382,8 @@ qcow2_writeback_refcounts (Qcow2State  *s,
       wrote = TRUE;
     }
 
-  if (!s->reftable_moved && (s->dirty_reftable == NULL || s->dirty_reftable->len == 0))
+  if (s->reftable_growing ||
+      (!s->reftable_moved && (s->dirty_reftable == NULL || s->dirty_reftable->len == 0)))
     {
       if (wrote || s->data_unflushed)
         {

@@ -562,8 +562,9 @@ check_state (const guint8 *initial,
 }
 
 static void
-test_crash_states (void)
+test_crash_states (gconstpointer data)
 {
+  const char *opts = data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GRand) rand = g_rand_new_with_seed (7);
   g_autoptr(GArray) recs = g_array_new (FALSE, FALSE, sizeof (Rec));
@@ -574,12 +575,12 @@ test_crash_states (void)
   StrataImage *image;
   guint checked = 0;
 
-  /* Small clusters and 1-bit refcounts: many tables, blocks and a growing refcount table. */
+  /* Small clusters: many tables and blocks; 64-bit refcounts also grow the refcount table. */
   g_free (tu_run_ok ("qemu-img create -q -f qcow2 crash-base.qcow2 4M && "
                      "qemu-io -f qcow2 -c 'write -P 0x61 0 4M' crash-base.qcow2 >/dev/null && "
-                     "qemu-img create -q -f qcow2 -o cluster_size=512,refcount_bits=1 "
+                     "qemu-img create -q -f qcow2 -o %s "
                      "-b crash-base.qcow2 -F qcow2 crash.qcow2 4M && "
-                     "qemu-io -f qcow2 -c 'write -c -P 0x62 1M 512' crash.qcow2 >/dev/null"));
+                     "qemu-io -f qcow2 -c 'write -c -P 0x62 1M 512' crash.qcow2 >/dev/null", opts));
   initial = read_file ("crash.qcow2", &initial_len);
 
   hooks.on_write = rec_write_cb;
@@ -776,7 +777,10 @@ main (int argc, char **argv)
   g_test_add_func ("/qcow2/write/set-backing", test_set_backing);
   g_test_add_func ("/qcow2/write/grow", test_grow);
   g_test_add_func ("/qcow2/write/refuse", test_refuse_writing);
-  g_test_add_func ("/qcow2/write/crash-states", test_crash_states);
+  g_test_add_data_func ("/qcow2/write/crash-states/rc1", "cluster_size=512,refcount_bits=1",
+                        test_crash_states);
+  g_test_add_data_func ("/qcow2/write/crash-states/rc64", "cluster_size=512,refcount_bits=64",
+                        test_crash_states);
   g_test_add_func ("/qcow2/write/fuzz", test_write_fuzz);
   g_test_add_func ("/qcow2/write/refuse-more", test_refuse_more);
   g_test_add_func ("/qcow2/write/unknown-extension", test_unknown_extension_kept);
