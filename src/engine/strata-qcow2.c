@@ -59,7 +59,8 @@ qcow2_probe (const guint8 *buf,
              gsize         len,
              const char   *filename)
 {
-  if (len >= 8 && qcow2_ldl (buf) == QCOW2_MAGIC && qcow2_ldl (buf + 4) >= 2)
+  /* Any qcow magic is ours: a bad or old version must be an error, never raw. */
+  if (len >= 4 && qcow2_ldl (buf) == QCOW2_MAGIC)
     return 100;
   return 0;
 }

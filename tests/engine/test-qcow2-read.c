@@ -245,6 +245,8 @@ static const Malformed malformed[] = {
     FALSE, STRATA_ERROR_CORRUPT },
   { "cluster-bits-22", "", "printf '\\000\\000\\000\\026' | dd of=$F bs=1 seek=20 conv=notrunc",
     FALSE, STRATA_ERROR_CORRUPT },
+  { "version-1", "", "printf '\\000\\000\\000\\001' | dd of=$F bs=1 seek=4 conv=notrunc",
+    FALSE, STRATA_ERROR_UNSUPPORTED },
   { "version-4", "", "printf '\\000\\000\\000\\004' | dd of=$F bs=1 seek=4 conv=notrunc", FALSE,
     STRATA_ERROR_UNSUPPORTED },
   { "header-length", "", "printf '\\000\\000\\000\\144' | dd of=$F bs=1 seek=100 conv=notrunc",
