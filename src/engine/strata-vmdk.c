@@ -494,7 +494,16 @@ open_monolithic_sparse (StrataImage  *self,
   s->create_type = g_strdup (e->compressed ? "streamOptimized" : "monolithicSparse");
 
   /* The embedded descriptor holds the CIDs and the parent link. */
-  if (h.desc_offset == 0 || h.desc_size == 0 || h.desc_offset > file_size / SECTOR)
+  if (h.desc_offset == 0 || h.desc_size == 0)
+    {
+      /* What qemu-img and VMware write for the pieces of a split image. */
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: this sparse file has no embedded descriptor; it is probably one "
+                   "extent of a split VMDK image: open its descriptor file instead",
+                   self->filename);
+      return FALSE;
+    }
+  if (h.desc_offset > file_size / SECTOR)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
                    "%s: the sparse header points to no embedded descriptor (offset "
@@ -511,6 +520,13 @@ open_monolithic_sparse (StrataImage  *self,
   desc = strata_vmdk_descriptor_parse (text, desc_len, self->filename, error);
   if (desc == NULL)
     return FALSE;
+  if (!desc->has_cid && desc->create_type == NULL && desc->extents->len == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: this sparse file has an empty descriptor; it is probably one extent "
+                   "of a split VMDK image: open its descriptor file instead", self->filename);
+      return FALSE;
+    }
   if (!check_descriptor_ids (self, desc, "embedded descriptor", error))
     return FALSE;
 
@@ -1254,6 +1270,24 @@ vmdk_fill_info (StrataImage     *self,
   g_variant_builder_add (&b, "{sv}", "create-type", g_variant_new_string (s->create_type));
   g_variant_builder_add (&b, "{sv}", "extents", g_variant_builder_end (&extents));
   info->format_specific = g_variant_ref_sink (g_variant_builder_end (&b));
+
+  /* QEMU refuses to read through a parent whose CID no longer matches: the parent changed
+   * after this overlay was made, so what the guest sees is probably not what it wrote. */
+  if (self->backing != NULL && self->backing->driver == &strata_vmdk_driver &&
+      self->backing->priv != NULL &&
+      ((VmdkState *) self->backing->priv)->cid != s->parent_cid)
+    {
+      guint n = info->warnings != NULL ? g_strv_length (info->warnings) : 0;
+
+      info->warnings = g_renew (char *, info->warnings, n + 2);
+      info->warnings[n] = g_strdup_printf ("parentCID %08x does not match the CID %08x of the "
+                                           "parent %s: the parent changed after this image "
+                                           "was made (QEMU refuses to read through it)",
+                                           s->parent_cid,
+                                           ((VmdkState *) self->backing->priv)->cid,
+                                           self->backing->filename);
+      info->warnings[n + 1] = NULL;
+    }
 
   /* Guest bytes this layer decides (data and zeros); a damaged table just stops the count. */
   while (pos < self->virtual_size)
