@@ -662,6 +662,37 @@ test_descriptor_parser (void)
 
 /* A flat extent, a ZERO extent and a read-only flat extent with an offset: QEMU ignores
  * ZERO and RDONLY lines, so the expected bytes are built here from VMware's definition. */
+/* Hand-written descriptors QEMU reads: flat extents at offsets inside one file, a VMFS
+ * extent, and a flat file shorter than its extent (the rest reads as zeros). */
+static void
+test_flat_offsets (void)
+{
+  const char *data = tu_path ("fo-data.bin");
+  const char *desc = tu_path ("fo.vmdk");
+  const char *vmfs = tu_path ("fo-vmfs.vmdk");
+  g_autoptr(GError) error = NULL;
+
+  g_free (tu_run_ok ("rm -f '%s' && truncate -s 3M '%s'", data, data));
+  write_at (data, 0, 3 * MiB - 4096, 21);
+  g_assert_true (g_file_set_contents (desc,
+                                      "# Disk DescriptorFile\nversion=1\nCID=abc\n"
+                                      "parentCID=ffffffff\n"
+                                      "createType=\"twoGbMaxExtentFlat\"\n\n"
+                                      "# Extent description\n"
+                                      "RW 2048 FLAT \"fo-data.bin\" 100\n"
+                                      "RW 1024 FLAT \"fo-data.bin\" 5000\n"
+                                      "RW 4096 FLAT \"fo-data.bin\" 4000\n", -1, &error));
+  g_assert_no_error (error);
+  assert_like_qemu (desc);
+
+  g_assert_true (g_file_set_contents (vmfs,
+                                      "# Disk DescriptorFile\nversion=1\nCID=fffffffe\n"
+                                      "parentCID=ffffffff\ncreateType=\"vmfs\"\n"
+                                      "RW 4096 VMFS \"fo-data.bin\"\n", -1, &error));
+  g_assert_no_error (error);
+  assert_like_qemu (vmfs);
+}
+
 static void
 test_zero_and_rdonly_extents (void)
 {
@@ -1106,6 +1137,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vmdk/two-gb-flat", test_two_gb_flat);
   g_test_add_func ("/vmdk/zeroed-grains", test_zeroed_grains);
   g_test_add_func ("/vmdk/parent-chain", test_parent_chain);
+  g_test_add_func ("/vmdk/flat-offsets", test_flat_offsets);
   g_test_add_func ("/vmdk/zero-and-rdonly-extents", test_zero_and_rdonly_extents);
   g_test_add_func ("/vmdk/malformed", test_malformed);
   g_test_add_func ("/vmdk/malformed-compressed", test_malformed_compressed);
