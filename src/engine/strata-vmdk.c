@@ -46,7 +46,9 @@
 /* Bounds the work of one block_status call; the caller asks again for the rest. */
 #define MAX_STATUS_STEPS       65536
 
-#define GT_CACHE_SLOTS 16
+/* One grain-table cache for all extents (a split image may have thousands), direct-mapped:
+ * 256 tables of at most 2 KiB. */
+#define GT_CACHE_SLOTS 256
 
 typedef enum
 {
@@ -78,10 +80,15 @@ typedef struct
   gboolean    has_markers;
   gboolean    zero_grain;
 
-  guint32    *gt_cache;      /* GT_CACHE_SLOTS tables */
-  guint32     gt_cache_sector[GT_CACHE_SLOTS];
-  guint       gt_cache_next;
+  guint       index;         /* position in the extent list */
 } Extent;
+
+typedef struct
+{
+  Extent  *extent;
+  guint32  sector;
+  guint32 *table;            /* MAX_GTES_PER_GT entries, allocated on first use */
+} GtSlot;
 
 typedef struct
 {
@@ -89,6 +96,8 @@ typedef struct
   char      *create_type;
   guint32    cid;
   guint32    parent_cid;
+
+  GtSlot     gt_cache[GT_CACHE_SLOTS];
 
   /* The last inflated grain: guest reads go through it a few KiB at a time. */
   Extent    *cached_extent;
@@ -123,7 +132,6 @@ extent_free (gpointer data)
   g_free (e->label);
   g_clear_pointer (&e->file, strata_file_unref);
   g_free (e->gd);
-  g_free (e->gt_cache);
   g_free (e);
 }
 
@@ -135,6 +143,8 @@ vmdk_state_free (VmdkState *s)
   g_clear_pointer (&s->extents, g_ptr_array_unref);
   g_free (s->create_type);
   g_free (s->grain_buf);
+  for (guint i = 0; i < GT_CACHE_SLOTS; i++)
+    g_free (s->gt_cache[i].table);
   g_free (s);
 }
 
@@ -423,9 +433,6 @@ open_sparse_extent (Extent        *e,
         }
     }
 
-  e->gt_cache = g_new (guint32, (gsize) GT_CACHE_SLOTS * e->gtes_per_gt);
-  memset (e->gt_cache_sector, 0, sizeof e->gt_cache_sector);
-
   *header = h;
   return TRUE;
 }
@@ -482,6 +489,7 @@ open_monolithic_sparse (StrataImage  *self,
   guint64 desc_len;
 
   e = g_new0 (Extent, 1);
+  e->index = s->extents->len;
   g_ptr_array_add (s->extents, e);
   e->kind = EXTENT_SPARSE;
   e->path = g_strdup (self->filename);
@@ -692,6 +700,7 @@ open_text_descriptor (StrataImage  *self,
         }
 
       e = g_new0 (Extent, 1);
+      e->index = s->extents->len;
       g_ptr_array_add (s->extents, e);
       if (!open_descriptor_extent (self, d, e, error))
         return FALSE;
@@ -786,44 +795,38 @@ find_extent (VmdkState *s,
 
 /* The GT entry of the grain holding @rel (bytes into the extent). */
 static gboolean
-lookup_gte (Extent   *e,
-            guint64   rel,
-            guint32  *gte,
-            GError  **error)
+lookup_gte (VmdkState *s,
+            Extent    *e,
+            guint64    rel,
+            guint32   *gte,
+            GError   **error)
 {
   guint64 gd_index = rel / e->gt_coverage;
-  guint32 gt_sector;
-  guint slot;
+  GtSlot *slot;
 
   g_assert (gd_index < e->gd_entries);
-  gt_sector = e->gd[gd_index];
-  if (gt_sector == 0)
+  if (e->gd[gd_index] == 0)
     {
       *gte = 0;
       return TRUE;
     }
 
-  for (slot = 0; slot < GT_CACHE_SLOTS; slot++)
-    if (e->gt_cache_sector[slot] == gt_sector)
-      break;
-
-  if (slot == GT_CACHE_SLOTS)
+  slot = &s->gt_cache[(gd_index + (guint64) e->index * 131) % GT_CACHE_SLOTS];
+  if (slot->extent != e || slot->sector != e->gd[gd_index])
     {
-      guint32 *table;
-
-      slot = e->gt_cache_next;
-      e->gt_cache_next = (e->gt_cache_next + 1) % GT_CACHE_SLOTS;
-      table = e->gt_cache + (gsize) slot * e->gtes_per_gt;
-      e->gt_cache_sector[slot] = 0;
-      if (!strata_file_pread (e->file, table, (gsize) e->gtes_per_gt * 4,
-                              (guint64) gt_sector * SECTOR, error))
+      if (slot->table == NULL)
+        slot->table = g_new (guint32, MAX_GTES_PER_GT);
+      slot->extent = NULL;
+      if (!strata_file_pread (e->file, slot->table, (gsize) e->gtes_per_gt * 4,
+                              (guint64) e->gd[gd_index] * SECTOR, error))
         return FALSE;
       for (guint32 i = 0; i < e->gtes_per_gt; i++)
-        table[i] = GUINT32_FROM_LE (table[i]);
-      e->gt_cache_sector[slot] = gt_sector;
+        slot->table[i] = GUINT32_FROM_LE (slot->table[i]);
+      slot->extent = e;
+      slot->sector = e->gd[gd_index];
     }
 
-  *gte = e->gt_cache[(gsize) slot * e->gtes_per_gt + (rel / e->grain_size) % e->gtes_per_gt];
+  *gte = slot->table[(rel / e->grain_size) % e->gtes_per_gt];
   return TRUE;
 }
 
@@ -884,7 +887,7 @@ extent_status (StrataImage       *self,
       return TRUE;
     }
 
-  if (!lookup_gte (e, rel, &gte, error))
+  if (!lookup_gte (self->priv, e, rel, &gte, error))
     return FALSE;
 
   in_grain = rel % e->grain_size;
@@ -1093,7 +1096,7 @@ read_sparse (StrataImage  *self,
       gsize n = MIN (length, e->grain_size - in_grain);
       guint32 gte = 0;
 
-      if (e->gd[rel / e->gt_coverage] != 0 && !lookup_gte (e, rel, &gte, error))
+      if (e->gd[rel / e->gt_coverage] != 0 && !lookup_gte (s, e, rel, &gte, error))
         return FALSE;
 
       if (gte == 0 || (gte == GTE_ZEROED && e->zero_grain))
