@@ -771,6 +771,18 @@ vmdk_close (StrataImage *self)
   g_clear_pointer ((VmdkState **) &self->priv, vmdk_state_free);
 }
 
+/* "extent NAME: " when the extent is not the image file itself, for messages. */
+static const char *
+extent_label (StrataImage *self,
+              Extent      *e)
+{
+  if (e->file == self->file)
+    return "";
+  if (e->label == NULL)
+    e->label = g_strdup_printf ("extent %s: ", e->path);
+  return e->label;
+}
+
 static Extent *
 find_extent (VmdkState *s,
              guint64    offset)
@@ -904,10 +916,10 @@ extent_status (StrataImage       *self,
       if (host >= e->file_size)
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                       "%s: grain for guest offset 0x%" G_GINT64_MODIFIER "x at "
-                       "0x%" G_GINT64_MODIFIER "x points past the end of %s "
-                       "(%" G_GUINT64_FORMAT " bytes)", self->filename, e->start + rel,
-                       host, e->path, e->file_size);
+                       "%s: %sthe grain for guest offset 0x%" G_GINT64_MODIFIER "x at "
+                       "0x%" G_GINT64_MODIFIER "x points past the end of the file "
+                       "(%" G_GUINT64_FORMAT " bytes)", self->filename, extent_label (self, e),
+                       e->start + rel, host, e->file_size);
           return FALSE;
         }
       st->kind = STRATA_BLOCK_DATA;
@@ -949,8 +961,14 @@ vmdk_block_status (StrataImage       *self,
                        self->filename, pos);
           return FALSE;
         }
-      if (!extent_status (self, e, pos - e->start, end - pos, &st, error))
-        return FALSE;
+      if (!extent_status (self, e, pos - e->start, end - pos, &st,
+                          pos == offset ? error : NULL))
+        {
+          /* Damage further on is reported when the caller gets there. */
+          if (pos == offset)
+            return FALSE;
+          break;
+        }
       g_assert (st.length > 0);
 
       if (pos == offset)
@@ -969,18 +987,6 @@ vmdk_block_status (StrataImage       *self,
     }
 
   return TRUE;
-}
-
-/* "extent NAME: " when the extent is not the image file itself, for messages. */
-static const char *
-extent_label (StrataImage *self,
-              Extent      *e)
-{
-  if (e->file == self->file)
-    return "";
-  if (e->label == NULL)
-    e->label = g_strdup_printf ("extent %s: ", e->path);
-  return e->label;
 }
 
 /* Inflates grain @grain of extent @e into the state's grain buffer. */
@@ -1123,9 +1129,9 @@ read_sparse (StrataImage  *self,
           if (host >= e->file_size)
             {
               g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                           "%s: grain for guest offset 0x%" G_GINT64_MODIFIER "x at "
-                           "0x%" G_GINT64_MODIFIER "x points past the end of %s",
-                           self->filename, e->start + rel, host, e->path);
+                           "%s: %sthe grain for guest offset 0x%" G_GINT64_MODIFIER "x at "
+                           "0x%" G_GINT64_MODIFIER "x points past the end of the file",
+                           self->filename, extent_label (self, e), e->start + rel, host);
               return FALSE;
             }
           /* The last grain of a file may be cut short; its tail reads as zeros. */
