@@ -20,10 +20,10 @@
 #define SPARSE_MAGIC   "KDMV"
 #define COWD_MAGIC     "COWD"
 
-#define FLAG_NL_DETECT  (1u << 0)
-#define FLAG_RGD        (1u << 1)
+/* Header flags that matter for reading. The redundant GD (flag bit 1) is only a backup for
+ * VMware's repair tools: QEMU reads the primary one and so do we. Compression is decided by
+ * compressAlgorithm alone, as in QEMU, not by flag bit 16. */
 #define FLAG_ZERO_GRAIN (1u << 2)
-#define FLAG_COMPRESSED (1u << 16)
 #define FLAG_MARKERS    (1u << 17)
 #define COMPRESSION_DEFLATE 1
 #define GD_AT_END G_MAXUINT64
