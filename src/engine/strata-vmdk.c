@@ -3,8 +3,8 @@
 #include "strata-error.h"
 #include "strata-vmdk-descriptor.h"
 
+#include <libdeflate.h>
 #include <string.h>
-#include <zlib.h>
 
 /*
  * VMDK, read only, as QEMU 7.2 reads it: hosted sparse extents ("KDMV", including
@@ -105,6 +105,7 @@ typedef struct
   guint8    *grain_buf;
   gsize      grain_len;
   gsize      grain_buf_size;
+  struct libdeflate_decompressor *decompressor;
 } VmdkState;
 
 typedef struct
@@ -143,6 +144,7 @@ vmdk_state_free (VmdkState *s)
   g_clear_pointer (&s->extents, g_ptr_array_unref);
   g_free (s->create_type);
   g_free (s->grain_buf);
+  g_clear_pointer (&s->decompressor, libdeflate_free_decompressor);
   for (guint i = 0; i < GT_CACHE_SLOTS; i++)
     g_free (s->gt_cache[i].table);
   g_free (s);
@@ -1001,8 +1003,8 @@ load_compressed_grain (StrataImage  *self,
   guint64 at = (guint64) gte * SECTOR;
   guint64 data_len;
   g_autofree guint8 *in = NULL;
-  z_stream zs = { 0 };
-  int zret;
+  enum libdeflate_result result;
+  size_t in_used, out_len;
 
   if (s->cached_extent == e && s->cached_grain == grain)
     return TRUE;
@@ -1057,29 +1059,26 @@ load_compressed_grain (StrataImage  *self,
       s->grain_buf_size = e->grain_size;
     }
 
-  if (inflateInit (&zs) != Z_OK)
+  /* libdeflate decodes the zlib stream (and checks its Adler-32) two to three times faster
+   * than zlib; converting a streamOptimized image spends most of its reading time here. */
+  if (s->decompressor == NULL && (s->decompressor = libdeflate_alloc_decompressor ()) == NULL)
     {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_FAILED, "%s: zlib failed to initialise",
-                   self->filename);
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_FAILED,
+                   "%s: out of memory for a decompressor", self->filename);
       return FALSE;
     }
-  zs.next_in = in;
-  zs.avail_in = data_len;
-  zs.next_out = s->grain_buf;
-  zs.avail_out = e->grain_size;
-  zret = inflate (&zs, Z_FINISH);
-  s->grain_len = e->grain_size - zs.avail_out;
-  inflateEnd (&zs);
-
-  if (zret != Z_STREAM_END)
+  result = libdeflate_zlib_decompress_ex (s->decompressor, in, data_len, s->grain_buf,
+                                          e->grain_size, &in_used, &out_len);
+  if (result != LIBDEFLATE_SUCCESS)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
                    "%s: %sthe compressed grain at 0x%" G_GINT64_MODIFIER "x cannot "
                    "be decompressed (%s)", self->filename, extent_label (self, e), at,
-                   zret == Z_BUF_ERROR || zret == Z_OK ? "it is larger than a grain"
-                                                       : (zs.msg ? zs.msg : "bad data"));
+                   result == LIBDEFLATE_INSUFFICIENT_SPACE ? "it is larger than a grain"
+                                                           : "bad zlib data");
       return FALSE;
     }
+  s->grain_len = out_len;
 
   s->cached_extent = e;
   s->cached_grain = grain;
