@@ -6,6 +6,7 @@
 #include "strata-siblings.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -191,7 +192,8 @@ commit_into_base (const char                *filename,
       strata_job_set_progress (job, 0, data_bytes);
     }
 
-  buf = g_malloc (STEP);
+  if (posix_memalign ((void **) &buf, STEP, STEP) != 0)
+    g_error ("out of memory");
   for (offset = 0; offset < size; )
     {
       StrataBlockStatus bs;
