@@ -164,13 +164,20 @@ hold_with_qemu_io (const char *dir, const char *image)
                      "{ sleep 600 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
                      dir, h->name, h->name, image, h->name, h->name, h->name, h->name, h->name));
 
-  for (tries = 0; tries < 200; tries++)
+  /* Wait (generously: the machine may be loaded) until it holds the image's locks. */
+  for (tries = 0; tries < 600; tries++)
     {
       if (tu_run (NULL, NULL, "cd '%s' && qemu-img info '%s'", dir, image) != 0)
         break;
+      if (tu_run (NULL, NULL, "cd '%s' && kill -0 $(cat %s.pid)", dir, h->name) != 0)
+        {
+          g_autofree char *log = tu_run_ok ("cat '%s/%s.log'", dir, h->name);
+
+          g_error ("qemu-io on %s exited: %s", image, log);
+        }
       g_usleep (50000);
     }
-  g_assert_cmpint (tries, <, 200);
+  g_assert_cmpint (tries, <, 600);
   return h;
 }
 

@@ -525,7 +525,7 @@ test_locks_raw (void)
   g_free (tu_run_ok ("cd '%s' && mkfifo f && "
                      "{ qemu-io -f raw disk.raw < f > log 2>&1 & echo $! > pid; } && "
                      "{ sleep 600 > f 2>/dev/null & echo $! > wpid; }", d));
-  for (tries = 0; tries < 200; tries++)
+  for (tries = 0; tries < 600; tries++)
     {
       image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
       if (image == NULL)
@@ -533,7 +533,7 @@ test_locks_raw (void)
       strata_image_unref (image);
       g_usleep (50000);
     }
-  g_assert_cmpint (tries, <, 200);
+  g_assert_cmpint (tries, <, 600);
   g_assert_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED);
   g_assert_nonnull (strstr (error->message, img));
   g_clear_error (&error);
