@@ -122,7 +122,9 @@ strata_compare_sync (const char                 *a,
         return FALSE;
       chunk = MIN (s1.length, s2.length);
 
-      if (opts->strict && s1.kind != s2.kind)
+      /* qemu-img compares the block status flags: compressed data has no host offset. */
+      if (opts->strict && (s1.kind != s2.kind ||
+                           (s1.kind == STRATA_BLOCK_DATA && s1.compressed != s2.compressed)))
         {
           result->verdict = STRATA_COMPARE_STATUS_MISMATCH;
           result->offset = offset;

@@ -139,6 +139,15 @@ test_rebase_requires_format (void)
 
   g_assert_cmpint (tu_run (NULL, NULL, "cd '%s' && %s rebase top.qcow2", d, tu_strata_img ()),
                    ==, 1);
+
+  /* A relative new name is stored as given and resolved against the overlay's folder, not
+   * the current one. */
+  g_free (tu_run_ok ("cd '%s' && mkdir -p sub && mv base.qcow2 new.qcow2 top.qcow2 sub/ && "
+                     "qemu-img convert -O raw sub/top.qcow2 view.raw && "
+                     "%s rebase -b new.qcow2 -F qcow2 sub/top.qcow2 && "
+                     "qemu-img info sub/top.qcow2 | grep -q '^backing file: new.qcow2 ' && "
+                     "qemu-img compare sub/top.qcow2 view.raw && qemu-img check sub/top.qcow2",
+                     d, tu_strata_img ()));
 }
 
 /* --- a running QEMU, simulated by qemu-io reading commands from a FIFO --- */

@@ -268,6 +268,8 @@ test_rebase_matrix (void)
       g_autoptr(GError) error = NULL;
       StrataRebaseOptions safe = { .backing = "new.qcow2", .backing_format = "qcow2" };
       StrataRebaseOptions flat = { .backing = "" };
+      StrataRebaseOptions unsafe = { .backing = "new.qcow2", .backing_format = "qcow2",
+                                     .unsafe = TRUE };
 
       g_test_message ("rebase: %s", v->name);
       /* The qcow2 writer cannot yet fit a header rewrite into a 512-byte cluster (qemu-img
@@ -306,6 +308,15 @@ test_rebase_matrix (void)
 
         g_assert_null (strstr (info, "backing file"));
       }
+
+      /* Unsafe: only the pointer moves, so the view changes exactly as qemu-img's does. */
+      copy_dir (pre, q);
+      copy_dir (pre, s);
+      g_free (tu_run_ok ("cd '%s' && qemu-img rebase -u -b new.qcow2 -F qcow2 top.qcow2", q));
+      strata_rebase_sync (top, &unsafe, NULL, NULL, &error);
+      g_assert_no_error (error);
+      assert_clean (s, "top.qcow2");
+      assert_same (q, s, "top.qcow2");
     }
 }
 
