@@ -346,6 +346,16 @@ test_commit_matrix (void)
       g_assert_no_error (error);
       g_assert_cmpstr (r.base, ==, base);
       g_assert_cmpuint (r.after.base_apparent, >, 0);
+      /* The emptied overlay gives its data clusters' space back, as qemu-img's does. */
+      if (strstr (v->opts, "2M") == NULL)
+        g_assert_cmpuint (r.after.overlay_allocated, <, r.before.overlay_allocated);
+      g_test_message ("%s: overlay allocated %" G_GUINT64_FORMAT " -> predicted %"
+                      G_GUINT64_FORMAT ", measured %" G_GUINT64_FORMAT "; base allocated %"
+                      G_GUINT64_FORMAT " -> predicted %" G_GUINT64_FORMAT ", measured %"
+                      G_GUINT64_FORMAT, v->name, r.before.overlay_allocated,
+                      r.predicted.overlay_allocated, r.after.overlay_allocated,
+                      r.before.base_allocated, r.predicted.base_allocated,
+                      r.after.base_allocated);
       strata_commit_result_clear (&r);
 
       assert_clean (s, "top.qcow2");
