@@ -282,6 +282,41 @@ test_option_spellings (void)
   }
 }
 
+/* --start-offset and --max-length cut the same runs as qemu-img's, even mid-cluster. */
+static void
+test_map_ranges (void)
+{
+  static const char *const ranges[] = {
+    "--start-offset=100k --max-length=1M", "--start-offset 1G", "--max-length=0",
+    "--start-offset=65537 --max-length=3", "--start-offset=7M", "--max-length 5000000",
+  };
+  static const Case chain = {
+    "ranges", QCOW2 ("", "base.qcow2", "8M") " && " PATTERN_ZERO ("qcow2", "base.qcow2")
+    " && " QCOW2 ("-b base.qcow2 -F qcow2", "top.qcow2", "16M") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 900k 200k' top.qcow2 && qemu-img create -q -f raw a.raw 8M && "
+    PATTERN ("raw", "a.raw"), NULL, NULL
+  };
+  g_autofree char *dir = g_build_filename (tu_dir (), chain.name, NULL);
+  gboolean qcow2 = cli_driver_available ("qcow2");
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_free (tu_run_ok ("cd '%s' && %s", dir, chain.setup));
+
+  for (guint i = 0; i < G_N_ELEMENTS (ranges); i++)
+    {
+      g_autofree char *raw = g_strdup_printf ("map --output=json %s a.raw", ranges[i]);
+      g_autofree char *top = g_strdup_printf ("map --output=json %s top.qcow2", ranges[i]);
+      g_autofree char *human = g_strdup_printf ("map %s top.qcow2", ranges[i]);
+
+      compare_command (&chain, dir, raw, TRUE);
+      if (qcow2)
+        {
+          compare_command (&chain, dir, top, TRUE);
+          compare_command (&chain, dir, human, TRUE);
+        }
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -294,6 +329,7 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &cases[i], test_case);
     }
   g_test_add_func ("/cli/info-map/option-spellings", test_option_spellings);
+  g_test_add_func ("/cli/info-map/map-ranges", test_map_ranges);
 
   return g_test_run ();
 }
