@@ -725,14 +725,31 @@ test_refuse_more (void)
       strata_image_unref (image);
     }
 
-  /* External data files are refused outright, naming the data file. */
+  /* External data files: info works, reading and writing are refused naming the file. */
   {
     g_autoptr(GError) error = NULL;
+    g_autoptr(StrataImageInfo) info = NULL;
+    const char *data_file = NULL;
+    StrataImage *image;
+    guint8 b[512];
 
     g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o data_file=r-data.raw r-ext.qcow2 1M"));
-    g_assert_null (strata_image_open (tu_path ("r-ext.qcow2"), NULL, 0, &error));
+    g_assert_null (strata_image_open (tu_path ("r-ext.qcow2"), NULL, STRATA_OPEN_WRITE,
+                                      &error));
     g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
     g_assert_nonnull (strstr (error->message, "r-data.raw"));
+    g_clear_error (&error);
+
+    image = strata_image_open (tu_path ("r-ext.qcow2"), NULL, 0, &error);
+    g_assert_no_error (error);
+    info = strata_image_get_info (image, &error);
+    g_assert_true (g_variant_lookup (info->format_specific, "data-file", "&s", &data_file));
+    g_assert_cmpstr (data_file, ==, "r-data.raw");
+    g_assert_nonnull (info->warnings);
+    g_assert_false (strata_image_read (image, 0, sizeof b, b, &error));
+    g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+    g_assert_nonnull (strstr (error->message, "r-ext.qcow2"));
+    strata_image_unref (image);
   }
 }
 
