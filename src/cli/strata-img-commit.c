@@ -1,9 +1,151 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
 
+#include <stdio.h>
+
+#include "strata-commit.h"
+#include "strata-error.h"
+
+typedef struct
+{
+  GMainLoop          *loop;
+  GError             *error;
+  StrataCommitResult  result;
+} RunState;
+
+static void
+done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  RunState *state = user_data;
+
+  strata_commit_finish (result, &state->result, &state->error);
+  g_main_loop_quit (state->loop);
+}
+
+static gboolean
+progress_cb (gpointer user_data)
+{
+  printf ("    (%.2f/100%%)\r", strata_job_get_fraction (user_data) * 100.0);
+  fflush (stdout);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+print_sizes (const char *label, const char *overlay, const char *base,
+             const StrataCommitSizes *s)
+{
+  g_autofree char *oa = g_format_size_full (s->overlay_apparent, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *ol = g_format_size_full (s->overlay_allocated, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *ba = g_format_size_full (s->base_apparent, G_FORMAT_SIZE_IEC_UNITS);
+  g_autofree char *bl = g_format_size_full (s->base_allocated, G_FORMAT_SIZE_IEC_UNITS);
+
+  printf ("%s:\n"
+          "  overlay %s: apparent %" G_GUINT64_FORMAT " (%s), allocated %" G_GUINT64_FORMAT
+          " (%s)\n"
+          "  base    %s: apparent %" G_GUINT64_FORMAT " (%s), allocated %" G_GUINT64_FORMAT
+          " (%s)\n",
+          label, overlay, s->overlay_apparent, oa, s->overlay_allocated, ol,
+          base, s->base_apparent, ba, s->base_allocated, bl);
+}
+
 int
 strata_img_commit (int argc, char **argv)
 {
-  strata_img_error ("%s: not implemented yet", argv[0]);
-  return 1;
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *format = NULL;
+  g_autofree char *into_copy = NULL;
+  g_autofree char *cache = NULL;
+  g_autofree char *base_opt = NULL;
+  g_auto(GStrv) libraries = NULL;
+  gboolean keep = FALSE, force = FALSE, progress = FALSE, quiet = FALSE;
+  StrataCommitOptions opts = { 0 };
+  g_autoptr(StrataJob) job = NULL;
+  RunState state = { 0 };
+  guint timer = 0;
+  int rc = 0;
+  GOptionEntry entries[] = {
+    { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "Format of the image", "FMT" },
+    { "keep", 'd', 0, G_OPTION_ARG_NONE, &keep, "Do not empty the overlay", NULL },
+    { "force", 0, 0, G_OPTION_ARG_NONE, &force, "Commit even if other images use the base",
+      NULL },
+    { "library", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &libraries,
+      "Also look for images sharing the base in DIR", "DIR" },
+    { "into-copy", 0, 0, G_OPTION_ARG_FILENAME, &into_copy,
+      "Copy the base to NEWBASE, rebase onto it and commit there", "NEWBASE" },
+    { "progress", 'p', 0, G_OPTION_ARG_NONE, &progress, "Show progress", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Quiet", NULL },
+    { "cache", 't', 0, G_OPTION_ARG_STRING, &cache, "Accepted for compatibility", "MODE" },
+    { "base", 'b', 0, G_OPTION_ARG_STRING, &base_opt, "Only the immediate base is supported",
+      "BASE" },
+    { NULL }
+  };
+
+  context = g_option_context_new ("FILE");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    {
+      strata_img_error ("%s", error->message);
+      return 1;
+    }
+  if (argc != 2)
+    {
+      strata_img_error ("Expecting one image file name");
+      return 1;
+    }
+  if (base_opt != NULL)
+    {
+      strata_img_error ("-b is not supported: Strata commits into the immediate base only");
+      return 1;
+    }
+
+  opts.format = format;
+  opts.keep_overlay = keep;
+  opts.force = force;
+  opts.library_dirs = (const char * const *) libraries;
+  opts.into_copy = into_copy;
+
+  if (!quiet && into_copy == NULL)
+    {
+      StrataCommitResult plan = { 0 };
+      g_autoptr(GError) plan_error = NULL;
+
+      /* Best effort: the commit itself reports real problems. */
+      if (strata_commit_predict (argv[1], &opts, &plan, NULL, &plan_error))
+        {
+          print_sizes ("Before", argv[1], plan.base, &plan.before);
+          print_sizes ("Predicted after", argv[1], plan.base, &plan.predicted);
+        }
+      strata_commit_result_clear (&plan);
+    }
+
+  job = strata_job_new ("Commit");
+  state.loop = g_main_loop_new (NULL, FALSE);
+  strata_commit_async (argv[1], &opts, job, NULL, done_cb, &state);
+  if (progress && !quiet)
+    timer = g_timeout_add (250, progress_cb, job);
+  g_main_loop_run (state.loop);
+  if (timer != 0)
+    {
+      g_source_remove (timer);
+      printf (state.error == NULL ? "    (100.00/100%%)\n" : "\n");
+    }
+  g_main_loop_unref (state.loop);
+
+  if (state.error != NULL)
+    {
+      strata_img_error ("%s", state.error->message);
+      g_error_free (state.error);
+      return 1;
+    }
+
+  if (!quiet)
+    {
+      if (into_copy != NULL)
+        print_sizes ("Before", argv[1], state.result.base, &state.result.before);
+      printf ("Image committed.\n");
+      print_sizes ("After", argv[1], state.result.base, &state.result.after);
+    }
+  strata_commit_result_clear (&state.result);
+  return rc;
 }

@@ -1,8 +1,92 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-convert.h"
+#include "strata-compress.h"
 #include "strata-error.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
+
+/* TODO: drop once the qcow2 branch (which defines it) is merged. */
+#pragma weak strata_create_qcow2_in_file
+
+/*
+ * The conversion pipeline:
+ *
+ *   reader thread ──> N worker threads ──> writer (the calling thread)
+ *
+ * The reader walks the source chain's block status, skips zero and unallocated ranges and
+ * reads runs of target clusters that hold data into chunks. Workers find all-zero clusters
+ * and compress the others, each with its own compressor. The writer takes chunks strictly
+ * in guest order (qcow2 appends compressed clusters, so the file is laid out in order and
+ * the qcow2 layer sees one sequential writer) and returns them to the free list. A fixed
+ * number of chunks exists, which bounds memory whatever the size of the image.
+ *
+ * StrataImage is not thread-safe: only the reader touches the source and only the writer
+ * touches the target.
+ */
+
+/* A chunk carries at least this many guest bytes: large enough that locking and
+ * write calls are noise, small enough that a few chunks per thread stay cheap. */
+#define CHUNK_MIN_BYTES      (1024 * 1024)
+/* Memory all the chunks' buffers may take together. */
+#define PIPELINE_BUDGET      (40 * 1024 * 1024)
+/* Start the kernel's writeback of the target after this many bytes; see writer_run(). */
+#define WRITEBACK_INTERVAL   (16 * 1024 * 1024)
+/* Zero detection granularity for a raw target: as qemu-img's default -S 4k. */
+#define RAW_TARGET_GRANULE   4096
+
+typedef enum
+{
+  CLUSTER_SKIP,       /* all zeros: leave it unallocated (reads as zeros) */
+  CLUSTER_RAW,        /* store as is */
+  CLUSTER_COMPRESSED, /* store out_buf[out_off[i] .. + out_len[i]] compressed */
+} ClusterKind;
+
+typedef struct
+{
+  guint64  seq;
+  guint64  offset;     /* guest offset of the first cluster, cluster-aligned */
+  gsize    length;     /* guest bytes in the chunk (the image end may cut the last cluster) */
+  guint    n_clusters;
+  guint8  *in_buf;     /* n_clusters * cluster_size, zero-padded at the image end */
+  guint8  *out_buf;    /* compressed clusters, cluster i at i * cluster_size */
+  guint8  *kinds;      /* ClusterKind per cluster */
+  guint32 *out_len;
+  gboolean ready;      /* processed by a worker */
+} Chunk;
+
+typedef struct
+{
+  /* Fixed for the whole run. */
+  StrataImage       *src;
+  StrataImage       *dst;
+  guint64            virtual_size;
+  guint64            cluster_size;
+  gsize              chunk_size;
+  gboolean           compress;
+  StrataCompression  compression;
+  int                level;
+  guint              n_workers;
+  GCancellable      *cancellable;
+  StrataJob         *job;
+  const StrataConvertOptions *opts;
+  guint64            data_total;
+
+  GMutex             lock;
+  GCond              cond;
+  Chunk             *chunks;
+  guint              n_chunks;
+  GQueue             free_chunks;
+  GQueue             todo;
+  Chunk            **ring;          /* chunks read and not yet written, by seq % n_chunks */
+  guint64            next_seq;
+  guint64            write_seq;
+  gboolean           reader_done;
+  gboolean           stop;
+  GError            *error;         /* the first error of any thread */
+} Pipeline;
 
 void
 strata_convert_options_init (StrataConvertOptions *opts)
@@ -10,4 +94,917 @@ strata_convert_options_init (StrataConvertOptions *opts)
   memset (opts, 0, sizeof *opts);
   strata_create_options_init (&opts->qcow2);
   opts->target_format = "qcow2";
+}
+
+static inline guint64
+align_down (guint64 v, guint64 a)
+{
+  return v - v % a;
+}
+
+static inline guint64
+align_up (guint64 v, guint64 a)
+{
+  return align_down (v + a - 1, a);
+}
+
+/* Stops the pipeline with @error (taken), unless another thread failed first. */
+static void
+pipeline_fail (Pipeline *p,
+               GError   *error)
+{
+  g_mutex_lock (&p->lock);
+  if (p->error == NULL)
+    p->error = error;
+  else
+    g_error_free (error);
+  p->stop = TRUE;
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+}
+
+static gboolean
+pipeline_check_cancelled (Pipeline *p)
+{
+  GError *error = NULL;
+
+  if (g_cancellable_set_error_if_cancelled (p->cancellable, &error))
+    {
+      pipeline_fail (p, error);
+      return TRUE;
+    }
+  return FALSE;
+}
+
+/*
+ * Walks the chain's block status and returns maximal runs of target clusters holding
+ * data, in order, never returning a cluster twice (a source run may end inside a cluster
+ * the previous run already covered).
+ */
+typedef struct
+{
+  StrataImage *image;
+  guint64      virtual_size;
+  guint64      cluster_size;
+  guint64      pos;
+  guint64      emitted_end;
+  gboolean     has_pending;
+  guint64      pending_start;
+  guint64      pending_end;
+} Walker;
+
+static void
+walker_init (Walker      *w,
+             StrataImage *image,
+             guint64      cluster_size)
+{
+  memset (w, 0, sizeof *w);
+  w->image = image;
+  w->virtual_size = strata_image_get_size (image);
+  w->cluster_size = cluster_size;
+}
+
+/* Returns FALSE on error; *found is FALSE at the end. */
+static gboolean
+walker_next (Walker   *w,
+             gboolean *found,
+             guint64  *start,
+             guint64  *end,
+             GError  **error)
+{
+  *found = FALSE;
+
+  while (w->pos < w->virtual_size)
+    {
+      StrataChainStatus st;
+      guint64 a = w->pos;
+      guint64 b;
+      guint64 ca;
+      guint64 cb;
+
+      if (!strata_image_chain_status (w->image, a, w->virtual_size - a, &st, error))
+        return FALSE;
+      b = a + st.length;
+      w->pos = b;
+
+      if (st.kind != STRATA_BLOCK_DATA)
+        continue;
+
+      ca = MAX (align_down (a, w->cluster_size), w->emitted_end);
+      cb = MIN (align_up (b, w->cluster_size), w->virtual_size);
+      if (ca >= cb)
+        continue;
+
+      if (w->has_pending && ca <= w->pending_end)
+        {
+          w->pending_end = MAX (w->pending_end, cb);
+          continue;
+        }
+
+      if (w->has_pending)
+        {
+          *found = TRUE;
+          *start = w->pending_start;
+          *end = w->pending_end;
+          w->emitted_end = *end;
+          w->pending_start = ca;
+          w->pending_end = cb;
+          return TRUE;
+        }
+
+      w->has_pending = TRUE;
+      w->pending_start = ca;
+      w->pending_end = cb;
+    }
+
+  if (w->has_pending)
+    {
+      *found = TRUE;
+      *start = w->pending_start;
+      *end = w->pending_end;
+      w->emitted_end = *end;
+      w->has_pending = FALSE;
+    }
+
+  return TRUE;
+}
+
+static gboolean
+count_data_bytes (StrataImage *image,
+                  guint64      cluster_size,
+                  guint64     *total,
+                  GError     **error)
+{
+  Walker w;
+  gboolean found;
+  guint64 start, end;
+
+  walker_init (&w, image, cluster_size);
+  *total = 0;
+
+  for (;;)
+    {
+      if (!walker_next (&w, &found, &start, &end, error))
+        return FALSE;
+      if (!found)
+        return TRUE;
+      *total += end - start;
+    }
+}
+
+/* Takes a free chunk, waiting for the writer to return one; NULL when stopping. */
+static Chunk *
+pipeline_get_free_chunk (Pipeline *p)
+{
+  Chunk *chunk = NULL;
+
+  g_mutex_lock (&p->lock);
+  while (!p->stop && g_queue_is_empty (&p->free_chunks))
+    g_cond_wait (&p->cond, &p->lock);
+  if (!p->stop)
+    chunk = g_queue_pop_head (&p->free_chunks);
+  g_mutex_unlock (&p->lock);
+
+  return chunk;
+}
+
+static gboolean
+reader_emit (Pipeline *p,
+             guint64   start,
+             guint64   end)
+{
+  while (start < end)
+    {
+      GError *error = NULL;
+      Chunk *chunk;
+      gsize len = MIN (end - start, p->chunk_size);
+      gsize padded = align_up (len, p->cluster_size);
+
+      if (pipeline_check_cancelled (p))
+        return FALSE;
+      if (!(chunk = pipeline_get_free_chunk (p)))
+        return FALSE;
+
+      chunk->offset = start;
+      chunk->length = len;
+      chunk->n_clusters = padded / p->cluster_size;
+      chunk->ready = FALSE;
+      if (padded > len)
+        memset (chunk->in_buf + len, 0, padded - len);
+
+      if (!strata_image_read (p->src, start, len, chunk->in_buf, &error))
+        {
+          g_mutex_lock (&p->lock);
+          g_queue_push_head (&p->free_chunks, chunk);
+          g_mutex_unlock (&p->lock);
+          pipeline_fail (p, error);
+          return FALSE;
+        }
+
+      g_mutex_lock (&p->lock);
+      chunk->seq = p->next_seq++;
+      p->ring[chunk->seq % p->n_chunks] = chunk;
+      g_queue_push_tail (&p->todo, chunk);
+      g_cond_broadcast (&p->cond);
+      g_mutex_unlock (&p->lock);
+
+      start += len;
+    }
+
+  return TRUE;
+}
+
+static gpointer
+reader_thread (gpointer data)
+{
+  Pipeline *p = data;
+  GError *error = NULL;
+  Walker w;
+
+  walker_init (&w, p->src, p->cluster_size);
+
+  for (;;)
+    {
+      gboolean found;
+      guint64 start, end;
+
+      if (!walker_next (&w, &found, &start, &end, &error))
+        {
+          pipeline_fail (p, error);
+          break;
+        }
+      if (!found || !reader_emit (p, start, end))
+        break;
+    }
+
+  g_mutex_lock (&p->lock);
+  p->reader_done = TRUE;
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+
+  return NULL;
+}
+
+static gboolean
+is_zero (const guint8 *buf,
+         gsize         len)
+{
+  /* Word checks find the data of a non-zero cluster in its first bytes; memcmp against
+   * itself shifted by 16 bytes then checks the rest at memory speed. */
+  for (gsize i = 0; i < 16 && i < len; i++)
+    if (buf[i] != 0)
+      return FALSE;
+  return len <= 16 || memcmp (buf, buf + 16, len - 16) == 0;
+}
+
+static void
+worker_process (Pipeline         *p,
+                StrataCompressor *compressor,
+                Chunk            *chunk)
+{
+  gsize cs = p->cluster_size;
+
+  for (guint i = 0; i < chunk->n_clusters; i++)
+    {
+      const guint8 *in = chunk->in_buf + i * cs;
+      gsize n;
+
+      if (is_zero (in, cs))
+        {
+          chunk->kinds[i] = CLUSTER_SKIP;
+          continue;
+        }
+
+      chunk->kinds[i] = CLUSTER_RAW;
+      if (compressor == NULL)
+        continue;
+
+      /* QEMU's rule: a cluster that does not shrink below its size is stored as is. */
+      n = strata_compressor_compress (compressor, in, cs, chunk->out_buf + i * cs, cs - 1);
+      if (n > 0)
+        {
+          chunk->kinds[i] = CLUSTER_COMPRESSED;
+          chunk->out_len[i] = n;
+        }
+    }
+}
+
+static gpointer
+worker_thread (gpointer data)
+{
+  Pipeline *p = data;
+  g_autoptr(StrataCompressor) compressor = NULL;
+
+  if (p->compress)
+    compressor = strata_compressor_new (p->compression, p->level);
+
+  for (;;)
+    {
+      Chunk *chunk;
+
+      g_mutex_lock (&p->lock);
+      while (!p->stop && g_queue_is_empty (&p->todo) && !p->reader_done)
+        g_cond_wait (&p->cond, &p->lock);
+      chunk = p->stop ? NULL : g_queue_pop_head (&p->todo);
+      g_mutex_unlock (&p->lock);
+
+      if (chunk == NULL)
+        break;
+      if (pipeline_check_cancelled (p))
+        break;
+
+      worker_process (p, compressor, chunk);
+
+      g_mutex_lock (&p->lock);
+      chunk->ready = TRUE;
+      g_cond_broadcast (&p->cond);
+      g_mutex_unlock (&p->lock);
+    }
+
+  return NULL;
+}
+
+static gboolean
+writer_write_chunk (Pipeline  *p,
+                    Chunk     *chunk,
+                    GError   **error)
+{
+  gsize cs = p->cluster_size;
+  guint i = 0;
+
+  while (i < chunk->n_clusters)
+    {
+      guint64 offset = chunk->offset + (guint64) i * cs;
+
+      switch (chunk->kinds[i])
+        {
+        case CLUSTER_SKIP:
+          i++;
+          break;
+
+        case CLUSTER_COMPRESSED:
+          if (!strata_image_write_compressed (p->dst, offset, chunk->out_buf + i * cs,
+                                              chunk->out_len[i], error))
+            return FALSE;
+          i++;
+          break;
+
+        case CLUSTER_RAW:
+        default:
+          {
+            /* One write for a run of stored clusters. */
+            guint j = i + 1;
+            gsize len;
+
+            while (j < chunk->n_clusters && chunk->kinds[j] == CLUSTER_RAW)
+              j++;
+            len = MIN ((gsize) (j - i) * cs, chunk->length - (gsize) i * cs);
+            if (!strata_image_write (p->dst, offset, len, chunk->in_buf + i * cs, error))
+              return FALSE;
+            i = j;
+          }
+          break;
+        }
+    }
+
+  return TRUE;
+}
+
+/* Runs in the calling thread until every chunk is written or something failed. */
+static void
+writer_run (Pipeline *p)
+{
+  int fd = strata_file_get_fd (strata_image_get_file (p->dst));
+  guint64 done = 0;
+  guint64 hinted = 0;
+
+  if (p->job != NULL)
+    strata_job_set_progress (p->job, 0, p->data_total);
+
+  for (;;)
+    {
+      GError *error = NULL;
+      Chunk *chunk;
+
+      g_mutex_lock (&p->lock);
+      for (;;)
+        {
+          chunk = p->ring[p->write_seq % p->n_chunks];
+          if (p->stop)
+            break;
+          if (chunk != NULL && chunk->seq == p->write_seq && chunk->ready)
+            break;
+          if (p->reader_done && p->write_seq == p->next_seq)
+            break;
+          g_cond_wait (&p->cond, &p->lock);
+        }
+      if (p->stop || p->write_seq == p->next_seq)
+        chunk = NULL;
+      g_mutex_unlock (&p->lock);
+
+      if (chunk == NULL)
+        return;
+
+      if (pipeline_check_cancelled (p))
+        return;
+
+      if (!writer_write_chunk (p, chunk, &error))
+        {
+          pipeline_fail (p, error);
+          return;
+        }
+      done += chunk->length;
+
+      /* The target is flushed once at the end; starting writeback as we go lets the disk
+       * work while we compress instead of all at once in that flush (it halves the final
+       * fdatasync of an uncompressed conversion). Only a hint: errors show up at the flush. */
+      if (done - hinted >= WRITEBACK_INTERVAL)
+        {
+          (void) sync_file_range (fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+          hinted = done;
+        }
+
+      g_mutex_lock (&p->lock);
+      p->ring[p->write_seq % p->n_chunks] = NULL;
+      p->write_seq++;
+      g_queue_push_tail (&p->free_chunks, chunk);
+      g_cond_broadcast (&p->cond);
+      g_mutex_unlock (&p->lock);
+
+      if (p->job != NULL)
+        strata_job_set_progress (p->job, done, p->data_total);
+      if (p->opts->progress != NULL)
+        p->opts->progress (done, p->data_total, p->opts->progress_data);
+    }
+}
+
+static gboolean
+pipeline_run (Pipeline  *p,
+              GError   **error)
+{
+  g_autoptr(GPtrArray) workers = g_ptr_array_new ();
+  g_autofree guint8 *arena = NULL;
+  GThread *reader;
+  gsize clusters_per_chunk;
+  gsize in_size;
+  gsize out_size;
+  gsize per_chunk;
+
+  clusters_per_chunk = MAX (1, p->chunk_size / p->cluster_size);
+  p->chunk_size = clusters_per_chunk * p->cluster_size;
+  in_size = p->chunk_size;
+  out_size = p->compress ? p->chunk_size : 0;
+  per_chunk = in_size + out_size + clusters_per_chunk * (1 + sizeof (guint32));
+
+  /* Two chunks per worker keep every worker busy while the writer and the reader each hold
+   * one; the budget caps it for large clusters or many threads. */
+  p->n_chunks = 2 * p->n_workers + 2;
+  p->n_chunks = MIN (p->n_chunks, MAX (p->n_workers + 2, PIPELINE_BUDGET / per_chunk));
+
+  arena = g_malloc (per_chunk * p->n_chunks);
+  p->chunks = g_new0 (Chunk, p->n_chunks);
+  p->ring = g_new0 (Chunk *, p->n_chunks);
+  for (guint i = 0; i < p->n_chunks; i++)
+    {
+      guint8 *base = arena + per_chunk * i;
+      Chunk *c = &p->chunks[i];
+
+      c->in_buf = base;
+      c->out_buf = p->compress ? base + in_size : NULL;
+      c->out_len = (guint32 *) (base + in_size + out_size);
+      c->kinds = base + in_size + out_size + clusters_per_chunk * sizeof (guint32);
+      g_queue_push_tail (&p->free_chunks, c);
+    }
+
+  reader = g_thread_new ("strata-convert-read", reader_thread, p);
+  for (guint i = 0; i < p->n_workers; i++)
+    g_ptr_array_add (workers, g_thread_new ("strata-convert-work", worker_thread, p));
+
+  writer_run (p);
+
+  /* Whatever ended the writer, make sure the other threads end too. */
+  g_mutex_lock (&p->lock);
+  if (p->error != NULL || !p->reader_done || p->write_seq != p->next_seq)
+    p->stop = TRUE;
+  g_cond_broadcast (&p->cond);
+  g_mutex_unlock (&p->lock);
+
+  g_thread_join (reader);
+  for (guint i = 0; i < workers->len; i++)
+    g_thread_join (g_ptr_array_index (workers, i));
+
+  g_queue_clear (&p->free_chunks);
+  g_queue_clear (&p->todo);
+  g_clear_pointer (&p->chunks, g_free);
+  g_clear_pointer (&p->ring, g_free);
+
+  if (p->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&p->error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Errors of the target's temporary file should name the file the user asked for. */
+static void
+name_target_in_error (GError     **error,
+                      const char  *target)
+{
+  GError *e;
+
+  if (error == NULL || *error == NULL)
+    return;
+  e = *error;
+  if (e->domain != STRATA_ERROR)
+    return;
+
+  if (e->code == STRATA_ERROR_NO_SPACE)
+    {
+      char *msg = g_strdup_printf ("%s: no space left on the target's filesystem; the "
+                                   "conversion was abandoned and nothing was written (%s)",
+                                   target, e->message);
+      g_free (e->message);
+      e->message = msg;
+    }
+  else if (!g_str_has_prefix (e->message, target))
+    g_prefix_error (error, "%s: could not write the converted image: ", target);
+}
+
+typedef struct
+{
+  dev_t dev;
+  ino_t ino;
+} FileId;
+
+static gboolean
+file_id_of_fd (int fd, FileId *id)
+{
+  struct stat st;
+
+  if (fstat (fd, &st) != 0)
+    return FALSE;
+  id->dev = st.st_dev;
+  id->ino = st.st_ino;
+  return TRUE;
+}
+
+/* Refuses a target that is the source, part of its chain, or held by a running QEMU. */
+static gboolean
+check_target (StrataImage  *src,
+              const char   *target,
+              GError      **error)
+{
+  g_autoptr(StrataFile) file = NULL;
+  g_autoptr(GError) local_error = NULL;
+  struct stat st;
+  FileId tid;
+
+  if (stat (target, &st) != 0)
+    return TRUE; /* does not exist (or cannot be seen): creating the temp file will tell */
+
+  if (S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: is a directory", target);
+      return FALSE;
+    }
+
+  tid.dev = st.st_dev;
+  tid.ino = st.st_ino;
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
+    {
+      FileId lid;
+
+      if (file_id_of_fd (strata_file_get_fd (strata_image_get_file (layer)), &lid) &&
+          lid.dev == tid.dev && lid.ino == tid.ino)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                       "%s: refusing to overwrite %s, which is %s", target,
+                       strata_image_get_filename (layer),
+                       layer == src ? "the source image"
+                                    : "part of the source's backing chain");
+          return FALSE;
+        }
+    }
+
+  /* Any lock at all means a QEMU process has the image open. */
+  file = strata_file_open (target, STRATA_FILE_READ, &local_error);
+  if (file != NULL && strata_file_test_conflict (file, STRATA_PERM_ALL, 0))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED,
+                   "%s: refusing to replace an image that another process (a running "
+                   "virtual machine?) holds open", target);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+static guint64
+chain_allocated (StrataImage *src)
+{
+  guint64 total = 0;
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
+    {
+      g_autoptr(StrataImageInfo) info = strata_image_get_info (layer, NULL);
+
+      if (info != NULL)
+        total += info->actual_size;
+    }
+  return total;
+}
+
+static StrataImage *
+create_target (StrataFile                 *tmp,
+               const StrataConvertOptions *opts,
+               guint64                     size,
+               GError                    **error)
+{
+  const char *path = strata_file_get_path (tmp);
+
+  if (g_strcmp0 (opts->target_format, "raw") == 0)
+    {
+      if (!strata_file_truncate (tmp, size, error))
+        return NULL;
+      return strata_image_open (path, "raw", STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK, error);
+    }
+  else
+    {
+      StrataCreateOptions copts = opts->qcow2;
+
+      copts.size = size;
+      copts.has_size = TRUE;
+      copts.backing_file = NULL;
+      copts.backing_format = NULL;
+      if (strata_create_qcow2_in_file == NULL)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                       "%s: creating qcow2 images is not available in this build", path);
+          return NULL;
+        }
+      if (!strata_create_qcow2_in_file (tmp, &copts, error))
+        return NULL;
+      return strata_image_open (path, "qcow2",
+                                STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK |
+                                STRATA_OPEN_NO_BACKING, error);
+    }
+}
+
+gboolean
+strata_convert_sync (const char                 *source,
+                     const char                 *target,
+                     const StrataConvertOptions *opts,
+                     StrataJob                  *job,
+                     StrataConvertResult        *result,
+                     GCancellable               *cancellable,
+                     GError                    **error)
+{
+  g_autoptr(StrataImage) src = NULL;
+  g_autoptr(StrataImage) dst = NULL;
+  g_autoptr(StrataFile) tmp = NULL;
+  StrataConvertOptions defaults;
+  Pipeline p;
+  gboolean is_raw;
+  gboolean ok;
+  struct stat st;
+
+  g_return_val_if_fail (source != NULL, FALSE);
+  g_return_val_if_fail (target != NULL, FALSE);
+  g_return_val_if_fail (job == NULL || STRATA_IS_JOB (job), FALSE);
+
+  if (opts == NULL)
+    {
+      strata_convert_options_init (&defaults);
+      opts = &defaults;
+    }
+
+  is_raw = g_strcmp0 (opts->target_format, "raw") == 0;
+  if (!is_raw && g_strcmp0 (opts->target_format, "qcow2") != 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: converting to the %s format is not supported (qcow2 or raw)",
+                   target, opts->target_format ? opts->target_format : "(null)");
+      return FALSE;
+    }
+  if (is_raw && opts->compress)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: compression is not supported for the raw format", target);
+      return FALSE;
+    }
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  if (job != NULL)
+    strata_job_set_phase (job, "Reading the source");
+
+  src = strata_image_open (source, opts->source_format,
+                           opts->force_share ? STRATA_OPEN_FORCE_SHARE : STRATA_OPEN_READ_ONLY,
+                           error);
+  if (src == NULL)
+    return FALSE;
+
+  if (!check_target (src, target, error))
+    return FALSE;
+
+  memset (&p, 0, sizeof p);
+  g_mutex_init (&p.lock);
+  g_cond_init (&p.cond);
+  p.src = src;
+  p.virtual_size = strata_image_get_size (src);
+  p.cluster_size = is_raw ? RAW_TARGET_GRANULE : opts->qcow2.cluster_size;
+  p.chunk_size = MAX (CHUNK_MIN_BYTES, p.cluster_size);
+  p.compress = opts->compress;
+  p.compression = opts->qcow2.compression_type;
+  p.level = opts->compression_level;
+  p.n_workers = opts->threads > 0 ? opts->threads : g_get_num_processors ();
+  p.n_workers = CLAMP (p.n_workers, 1, 64);
+  p.cancellable = cancellable;
+  p.job = job;
+  p.opts = opts;
+
+  if (p.cluster_size < 512 || (p.cluster_size & (p.cluster_size - 1)) != 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: the cluster size %" G_GUINT64_FORMAT " is not a power of two of at "
+                   "least 512 bytes", target, p.cluster_size);
+      ok = FALSE;
+      goto out;
+    }
+
+  if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
+    goto out;
+
+  if (!(tmp = strata_file_create_temp (target, error)))
+    {
+      ok = FALSE;
+      goto out;
+    }
+
+  if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
+    {
+      name_target_in_error (error, target);
+      ok = FALSE;
+      goto out;
+    }
+  p.dst = dst;
+
+  if (p.compress && !strata_image_supports_compression (dst))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: the %s driver cannot write compressed clusters", target,
+                   strata_image_get_format (dst));
+      ok = FALSE;
+      goto out;
+    }
+  if (p.compress)
+    p.compression = strata_image_get_compression (dst);
+
+  if (job != NULL)
+    strata_job_set_phase (job, "Converting");
+
+  if (!(ok = pipeline_run (&p, error)))
+    {
+      name_target_in_error (error, target);
+      goto out;
+    }
+
+  if (job != NULL)
+    strata_job_set_phase (job, "Writing to disk");
+
+  /* A cancel during the final flush still wins: nothing may be left behind. */
+  if (!(ok = strata_image_close (dst, error)))
+    {
+      name_target_in_error (error, target);
+      goto out;
+    }
+  g_clear_pointer (&dst, strata_image_unref);
+
+  if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
+    ok = strata_file_commit_rename (tmp, target, error);
+  if (!ok)
+    {
+      name_target_in_error (error, target);
+      goto out;
+    }
+
+  if (result != NULL)
+    {
+      memset (result, 0, sizeof *result);
+      result->source_allocated = chain_allocated (src);
+      result->virtual_size = p.virtual_size;
+      result->data_bytes = p.data_total;
+      if (stat (target, &st) == 0)
+        result->target_size = (guint64) st.st_blocks * 512;
+    }
+  if (job != NULL)
+    strata_job_finish (job);
+
+out:
+  if (!ok && tmp != NULL)
+    {
+      g_clear_pointer (&dst, strata_image_unref);
+      strata_file_unlink (tmp);
+    }
+  g_mutex_clear (&p.lock);
+  g_cond_clear (&p.cond);
+  return ok;
+}
+
+typedef struct
+{
+  char                 *source;
+  char                 *target;
+  StrataConvertOptions  opts;
+  char                 *source_format;
+  char                 *target_format;
+  char                 *backing_file;
+  char                 *backing_format;
+  StrataJob            *job;
+  StrataConvertResult   result;
+} ConvertTaskData;
+
+static void
+convert_task_data_free (gpointer data)
+{
+  ConvertTaskData *d = data;
+
+  g_free (d->source);
+  g_free (d->target);
+  g_free (d->source_format);
+  g_free (d->target_format);
+  g_free (d->backing_file);
+  g_free (d->backing_format);
+  g_clear_object (&d->job);
+  g_free (d);
+}
+
+static void
+convert_thread (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  ConvertTaskData *d = task_data;
+  GError *error = NULL;
+
+  if (strata_convert_sync (d->source, d->target, &d->opts, d->job, &d->result, cancellable,
+                           &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+strata_convert_async (const char                 *source,
+                      const char                 *target,
+                      const StrataConvertOptions *opts,
+                      StrataJob                  *job,
+                      GCancellable               *cancellable,
+                      GAsyncReadyCallback         callback,
+                      gpointer                    user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  ConvertTaskData *d;
+
+  g_return_if_fail (source != NULL);
+  g_return_if_fail (target != NULL);
+
+  d = g_new0 (ConvertTaskData, 1);
+  d->source = g_strdup (source);
+  d->target = g_strdup (target);
+  if (opts != NULL)
+    d->opts = *opts;
+  else
+    strata_convert_options_init (&d->opts);
+  d->opts.source_format = d->source_format = g_strdup (d->opts.source_format);
+  d->opts.target_format = d->target_format = g_strdup (d->opts.target_format);
+  d->opts.qcow2.backing_file = d->backing_file = g_strdup (d->opts.qcow2.backing_file);
+  d->opts.qcow2.backing_format = d->backing_format = g_strdup (d->opts.qcow2.backing_format);
+  d->job = job ? g_object_ref (job) : NULL;
+
+  task = g_task_new (NULL, cancellable, callback, user_data);
+  g_task_set_source_tag (task, strata_convert_async);
+  g_task_set_task_data (task, d, convert_task_data_free);
+  g_task_run_in_thread (task, convert_thread);
+}
+
+gboolean
+strata_convert_finish (GAsyncResult         *result,
+                       StrataConvertResult  *out,
+                       GError              **error)
+{
+  GTask *task;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+
+  task = G_TASK (result);
+  if (!g_task_propagate_boolean (task, error))
+    return FALSE;
+  if (out != NULL)
+    *out = ((ConvertTaskData *) g_task_get_task_data (task))->result;
+  return TRUE;
 }

@@ -8,6 +8,13 @@
 
 G_BEGIN_DECLS
 
+/* Called from the thread running the conversion after each chunk reaches the target.
+ * @done and @total count the guest bytes that hold data (zero and unallocated ranges are
+ * not copied and not counted). */
+typedef void (*StrataConvertProgressFunc) (guint64  done,
+                                           guint64  total,
+                                           gpointer user_data);
+
 typedef struct
 {
   const char          *source_format;  /* NULL: probe */
@@ -16,19 +23,29 @@ typedef struct
   StrataCreateOptions  qcow2;          /* target options (cluster size, compat, ...) */
   guint                threads;        /* compressor threads; 0 = number of CPUs */
   gboolean             force_share;    /* -U on the source */
+  int                  compression_level; /* 0: the default of the compression type */
+  StrataConvertProgressFunc progress;  /* optional */
+  gpointer             progress_data;
 } StrataConvertOptions;
 
 typedef struct
 {
   guint64 source_allocated; /* bytes allocated on disk by the source chain */
   guint64 target_size;      /* bytes allocated on disk by the target */
+  guint64 virtual_size;
+  guint64 data_bytes;       /* guest bytes holding data that were copied */
 } StrataConvertResult;
 
 void     strata_convert_options_init (StrataConvertOptions *opts);
 
 /* Converts @source (with its chain, flattened) to @target. Writes a hidden temporary file
  * next to @target and renames it on success; on error or cancellation nothing is left under
- * @target's name and the source is untouched. */
+ * @target's name and the source is untouched. An existing @target is replaced, unless it is
+ * the source, part of the source's chain or held by a running QEMU.
+ *
+ * The work is a pipeline: this thread writes, one thread reads the source and
+ * opts->threads threads compress (and find all-zero clusters), with a bounded number of
+ * chunks in flight so memory does not grow with the image. */
 gboolean strata_convert_sync   (const char                 *source,
                                 const char                 *target,
                                 const StrataConvertOptions *opts,
@@ -36,6 +53,7 @@ gboolean strata_convert_sync   (const char                 *source,
                                 StrataConvertResult        *result,
                                 GCancellable               *cancellable,
                                 GError                    **error);
+/* @opts is copied (the strings too); opts->progress is called from the worker thread. */
 void     strata_convert_async  (const char                 *source,
                                 const char                 *target,
                                 const StrataConvertOptions *opts,

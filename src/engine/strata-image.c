@@ -464,12 +464,13 @@ strata_image_chain_status (StrataImage       *self,
           return TRUE;
         }
 
-      /* Past the end of a shorter backing file the guest reads zeros. */
+      /* Past the end of a shorter backing file the guest reads zeros; like QEMU, the
+       * layer whose backing ends there answers (qemu-img map shows its depth). */
       if (offset >= layer->backing->virtual_size)
         {
           status->kind = STRATA_BLOCK_UNALLOCATED;
           status->length = length;
-          status->depth = depth + 1;
+          status->depth = depth;
           status->layer = NULL;
           return TRUE;
         }

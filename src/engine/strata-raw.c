@@ -15,7 +15,15 @@ static gboolean
 raw_open (StrataImage  *self,
           GError      **error)
 {
-  return strata_file_get_size (self->file, &self->virtual_size, error);
+  guint64 size;
+
+  if (!strata_file_get_size (self->file, &size, error))
+    return FALSE;
+
+  /* QEMU counts whole 512-byte sectors: the tail of a file of odd length reads as zeros
+   * up to the next sector, and qemu-img reports that rounded size. */
+  self->virtual_size = (size + 511) & ~(guint64) 511;
+  return TRUE;
 }
 
 static void

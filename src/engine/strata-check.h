@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "strata-file.h"
+#include "strata-job.h"
+
+G_BEGIN_DECLS
+
+typedef enum
+{
+  STRATA_CHECK_FIX_NONE   = 0,
+  STRATA_CHECK_FIX_LEAKS  = 1 << 0, /* -r leaks */
+  STRATA_CHECK_FIX_ERRORS = 1 << 1, /* -r all (only leaks are repaired today) */
+} StrataCheckFix;
+
+typedef struct
+{
+  const char     *format;      /* NULL: probe */
+  StrataCheckFix  fix;
+  gboolean        force_share; /* -U (refused together with a repair) */
+} StrataCheckOptions;
+
+/* What `qemu-img check` reports (its ImageCheck), counts of the final check. */
+typedef struct
+{
+  char      *filename;
+  char      *format;
+  guint64    check_errors;
+  guint64    corruptions;
+  guint64    leaks;
+  guint64    corruptions_fixed;
+  guint64    leaks_fixed;
+  guint64    image_end_offset;
+  guint64    total_clusters;
+  guint64    allocated_clusters;
+  guint64    fragmented_clusters;
+  guint64    compressed_clusters;
+  /* The per-problem lines qemu-img prints to stderr ("Leaked cluster 10 refcount=1
+   * reference=0"), in order, across the first check, the repair and the re-check. */
+  GPtrArray *messages;
+} StrataCheckResult;
+
+void     strata_check_result_clear (StrataCheckResult *result);
+/* The exit code qemu-img gives for this result: 0 clean, 1 check errors, 2 corruption,
+ * 3 leaks only. */
+int      strata_check_result_exit_code (const StrataCheckResult *result);
+
+/* Checks an image's metadata. A format without a check (raw, VMDK) fails with
+ * STRATA_ERROR_UNSUPPORTED (exit code 63 in the CLI). With a repair, the image is opened for
+ * writing (locks taken, protection honoured), leaks are repaired in a crash-safe way and the
+ * image is checked again; @result is the second check with the fixed counts. */
+gboolean strata_check_sync   (const char               *filename,
+                              const StrataCheckOptions *opts,
+                              StrataJob                *job,
+                              StrataCheckResult        *result,
+                              GCancellable             *cancellable,
+                              GError                  **error);
+void     strata_check_async  (const char               *filename,
+                              const StrataCheckOptions *opts,
+                              StrataJob                *job,
+                              GCancellable             *cancellable,
+                              GAsyncReadyCallback       callback,
+                              gpointer                  user_data);
+/* @out receives the result (clear it with strata_check_result_clear()). */
+gboolean strata_check_finish (GAsyncResult             *result,
+                              StrataCheckResult        *out,
+                              GError                  **error);
+
+/* Private to the engine: the qcow2 check (strata-qcow2-check.c) on an open, locked file.
+ * Counts go into @result (added); messages are appended. */
+gboolean strata_qcow2_check  (StrataFile               *file,
+                              StrataCheckFix            fix,
+                              StrataCheckResult        *result,
+                              GCancellable             *cancellable,
+                              GError                  **error);
+
+G_END_DECLS

@@ -1,0 +1,556 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "strata-commit.h"
+#include "strata-error.h"
+#include "strata-image.h"
+#include "strata-protect.h"
+#include "strata-siblings.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define STEP (2 * 1024 * 1024)
+
+void
+strata_commit_result_clear (StrataCommitResult *result)
+{
+  g_clear_pointer (&result->base, g_free);
+  memset (result, 0, sizeof *result);
+}
+
+static void
+measure (const char *path, guint64 *apparent, guint64 *allocated)
+{
+  struct stat st;
+
+  *apparent = *allocated = 0;
+  if (stat (path, &st) == 0)
+    {
+      *apparent = st.st_size;
+      *allocated = (guint64) st.st_blocks * 512;
+    }
+}
+
+static void
+measure_both (const char *overlay, const char *base, StrataCommitSizes *sizes)
+{
+  measure (overlay, &sizes->overlay_apparent, &sizes->overlay_allocated);
+  measure (base, &sizes->base_apparent, &sizes->base_allocated);
+}
+
+/* Counts what the commit will write: the overlay's data bytes, and how many base clusters
+ * will need a fresh allocation (unallocated, zero or compressed there today). */
+static gboolean
+predict (StrataImage         *overlay,
+         StrataImage         *base,
+         gboolean             keep_overlay,
+         const StrataCommitSizes *before,
+         StrataCommitSizes   *predicted,
+         guint64             *data_bytes,
+         GCancellable        *cancellable,
+         GError             **error)
+{
+  guint64 size = strata_image_get_size (overlay);
+  guint64 base_size = strata_image_get_size (base);
+  guint64 cluster = MAX (strata_image_get_cluster_size (base), 512);
+  guint64 new_clusters = 0, offset = 0;
+  guint64 grow = size > base_size ? size - base_size : 0;
+
+  *data_bytes = 0;
+  while (offset < size)
+    {
+      StrataBlockStatus bs;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!strata_image_block_status (overlay, offset, size - offset, &bs, error))
+        return FALSE;
+
+      if (bs.kind == STRATA_BLOCK_DATA)
+        {
+          guint64 pos = offset, end = offset + bs.length;
+
+          *data_bytes += bs.length;
+          while (pos < end)
+            {
+              StrataBlockStatus bb;
+              guint64 seg;
+
+              if (pos >= base_size)
+                {
+                  new_clusters += (end - pos + cluster - 1) / cluster;
+                  break;
+                }
+              if (!strata_image_block_status (base, pos, MIN (end, base_size) - pos, &bb, error))
+                return FALSE;
+              seg = bb.length;
+              if (bb.kind != STRATA_BLOCK_DATA || bb.compressed)
+                new_clusters += (pos + seg + cluster - 1) / cluster - pos / cluster;
+              pos += seg;
+            }
+        }
+      offset += bs.length;
+    }
+
+  predicted->base_apparent = before->base_apparent + new_clusters * cluster;
+  predicted->base_allocated = before->base_allocated + new_clusters * cluster;
+  (void) grow;
+  predicted->overlay_apparent = before->overlay_apparent;
+  predicted->overlay_allocated = before->overlay_allocated;
+  if (!keep_overlay)
+    predicted->overlay_allocated -= MIN (*data_bytes, before->overlay_allocated);
+  return TRUE;
+}
+
+static gboolean
+check_siblings (const char                *filename,
+                const char                *base_path,
+                const StrataCommitOptions *opts,
+                GCancellable              *cancellable,
+                GError                   **error)
+{
+  g_auto(GStrv) siblings = NULL;
+  g_autofree char *list = NULL;
+
+  if (opts->force)
+    return TRUE;
+
+  siblings = strata_find_siblings (base_path, opts->library_dirs, filename, cancellable, error);
+  if (siblings == NULL)
+    return FALSE;
+  if (siblings[0] == NULL)
+    return TRUE;
+
+  list = g_strjoinv (", ", siblings);
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE,
+               "%s: other images also use this backing file and would see their content "
+               "change: %s. Rebase them first, commit into a copy (--into-copy), or use "
+               "--force to accept the risk", base_path, list);
+  return FALSE;
+}
+
+static gboolean
+commit_into_base (const char                *filename,
+                  const StrataCommitOptions *opts,
+                  gboolean                   guard_siblings,
+                  StrataJob                 *job,
+                  StrataCommitResult        *result,
+                  GCancellable              *cancellable,
+                  GError                   **error)
+{
+  g_autoptr(StrataImage) overlay = NULL;
+  g_autoptr(StrataImage) base = NULL;
+  g_autofree guint8 *buf = NULL;
+  g_autofree char *base_path = NULL;
+  g_autofree char *base_format = NULL;
+  guint64 size, offset, data_bytes = 0, done = 0;
+
+  if (!opts->keep_overlay && !strata_protect_check_writable (filename, error))
+    return FALSE;
+
+  overlay = strata_image_open (filename, opts->format,
+                               (opts->keep_overlay ? STRATA_OPEN_READ_ONLY : STRATA_OPEN_WRITE) |
+                               STRATA_OPEN_NO_BACKING, error);
+  if (overlay == NULL)
+    return FALSE;
+  if (strata_image_get_backing_name (overlay) == NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: Image does not have a backing file", filename);
+      return FALSE;
+    }
+  base_path = strata_resolve_backing_name (filename, strata_image_get_backing_name (overlay),
+                                           error);
+  if (base_path == NULL)
+    return FALSE;
+  base_format = g_strdup (strata_image_get_backing_format (overlay));
+
+  if (guard_siblings && !check_siblings (filename, base_path, opts, cancellable, error))
+    return FALSE;
+  if (!strata_protect_check_writable (base_path, error))
+    return FALSE;
+
+  base = strata_image_open (base_path, base_format, STRATA_OPEN_WRITE, error);
+  if (base == NULL)
+    return FALSE;
+
+  g_free (result->base);
+  result->base = g_strdup (base_path);
+  measure_both (filename, base_path, &result->before);
+  if (!predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
+                &data_bytes, cancellable, error))
+    return FALSE;
+
+  size = strata_image_get_size (overlay);
+  if (size > strata_image_get_size (base) && !strata_image_truncate (base, size, error))
+    return FALSE;
+
+  if (job != NULL)
+    {
+      strata_job_set_phase (job, "Writing the overlay's data into its base");
+      strata_job_set_progress (job, 0, data_bytes);
+    }
+
+  buf = g_malloc (STEP);
+  for (offset = 0; offset < size; )
+    {
+      StrataBlockStatus bs;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!strata_image_block_status (overlay, offset, size - offset, &bs, error))
+        return FALSE;
+
+      if (bs.kind == STRATA_BLOCK_ZERO)
+        {
+          if (!strata_image_write_zeroes (base, offset, bs.length, error))
+            return FALSE;
+        }
+      else if (bs.kind == STRATA_BLOCK_DATA)
+        {
+          for (guint64 pos = offset; pos < offset + bs.length; )
+            {
+              gsize n = MIN (offset + bs.length - pos, STEP - pos % STEP);
+
+              if (g_cancellable_set_error_if_cancelled (cancellable, error))
+                return FALSE;
+              if (!strata_image_read (overlay, pos, n, buf, error) ||
+                  !strata_image_write (base, pos, n, buf, error))
+                return FALSE;
+              pos += n;
+              done += n;
+              if (job != NULL)
+                strata_job_set_progress (job, done, data_bytes);
+            }
+        }
+      offset += bs.length;
+    }
+  result->bytes_committed = done;
+
+  /* The base must hold the data on disk before the overlay stops providing it. */
+  if (!strata_image_close (base, error))
+    return FALSE;
+  g_clear_pointer (&base, strata_image_unref);
+
+  if (!opts->keep_overlay)
+    {
+      if (job != NULL)
+        strata_job_set_phase (job, "Emptying the overlay");
+      for (offset = 0; offset < size; )
+        {
+          StrataBlockStatus bs;
+
+          if (!strata_image_block_status (overlay, offset, size - offset, &bs, error))
+            return FALSE;
+          if (bs.kind != STRATA_BLOCK_UNALLOCATED &&
+              !strata_image_discard (overlay, offset, bs.length, error))
+            return FALSE;
+          offset += bs.length;
+        }
+      if (!strata_image_close (overlay, error))
+        return FALSE;
+    }
+  g_clear_pointer (&overlay, strata_image_unref);
+
+  measure_both (filename, base_path, &result->after);
+  return TRUE;
+}
+
+gboolean
+strata_commit_predict (const char                *filename,
+                       const StrataCommitOptions *opts,
+                       StrataCommitResult        *result,
+                       GCancellable              *cancellable,
+                       GError                   **error)
+{
+  StrataCommitOptions defaults = { 0 };
+  g_autoptr(StrataImage) overlay = NULL;
+  StrataImage *base;
+  guint64 data_bytes;
+
+  g_return_val_if_fail (filename != NULL && result != NULL, FALSE);
+  if (opts == NULL)
+    opts = &defaults;
+
+  overlay = strata_image_open (filename, opts->format, STRATA_OPEN_FORCE_SHARE, error);
+  if (overlay == NULL)
+    return FALSE;
+  base = strata_image_get_backing (overlay);
+  if (base == NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: Image does not have a backing file", filename);
+      return FALSE;
+    }
+  g_free (result->base);
+  result->base = g_strdup (strata_image_get_filename (base));
+  measure_both (filename, result->base, &result->before);
+  return predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
+                  &data_bytes, cancellable, error);
+}
+
+/* Copies @src to @dest through a hidden temporary file, skipping holes. */
+static gboolean
+copy_file_sparse (const char   *src,
+                  const char   *dest,
+                  StrataJob    *job,
+                  GCancellable *cancellable,
+                  GError      **error)
+{
+  g_autoptr(StrataFile) in = NULL;
+  g_autoptr(StrataFile) out = NULL;
+  g_autofree guint8 *buf = NULL;
+  guint64 size, offset = 0;
+
+  if (g_file_test (dest, G_FILE_TEST_EXISTS))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: the file already exists; choose a new name for the copy", dest);
+      return FALSE;
+    }
+
+  if (!(in = strata_file_open (src, STRATA_FILE_READ, error)))
+    return FALSE;
+  /* Nobody may write the base while it is copied. */
+  if (!strata_file_lock (in, STRATA_PERM_CONSISTENT_READ,
+                         STRATA_PERM_ALL & ~(STRATA_PERM_WRITE | STRATA_PERM_RESIZE), error) ||
+      !strata_file_get_size (in, &size, error))
+    return FALSE;
+  if (!(out = strata_file_create_temp (dest, error)))
+    return FALSE;
+
+  buf = g_malloc (STEP);
+  if (job != NULL)
+    strata_job_set_phase (job, "Copying the base");
+
+  while (offset < size)
+    {
+      gboolean is_data;
+      guint64 n;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+          !strata_file_seek_data (in, offset, size - offset, &is_data, &n, error))
+        goto fail;
+      if (n == 0)
+        n = size - offset;
+      if (is_data)
+        for (guint64 pos = offset; pos < offset + n; )
+          {
+            gsize len = MIN (offset + n - pos, STEP);
+
+            if (!strata_file_pread (in, buf, len, pos, error) ||
+                !strata_file_pwrite (out, buf, len, pos, error))
+              goto fail;
+            pos += len;
+          }
+      offset += n;
+      if (job != NULL)
+        strata_job_set_progress (job, offset, size);
+    }
+
+  if (!strata_file_truncate (out, size, error) ||
+      !strata_file_commit_rename (out, dest, error))
+    goto fail;
+  return TRUE;
+
+fail:
+  strata_file_unlink (out);
+  return FALSE;
+}
+
+/* The name to store in the overlay for @new_base: relative when it is in the overlay's
+ * folder (so the pair can be moved together), absolute otherwise. */
+static char *
+backing_name_for (const char *overlay, const char *new_base)
+{
+  g_autofree char *odir = g_path_get_dirname (overlay);
+  g_autofree char *ndir = g_path_get_dirname (new_base);
+  g_autofree char *oabs = g_canonicalize_filename (odir, NULL);
+  g_autofree char *nabs = g_canonicalize_filename (ndir, NULL);
+
+  if (g_strcmp0 (oabs, nabs) == 0)
+    return g_path_get_basename (new_base);
+  return g_canonicalize_filename (new_base, NULL);
+}
+
+static gboolean
+commit_into_copy (const char                *filename,
+                  const StrataCommitOptions *opts,
+                  StrataJob                 *job,
+                  StrataCommitResult        *result,
+                  GCancellable              *cancellable,
+                  GError                   **error)
+{
+  g_autoptr(StrataImage) overlay = NULL;
+  g_autoptr(StrataImage) old_base = NULL;
+  g_autoptr(StrataImage) copy = NULL;
+  g_autofree char *base_path = NULL;
+  g_autofree char *base_format = NULL;
+  g_autofree char *name = NULL;
+  guint8 h1[4096], h2[4096];
+  guint64 s1, s2;
+
+  if (!strata_protect_check_writable (filename, error))
+    return FALSE;
+
+  overlay = strata_image_open (filename, opts->format, STRATA_OPEN_WRITE, error);
+  if (overlay == NULL)
+    return FALSE;
+  old_base = strata_image_get_backing (overlay);
+  if (old_base == NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: Image does not have a backing file", filename);
+      return FALSE;
+    }
+  strata_image_ref (old_base);
+  base_path = g_strdup (strata_image_get_filename (old_base));
+  base_format = g_strdup (strata_image_get_format (old_base));
+
+  if (!copy_file_sparse (base_path, opts->into_copy, job, cancellable, error))
+    return FALSE;
+
+  /* The copy is byte-identical, so moving the pointer without comparing content is
+   * correct; still make sure the copy is what we think it is before trusting it. */
+  copy = strata_image_open (opts->into_copy, base_format, STRATA_OPEN_READ_ONLY, error);
+  if (copy == NULL)
+    return FALSE;
+  if (!strata_file_get_size (strata_image_get_file (copy), &s1, error) ||
+      !strata_file_get_size (strata_image_get_file (old_base), &s2, error) ||
+      !strata_file_pread_zerofill (strata_image_get_file (copy), h1, sizeof h1, 0, error) ||
+      !strata_file_pread_zerofill (strata_image_get_file (old_base), h2, sizeof h2, 0, error))
+    return FALSE;
+  if (s1 != s2 || memcmp (h1, h2, sizeof h1) != 0 ||
+      strata_image_get_size (copy) != strata_image_get_size (old_base))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                   "%s: the copy of %s does not match it; nothing was changed",
+                   opts->into_copy, base_path);
+      return FALSE;
+    }
+  g_clear_pointer (&copy, strata_image_unref);
+  g_clear_pointer (&old_base, strata_image_unref);
+
+  name = backing_name_for (filename, opts->into_copy);
+  if (!strata_image_set_backing (overlay, name, base_format, error) ||
+      !strata_image_close (overlay, error))
+    return FALSE;
+  g_clear_pointer (&overlay, strata_image_unref);
+
+  /* Nothing else can use a file that did not exist a moment ago. */
+  return commit_into_base (filename, opts, FALSE, job, result, cancellable, error);
+}
+
+gboolean
+strata_commit_sync (const char                *filename,
+                    const StrataCommitOptions *opts,
+                    StrataJob                 *job,
+                    StrataCommitResult        *result,
+                    GCancellable              *cancellable,
+                    GError                   **error)
+{
+  StrataCommitOptions defaults = { 0 };
+  StrataCommitResult local = { 0 };
+  gboolean ok;
+
+  g_return_val_if_fail (filename != NULL, FALSE);
+
+  if (opts == NULL)
+    opts = &defaults;
+  if (result == NULL)
+    result = &local;
+
+  if (opts->into_copy != NULL)
+    ok = commit_into_copy (filename, opts, job, result, cancellable, error);
+  else
+    ok = commit_into_base (filename, opts, TRUE, job, result, cancellable, error);
+
+  strata_commit_result_clear (&local);
+  if (ok && job != NULL)
+    strata_job_finish (job);
+  return ok;
+}
+
+typedef struct
+{
+  char                *filename;
+  char                *format;
+  char                *into_copy;
+  char               **library_dirs;
+  StrataCommitOptions  opts;
+  StrataJob           *job;
+  StrataCommitResult   result;
+} CommitTask;
+
+static void
+commit_task_free (gpointer data)
+{
+  CommitTask *t = data;
+
+  g_free (t->filename);
+  g_free (t->format);
+  g_free (t->into_copy);
+  g_strfreev (t->library_dirs);
+  g_clear_object (&t->job);
+  strata_commit_result_clear (&t->result);
+  g_free (t);
+}
+
+static void
+commit_thread (GTask        *task,
+               gpointer      source,
+               gpointer      task_data,
+               GCancellable *cancellable)
+{
+  CommitTask *t = task_data;
+  GError *error = NULL;
+
+  if (strata_commit_sync (t->filename, &t->opts, t->job, &t->result, cancellable, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+void
+strata_commit_async (const char                *filename,
+                     const StrataCommitOptions *opts,
+                     StrataJob                 *job,
+                     GCancellable              *cancellable,
+                     GAsyncReadyCallback        callback,
+                     gpointer                   user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  CommitTask *t = g_new0 (CommitTask, 1);
+
+  t->filename = g_strdup (filename);
+  if (opts != NULL)
+    t->opts = *opts;
+  t->opts.format = t->format = g_strdup (t->opts.format);
+  t->opts.into_copy = t->into_copy = g_strdup (t->opts.into_copy);
+  t->library_dirs = g_strdupv ((char **) t->opts.library_dirs);
+  t->opts.library_dirs = (const char * const *) t->library_dirs;
+  t->job = job != NULL ? g_object_ref (job) : NULL;
+  g_task_set_source_tag (task, strata_commit_async);
+  g_task_set_task_data (task, t, commit_task_free);
+  g_task_run_in_thread (task, commit_thread);
+}
+
+gboolean
+strata_commit_finish (GAsyncResult        *result,
+                      StrataCommitResult  *out,
+                      GError             **error)
+{
+  CommitTask *t;
+
+  g_return_val_if_fail (g_task_is_valid (result, NULL), FALSE);
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  t = g_task_get_task_data (G_TASK (result));
+  if (out != NULL)
+    {
+      *out = t->result;
+      memset (&t->result, 0, sizeof t->result);
+    }
+  return TRUE;
+}

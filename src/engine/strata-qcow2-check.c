@@ -1,0 +1,670 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "strata-check.h"
+#include "strata-error.h"
+
+#include <string.h>
+
+/*
+ * The qcow2 consistency check. It reads the on-disk metadata directly (header, L1/L2
+ * tables, refcount table and blocks, snapshot table, crypto header) rather than going
+ * through the driver's caches: a checker that shares the writer's code would agree with the
+ * writer's bugs. It rebuilds every cluster's reference count from what points at it and
+ * compares with the stored refcounts: stored > computed is a leak (harmless), stored <
+ * computed a corruption, as qemu-img check judges.
+ *
+ * Repairing leaks only ever lowers the refcount of clusters nothing references; each
+ * refcount block is rewritten as a whole sector run and flushed, so a power cut at any point
+ * leaves at most the leaks that were there before.
+ */
+
+#define QCOW2_MAGIC 0x514649fb
+#define L1E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define L2E_OFFSET_MASK 0x00fffffffffffe00ULL
+#define REFT_OFFSET_MASK 0xfffffffffffffe00ULL
+#define OFLAG_COPIED (1ULL << 63)
+#define OFLAG_COMPRESSED (1ULL << 62)
+#define OFLAG_ZERO 1ULL
+#define INCOMPAT_DATA_FILE (1ULL << 2)
+#define INCOMPAT_EXTL2 (1ULL << 4)
+#define EXT_CRYPTO 0x0537be77
+#define EXT_BITMAPS 0x23852875
+#define MAX_L1_BYTES (32 * 1024 * 1024)
+#define MAX_REFTABLE_BYTES (8 * 1024 * 1024)
+
+typedef struct
+{
+  StrataFile        *file;
+  const char        *path;
+  StrataCheckResult *res;
+  guint64            file_size;
+  guint              cluster_bits;
+  guint64            cluster_size;
+  guint64            virtual_size;
+  guint32            l1_size;
+  guint64            l1_offset;
+  guint64            reftable_offset;
+  guint64            reftable_entries;
+  guint32            nb_snapshots;
+  guint64            snapshots_offset;
+  guint              refcount_order;
+  gboolean           extended_l2;
+  gboolean           external_data;
+  guint64           *reftable;
+  /* Computed references, one per cluster; grows when something points past the end. */
+  guint32           *computed;
+  guint64            n_computed;
+  guint8            *cached_block;
+  guint64            cached_block_offset;
+} Check;
+
+static void
+message (Check *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static void
+message (Check *c, const char *format, ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_ptr_array_add (c->res->messages, g_strdup_vprintf (format, args));
+  va_end (args);
+}
+
+static void
+inc_refcounts (Check *c, guint64 offset, guint64 size)
+{
+  guint64 first, last;
+
+  if (size == 0)
+    return;
+
+  first = offset >> c->cluster_bits;
+  last = (offset + size - 1) >> c->cluster_bits;
+
+  /* A reference far beyond the file is a corruption we cannot represent: count it once. */
+  if (last >= c->n_computed)
+    {
+      guint64 want = last + 1;
+
+      if (want > (c->file_size >> c->cluster_bits) + (1ULL << 24))
+        {
+          message (c, "ERROR: reference to offset 0x%" G_GINT64_MODIFIER "x lies far "
+                   "beyond the end of the file", offset);
+          c->res->corruptions++;
+          return;
+        }
+      c->computed = g_renew (guint32, c->computed, want);
+      memset (c->computed + c->n_computed, 0, (want - c->n_computed) * sizeof (guint32));
+      c->n_computed = want;
+    }
+
+  for (guint64 i = first; i <= last; i++)
+    if (c->computed[i] < G_MAXUINT32)
+      c->computed[i]++;
+}
+
+static guint64
+be64_at (const guint8 *p)
+{
+  return GUINT64_FROM_BE (*(const guint64 *) (const void *) p);
+}
+
+static guint32
+be32_at (const guint8 *p)
+{
+  return GUINT32_FROM_BE (*(const guint32 *) (const void *) p);
+}
+
+static guint64
+refcount_get (const guint8 *block, guint order, guint64 index)
+{
+  switch (order)
+    {
+    case 0: return (block[index / 8] >> (index % 8)) & 1;
+    case 1: return (block[index / 4] >> (2 * (index % 4))) & 3;
+    case 2: return (block[index / 2] >> (4 * (index % 2))) & 15;
+    case 3: return block[index];
+    case 4: return GUINT16_FROM_BE (((const guint16 *) (const void *) block)[index]);
+    case 5: return GUINT32_FROM_BE (((const guint32 *) (const void *) block)[index]);
+    default: return GUINT64_FROM_BE (((const guint64 *) (const void *) block)[index]);
+    }
+}
+
+static void
+refcount_set (guint8 *block, guint order, guint64 index, guint64 value)
+{
+  switch (order)
+    {
+    case 0:
+      block[index / 8] = (block[index / 8] & ~(1 << (index % 8))) | ((value & 1) << (index % 8));
+      break;
+    case 1:
+      block[index / 4] = (block[index / 4] & ~(3 << (2 * (index % 4)))) |
+                         ((value & 3) << (2 * (index % 4)));
+      break;
+    case 2:
+      block[index / 2] = (block[index / 2] & ~(15 << (4 * (index % 2)))) |
+                         ((value & 15) << (4 * (index % 2)));
+      break;
+    case 3: block[index] = value; break;
+    case 4: ((guint16 *) (void *) block)[index] = GUINT16_TO_BE (value); break;
+    case 5: ((guint32 *) (void *) block)[index] = GUINT32_TO_BE (value); break;
+    default: ((guint64 *) (void *) block)[index] = GUINT64_TO_BE (value); break;
+    }
+}
+
+static guint64
+entries_per_refblock (Check *c)
+{
+  return (c->cluster_size * 8) >> c->refcount_order;
+}
+
+/* The stored refcount of @cluster, or 0 when no refcount block covers it. The last block
+ * read is kept: lookups come in host order runs. */
+static gboolean
+stored_refcount (Check *c, guint64 cluster, guint64 *value, GError **error)
+{
+  guint64 per_block = entries_per_refblock (c);
+  guint64 idx = cluster / per_block;
+  guint64 block;
+
+  *value = 0;
+  if (idx >= c->reftable_entries)
+    return TRUE;
+  block = c->reftable[idx] & REFT_OFFSET_MASK;
+  if (block == 0 || (block & (c->cluster_size - 1)) || block + c->cluster_size > c->file_size)
+    return TRUE;
+
+  if (c->cached_block == NULL)
+    c->cached_block = g_malloc (c->cluster_size);
+  if (c->cached_block_offset != block)
+    {
+      if (!strata_file_pread (c->file, c->cached_block, c->cluster_size, block, error))
+        return FALSE;
+      c->cached_block_offset = block;
+    }
+  *value = refcount_get (c->cached_block, c->refcount_order, cluster % per_block);
+  return TRUE;
+}
+
+static gboolean
+check_l2 (Check        *c,
+          guint64       l2_offset,
+          gboolean      active,
+          GCancellable *cancellable,
+          GError      **error)
+{
+  guint entry_size = c->extended_l2 ? 16 : 8;
+  guint n_entries = c->cluster_size / entry_size;
+  g_autofree guint8 *l2 = g_malloc (c->cluster_size);
+  guint64 next_contiguous = 0;
+  guint csize_shift = 62 - (c->cluster_bits - 8);
+  guint64 csize_mask = (1ULL << (c->cluster_bits - 8)) - 1;
+  guint64 coffset_mask = (1ULL << csize_shift) - 1;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+  if (l2_offset + c->cluster_size > c->file_size)
+    {
+      message (c, "ERROR: L2 table at 0x%" G_GINT64_MODIFIER "x is past the end of the file",
+               l2_offset);
+      c->res->corruptions++;
+      return TRUE;
+    }
+  if (!strata_file_pread (c->file, l2, c->cluster_size, l2_offset, error))
+    return FALSE;
+
+  for (guint i = 0; i < n_entries; i++)
+    {
+      guint64 entry = be64_at (l2 + (gsize) i * entry_size);
+
+      if (entry & OFLAG_COMPRESSED)
+        {
+          guint64 coffset = entry & coffset_mask;
+          guint64 nb_sectors = ((entry >> csize_shift) & csize_mask) + 1;
+          guint64 csize = nb_sectors * 512 - (coffset & 511);
+
+          if (active)
+            {
+              c->res->allocated_clusters++;
+              c->res->compressed_clusters++;
+              c->res->fragmented_clusters++;
+            }
+          if (entry & OFLAG_COPIED)
+            {
+              message (c, "ERROR: coffset=0x%" G_GINT64_MODIFIER "x: copied flag must never "
+                       "be set for compressed clusters", coffset);
+              c->res->corruptions++;
+            }
+          inc_refcounts (c, coffset, csize);
+          continue;
+        }
+
+      {
+        guint64 offset = entry & L2E_OFFSET_MASK;
+
+        if (offset == 0 || c->external_data)
+          continue;
+        if (active)
+          {
+            c->res->allocated_clusters++;
+            if (next_contiguous != 0 && offset != next_contiguous)
+              c->res->fragmented_clusters++;
+            next_contiguous = offset + c->cluster_size;
+          }
+        inc_refcounts (c, offset, c->cluster_size);
+        if (offset & (c->cluster_size - 1))
+          {
+            message (c, "ERROR offset=%" G_GINT64_MODIFIER "x: Cluster is not properly "
+                     "aligned; L2 entry corrupted.", offset);
+            c->res->corruptions++;
+          }
+      }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+check_l1 (Check        *c,
+          guint64       l1_offset,
+          guint32       l1_size,
+          gboolean      active,
+          GCancellable *cancellable,
+          GError      **error)
+{
+  g_autofree guint8 *l1 = NULL;
+  gsize bytes = (gsize) l1_size * 8;
+
+  inc_refcounts (c, l1_offset, bytes);
+  if (bytes == 0)
+    return TRUE;
+  if (bytes > MAX_L1_BYTES || l1_offset + bytes > c->file_size)
+    {
+      message (c, "ERROR: L1 table at 0x%" G_GINT64_MODIFIER "x (%u entries) is past the end "
+               "of the file", l1_offset, l1_size);
+      c->res->corruptions++;
+      return TRUE;
+    }
+
+  l1 = g_malloc (bytes);
+  if (!strata_file_pread (c->file, l1, bytes, l1_offset, error))
+    return FALSE;
+
+  for (guint32 i = 0; i < l1_size; i++)
+    {
+      guint64 l2_offset = be64_at (l1 + (gsize) i * 8) & L1E_OFFSET_MASK;
+
+      if (l2_offset == 0)
+        continue;
+      inc_refcounts (c, l2_offset, c->cluster_size);
+      if (l2_offset & (c->cluster_size - 1))
+        {
+          message (c, "ERROR l2_offset=%" G_GINT64_MODIFIER "x: Table is not cluster "
+                   "aligned; L1 entry corrupted", l2_offset);
+          c->res->corruptions++;
+          continue;
+        }
+      if (!check_l2 (c, l2_offset, active, cancellable, error))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_snapshots (Check *c, GCancellable *cancellable, GError **error)
+{
+  guint64 pos = c->snapshots_offset;
+
+  for (guint32 i = 0; i < c->nb_snapshots; i++)
+    {
+      guint8 hdr[40];
+      guint64 l1_offset;
+      guint32 l1_size, extra;
+      guint16 id_len, name_len;
+
+      if (!strata_file_pread (c->file, hdr, sizeof hdr, pos, error))
+        return FALSE;
+      l1_offset = be64_at (hdr);
+      l1_size = be32_at (hdr + 8);
+      id_len = GUINT16_FROM_BE (*(guint16 *) (void *) (hdr + 12));
+      name_len = GUINT16_FROM_BE (*(guint16 *) (void *) (hdr + 14));
+      extra = be32_at (hdr + 36);
+      pos += 40 + (guint64) extra + id_len + name_len;
+      pos = (pos + 7) & ~7ULL;
+
+      if (!check_l1 (c, l1_offset, l1_size, FALSE, cancellable, error))
+        return FALSE;
+    }
+
+  inc_refcounts (c, c->snapshots_offset, pos - c->snapshots_offset);
+  return TRUE;
+}
+
+static gboolean
+read_header (Check *c, GError **error)
+{
+  guint8 h[112] = { 0 };
+  guint32 version, header_length = 72;
+  guint64 incompat = 0;
+  guint32 reftable_clusters;
+
+  if (!strata_file_get_size (c->file, &c->file_size, error) ||
+      !strata_file_pread_zerofill (c->file, h, sizeof h, 0, error))
+    return FALSE;
+
+  if (be32_at (h) != QCOW2_MAGIC)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT, "%s: not a qcow2 image",
+                   c->path);
+      return FALSE;
+    }
+  version = be32_at (h + 4);
+  c->cluster_bits = be32_at (h + 20);
+  if ((version != 2 && version != 3) || c->cluster_bits < 9 || c->cluster_bits > 21)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: unsupported qcow2 header (version %u, cluster bits %u)",
+                   c->path, version, c->cluster_bits);
+      return FALSE;
+    }
+  c->cluster_size = 1ULL << c->cluster_bits;
+  c->virtual_size = be64_at (h + 24);
+  c->l1_size = be32_at (h + 36);
+  c->l1_offset = be64_at (h + 40);
+  c->reftable_offset = be64_at (h + 48);
+  reftable_clusters = be32_at (h + 56);
+  c->nb_snapshots = be32_at (h + 60);
+  c->snapshots_offset = be64_at (h + 64);
+  c->refcount_order = 4;
+  if (version == 3)
+    {
+      incompat = be64_at (h + 72);
+      c->refcount_order = be32_at (h + 96);
+      header_length = be32_at (h + 100);
+    }
+  if (c->refcount_order > 6)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: invalid refcount order %u", c->path, c->refcount_order);
+      return FALSE;
+    }
+  c->extended_l2 = (incompat & INCOMPAT_EXTL2) != 0;
+  c->external_data = (incompat & INCOMPAT_DATA_FILE) != 0;
+
+  if ((guint64) reftable_clusters * c->cluster_size > MAX_REFTABLE_BYTES ||
+      c->reftable_offset + (guint64) reftable_clusters * c->cluster_size > c->file_size ||
+      (c->reftable_offset & (c->cluster_size - 1)))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: the refcount table at 0x%" G_GINT64_MODIFIER "x is invalid",
+                   c->path, c->reftable_offset);
+      return FALSE;
+    }
+  c->reftable_entries = (guint64) reftable_clusters * c->cluster_size / 8;
+  c->reftable = g_new (guint64, MAX (c->reftable_entries, 1));
+  if (!strata_file_pread (c->file, c->reftable, c->reftable_entries * 8, c->reftable_offset,
+                          error))
+    return FALSE;
+  for (guint64 i = 0; i < c->reftable_entries; i++)
+    c->reftable[i] = GUINT64_FROM_BE (c->reftable[i]);
+
+  /* Header extensions that own clusters. */
+  if (version == 3 || header_length >= 72)
+    {
+      guint64 pos = version == 3 ? header_length : 72;
+
+      while (pos + 8 <= c->cluster_size)
+        {
+          guint8 ext[8];
+          guint32 type, len;
+
+          if (!strata_file_pread_zerofill (c->file, ext, 8, pos, error))
+            return FALSE;
+          type = be32_at (ext);
+          len = be32_at (ext + 4);
+          if (type == 0)
+            break;
+          if (type == EXT_BITMAPS)
+            {
+              g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                           "%s: the image has persistent bitmaps; Strata cannot check them",
+                           c->path);
+              return FALSE;
+            }
+          if (type == EXT_CRYPTO && len >= 16)
+            {
+              guint8 body[16];
+
+              if (!strata_file_pread_zerofill (c->file, body, 16, pos + 8, error))
+                return FALSE;
+              inc_refcounts (c, be64_at (body), be64_at (body + 8));
+            }
+          pos += 8 + (((guint64) len + 7) & ~7ULL);
+        }
+    }
+
+  return TRUE;
+}
+
+static gboolean
+check_refblocks (Check *c)
+{
+  for (guint64 i = 0; i < c->reftable_entries; i++)
+    {
+      guint64 offset = c->reftable[i] & REFT_OFFSET_MASK;
+
+      if (offset == 0)
+        continue;
+      if (offset & (c->cluster_size - 1))
+        {
+          message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is not cluster aligned; "
+                   "refcount table entry corrupted", i);
+          c->res->corruptions++;
+          continue;
+        }
+      if (offset >= c->file_size)
+        {
+          message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is outside image", i);
+          c->res->corruptions++;
+          continue;
+        }
+      inc_refcounts (c, offset, c->cluster_size);
+    }
+
+  /* A refcount block shared with anything else is a corruption. */
+  for (guint64 i = 0; i < c->reftable_entries; i++)
+    {
+      guint64 offset = c->reftable[i] & REFT_OFFSET_MASK;
+      guint64 cluster = offset >> c->cluster_bits;
+
+      if (offset == 0 || (offset & (c->cluster_size - 1)) || offset >= c->file_size)
+        continue;
+      if (c->computed[cluster] != 1)
+        {
+          message (c, "ERROR refcount block %" G_GUINT64_FORMAT " refcount=%u", i,
+                   c->computed[cluster]);
+          c->res->corruptions++;
+        }
+    }
+  return TRUE;
+}
+
+/* Compares stored and computed refcounts block by block; repairs leaks when asked. */
+static gboolean
+compare_refcounts (Check         *c,
+                   StrataCheckFix fix,
+                   guint64       *highest,
+                   GCancellable  *cancellable,
+                   GError       **error)
+{
+  guint64 per_block = entries_per_refblock (c);
+  guint64 n_clusters = MAX (c->n_computed, (c->file_size + c->cluster_size - 1) >>
+                            c->cluster_bits);
+  g_autofree guint8 *block = g_malloc (c->cluster_size);
+  gboolean repaired_any = FALSE;
+
+  *highest = 0;
+  for (guint64 first = 0; first < n_clusters; first += per_block)
+    {
+      guint64 idx = first / per_block;
+      guint64 block_offset = 0;
+      gboolean have_block = FALSE, dirty = FALSE;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+
+      if (idx < c->reftable_entries)
+        {
+          block_offset = c->reftable[idx] & REFT_OFFSET_MASK;
+          have_block = block_offset != 0 && !(block_offset & (c->cluster_size - 1)) &&
+                       block_offset + c->cluster_size <= c->file_size;
+        }
+      if (have_block && !strata_file_pread (c->file, block, c->cluster_size, block_offset,
+                                            error))
+        return FALSE;
+
+      for (guint64 k = 0; k < per_block && first + k < n_clusters; k++)
+        {
+          guint64 cluster = first + k;
+          guint64 stored = have_block ? refcount_get (block, c->refcount_order, k) : 0;
+          guint64 computed = cluster < c->n_computed ? c->computed[cluster] : 0;
+
+          if (stored > 0 || computed > 0)
+            *highest = cluster;
+          if (stored == computed)
+            continue;
+
+          if (stored > computed && (fix & STRATA_CHECK_FIX_LEAKS))
+            {
+              message (c, "Repairing cluster %" G_GUINT64_FORMAT " refcount=%" G_GUINT64_FORMAT
+                       " reference=%" G_GUINT64_FORMAT, cluster, stored, computed);
+              refcount_set (block, c->refcount_order, k, computed);
+              dirty = TRUE;
+              c->res->leaks_fixed++;
+              continue;
+            }
+
+          message (c, "%s cluster %" G_GUINT64_FORMAT " refcount=%" G_GUINT64_FORMAT
+                   " reference=%" G_GUINT64_FORMAT, stored < computed ? "ERROR" : "Leaked",
+                   cluster, stored, computed);
+          if (stored < computed)
+            c->res->corruptions++;
+          else
+            c->res->leaks++;
+        }
+
+      if (dirty)
+        {
+          /* Lowering refcounts of unreferenced clusters is safe in any order: a torn write
+           * leaves a mix of old (leaked) and new (correct) counts. */
+          if (!strata_file_pwrite (c->file, block, c->cluster_size, block_offset, error))
+            return FALSE;
+          repaired_any = TRUE;
+        }
+    }
+
+  if (repaired_any && !strata_file_flush (c->file, error))
+    return FALSE;
+  return TRUE;
+}
+
+/* OFLAG_COPIED must be set exactly when the refcount is 1, in the active tables. */
+static gboolean
+check_copied_flags (Check *c, GError **error)
+{
+  g_autofree guint8 *l1 = NULL;
+  g_autofree guint8 *l2 = NULL;
+  gsize bytes = (gsize) c->l1_size * 8;
+  guint entry_size = c->extended_l2 ? 16 : 8;
+
+  if (bytes == 0 || bytes > MAX_L1_BYTES || c->l1_offset + bytes > c->file_size)
+    return TRUE;
+  l1 = g_malloc (bytes);
+  l2 = g_malloc (c->cluster_size);
+  if (!strata_file_pread (c->file, l1, bytes, c->l1_offset, error))
+    return FALSE;
+
+  for (guint32 i = 0; i < c->l1_size; i++)
+    {
+      guint64 l1e = be64_at (l1 + (gsize) i * 8);
+      guint64 l2_offset = l1e & L1E_OFFSET_MASK;
+      guint64 refcount;
+
+      if (l2_offset == 0 || (l2_offset & (c->cluster_size - 1)) ||
+          l2_offset + c->cluster_size > c->file_size)
+        continue;
+      if (!stored_refcount (c, l2_offset >> c->cluster_bits, &refcount, error))
+        return FALSE;
+      if ((refcount == 1) != ((l1e & OFLAG_COPIED) != 0))
+        {
+          message (c, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%"
+                   G_GINT64_MODIFIER "x refcount=%" G_GUINT64_FORMAT, i, l1e, refcount);
+          c->res->corruptions++;
+        }
+
+      if (!strata_file_pread (c->file, l2, c->cluster_size, l2_offset, error))
+        return FALSE;
+      for (guint j = 0; j < c->cluster_size / entry_size; j++)
+        {
+          guint64 l2e = be64_at (l2 + (gsize) j * entry_size);
+          guint64 data = l2e & L2E_OFFSET_MASK;
+
+          if ((l2e & OFLAG_COMPRESSED) || data == 0 || c->external_data)
+            continue;
+          if (!stored_refcount (c, data >> c->cluster_bits, &refcount, error))
+            return FALSE;
+          if ((refcount == 1) != ((l2e & OFLAG_COPIED) != 0))
+            {
+              message (c, "ERROR OFLAG_COPIED data cluster: l2_entry=%" G_GINT64_MODIFIER
+                       "x refcount=%" G_GUINT64_FORMAT, l2e, refcount);
+              c->res->corruptions++;
+            }
+        }
+    }
+  return TRUE;
+}
+
+gboolean
+strata_qcow2_check (StrataFile         *file,
+                    StrataCheckFix      fix,
+                    StrataCheckResult  *result,
+                    GCancellable       *cancellable,
+                    GError            **error)
+{
+  Check c = { 0 };
+  guint64 highest = 0;
+  gboolean ok = FALSE;
+
+  c.file = file;
+  c.path = strata_file_get_path (file);
+  c.res = result;
+  if (result->messages == NULL)
+    result->messages = g_ptr_array_new_with_free_func (g_free);
+
+  if (!read_header (&c, error))
+    goto out;
+
+  c.n_computed = MAX ((c.file_size + c.cluster_size - 1) >> c.cluster_bits, 1);
+  c.computed = g_new0 (guint32, c.n_computed);
+  result->total_clusters = (c.virtual_size + c.cluster_size - 1) >> c.cluster_bits;
+
+  inc_refcounts (&c, 0, c.cluster_size);
+  if (!check_l1 (&c, c.l1_offset, c.l1_size, TRUE, cancellable, error) ||
+      !check_snapshots (&c, cancellable, error))
+    goto out;
+  inc_refcounts (&c, c.reftable_offset, c.reftable_entries * 8);
+  if (!check_refblocks (&c) ||
+      !compare_refcounts (&c, fix, &highest, cancellable, error) ||
+      !check_copied_flags (&c, error))
+    goto out;
+
+  result->image_end_offset = (highest + 1) * c.cluster_size;
+  ok = TRUE;
+
+out:
+  g_free (c.reftable);
+  g_free (c.computed);
+  g_free (c.cached_block);
+  return ok;
+}

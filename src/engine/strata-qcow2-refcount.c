@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "strata-qcow2-private.h"
+
+/*
+ * qcow2 refcounts: reading and updating refcount entries of any width (1 to 64 bits),
+ * creating refcount blocks (each new block describes itself when it can), growing the
+ * refcount table, and cluster allocation at the end of the image.
+ *
+ * Allocation only ever appends: freed clusters keep refcount 0 (qemu-img check sees free
+ * space, not leaks), which keeps allocation O(1) and the crash reasoning simple.
+ *
+ * Ordering: refcount blocks are written (and flushed) before the refcount table entries
+ * that point at them, and both before any L2 entry that uses the clusters they count
+ * (qcow2_writeback in strata-qcow2-write.c). Increments may reach the disk early (a crash
+ * then leaks); decrements are queued in pending_free until the L2 update is on disk.
+ */
+
+guint64
+qcow2_refcount_max (Qcow2State *s)
+{
+  return s->refcount_bits == 64 ? G_MAXUINT64 : (1ull << s->refcount_bits) - 1;
+}
+
+static guint64
+block_get (Qcow2State   *s,
+           const guint8 *block,
+           guint64       i)
+{
+  switch (s->refcount_order)
+    {
+    case 0: case 1: case 2:
+      {
+        guint bits = s->refcount_bits;
+        guint per_byte = 8 / bits;
+
+        return (block[i / per_byte] >> ((i % per_byte) * bits)) & ((1u << bits) - 1);
+      }
+    case 3:
+      return block[i];
+    case 4:
+      return GUINT16_FROM_BE (((const guint16 *) block)[i]);
+    case 5:
+      return qcow2_ldl (block + i * 4);
+    default:
+      return qcow2_ldq (block + i * 8);
+    }
+}
+
+static void
+block_set (Qcow2State *s,
+           guint8     *block,
+           guint64     i,
+           guint64     v)
+{
+  switch (s->refcount_order)
+    {
+    case 0: case 1: case 2:
+      {
+        guint bits = s->refcount_bits;
+        guint per_byte = 8 / bits;
+        guint shift = (i % per_byte) * bits;
+        guint8 mask = ((1u << bits) - 1) << shift;
+
+        block[i / per_byte] = (block[i / per_byte] & ~mask) | ((v << shift) & mask);
+      }
+      break;
+    case 3:
+      block[i] = v;
+      break;
+    case 4:
+      ((guint16 *) block)[i] = GUINT16_TO_BE (v);
+      break;
+    case 5:
+      qcow2_stl (block + i * 4, v);
+      break;
+    default:
+      qcow2_stq (block + i * 8, v);
+      break;
+    }
+}
+
+static void
+mark_reftable_dirty (Qcow2State *s,
+                     guint32     index)
+{
+  if (s->dirty_reftable == NULL)
+    s->dirty_reftable = g_array_new (FALSE, FALSE, sizeof (guint32));
+  g_array_append_val (s->dirty_reftable, index);
+}
+
+/* Host offset of the refcount block for @rt_index; 0 when there is none. */
+static gboolean
+lookup_block (Qcow2State  *s,
+              guint64      rt_index,
+              guint64     *block_offset,
+              GError     **error)
+{
+  guint64 off;
+
+  *block_offset = 0;
+  if (rt_index >= s->refcount_table_size)
+    return TRUE;
+
+  off = s->refcount_table[rt_index] & QCOW2_REFT_OFFSET_MASK;
+  if (off == 0)
+    return TRUE;
+  if (!qcow2_check_host_range (s, off, s->cluster_size, s->cluster_size,
+                               "refcount block", error))
+    return FALSE;
+  *block_offset = off;
+  return TRUE;
+}
+
+gboolean
+qcow2_get_refcount (Qcow2State  *s,
+                    guint64      cluster_index,
+                    guint64     *refcount,
+                    GError     **error)
+{
+  guint64 off;
+  guint8 *block;
+
+  *refcount = 0;
+  if (!lookup_block (s, cluster_index >> s->rb_bits, &off, error))
+    return FALSE;
+  if (off == 0)
+    return TRUE;
+  block = qcow2_cache_get (s, &s->refblock_cache, off, FALSE, error);
+  if (block == NULL)
+    return FALSE;
+  *refcount = block_get (s, block, cluster_index & ((1ull << s->rb_bits) - 1));
+  return TRUE;
+}
+
+/* Reserves @n clusters at the end without touching refcounts. */
+static guint64
+reserve_at_end (Qcow2State *s,
+                guint64     n)
+{
+  guint64 off = s->host_end;
+
+  s->host_end += n * s->cluster_size;
+  s->file_size = MAX (s->file_size, s->host_end);
+  return off;
+}
+
+static gboolean grow_reftable (Qcow2State *s, guint64 min_entries, GError **error);
+
+/* Returns the refcount block for @rt_index, creating it (and growing the table) if needed. */
+static gboolean
+ensure_block (Qcow2State  *s,
+              guint64      rt_index,
+              guint64     *block_offset,
+              GError     **error)
+{
+  guint64 off;
+
+  if (rt_index >= s->refcount_table_size && !grow_reftable (s, rt_index + 1, error))
+    return FALSE;
+  if (!lookup_block (s, rt_index, &off, error))
+    return FALSE;
+
+  if (off == 0)
+    {
+      off = reserve_at_end (s, 1);
+      if (qcow2_cache_get (s, &s->refblock_cache, off, TRUE, error) == NULL)
+        return FALSE;
+      qcow2_cache_mark_dirty (&s->refblock_cache, off);
+      s->refcount_table[rt_index] = off;
+      mark_reftable_dirty (s, rt_index);
+
+      /* The new block's own refcount: in itself when it covers itself, else elsewhere. */
+      if (!qcow2_update_refcount (s, off, s->cluster_size, 1, error))
+        return FALSE;
+    }
+
+  *block_offset = off;
+  return TRUE;
+}
+
+gboolean
+qcow2_update_refcount (Qcow2State  *s,
+                       guint64      offset,
+                       guint64      length,
+                       gint64       delta,
+                       GError     **error)
+{
+  guint64 first, last;
+
+  if (length == 0)
+    return TRUE;
+
+  first = offset >> s->cluster_bits;
+  last = (offset + length - 1) >> s->cluster_bits;
+
+  for (guint64 c = first; c <= last; c++)
+    {
+      guint64 off, old, new;
+      guint8 *block;
+
+      if (delta > 0)
+        {
+          if (!ensure_block (s, c >> s->rb_bits, &off, error))
+            return FALSE;
+        }
+      else
+        {
+          if (!lookup_block (s, c >> s->rb_bits, &off, error))
+            return FALSE;
+          if (off == 0)
+            return qcow2_corrupt (s, error, "cluster 0x%" G_GINT64_MODIFIER "x is freed but "
+                                  "has no refcount block", c << s->cluster_bits);
+        }
+
+      block = qcow2_cache_get (s, &s->refblock_cache, off, FALSE, error);
+      if (block == NULL)
+        return FALSE;
+
+      old = block_get (s, block, c & ((1ull << s->rb_bits) - 1));
+      if (delta > 0 && (guint64) delta > qcow2_refcount_max (s) - old)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                       "%s: the refcount of cluster 0x%" G_GINT64_MODIFIER "x would "
+                       "overflow its %u bits", s->filename, c << s->cluster_bits,
+                       s->refcount_bits);
+          return FALSE;
+        }
+      if (delta < 0 && (guint64) -delta > old)
+        return qcow2_corrupt (s, error, "the refcount of cluster 0x%" G_GINT64_MODIFIER "x "
+                              "would drop below zero", c << s->cluster_bits);
+      new = old + delta;
+      block_set (s, block, c & ((1ull << s->rb_bits) - 1), new);
+      qcow2_cache_mark_dirty (&s->refblock_cache, off);
+
+      if (new == 0)
+        {
+          /* The cluster is free: nothing cached may be written back into it. */
+          qcow2_cache_drop (&s->l2_cache, c << s->cluster_bits);
+          s->cached_cluster_valid = FALSE;
+        }
+    }
+
+  return TRUE;
+}
+
+gboolean
+qcow2_alloc_clusters (Qcow2State  *s,
+                      guint64      n,
+                      guint64     *host_offset,
+                      GError     **error)
+{
+  guint64 start;
+  gboolean clear;
+
+  /* Skip anything past the end of the file that is somehow still counted. */
+  do
+    {
+      clear = TRUE;
+      start = s->host_end;
+      for (guint64 i = 0; i < n; i++)
+        {
+          guint64 rc;
+
+          if (!qcow2_get_refcount (s, (start >> s->cluster_bits) + i, &rc, error))
+            return FALSE;
+          if (rc != 0)
+            {
+              s->host_end = start + (i + 1) * s->cluster_size;
+              clear = FALSE;
+              break;
+            }
+        }
+    }
+  while (!clear);
+
+  reserve_at_end (s, n);
+  if (!qcow2_update_refcount (s, start, n * s->cluster_size, 1, error))
+    return FALSE;
+  *host_offset = start;
+  return TRUE;
+}
+
+gboolean
+qcow2_free_later (Qcow2State  *s,
+                  guint64      offset,
+                  guint64      length,
+                  GError     **error)
+{
+  guint64 pair[2] = { offset, length };
+
+  if (s->pending_free == NULL)
+    s->pending_free = g_array_new (FALSE, FALSE, sizeof pair);
+  g_array_append_val (s->pending_free, pair);
+  return TRUE;
+}
+
+/*
+ * Moves the refcount table to a bigger one at the end of the image. The new table counts
+ * its own clusters (and any refcount blocks that needs), is written and flushed before the
+ * header points at it; the old table is freed once the header is on disk.
+ */
+static gboolean
+grow_reftable (Qcow2State  *s,
+               guint64      min_entries,
+               GError     **error)
+{
+  guint64 old_offset = s->refcount_table_offset;
+  guint64 old_clusters = s->refcount_table_clusters;
+  guint64 entries_per_cluster = s->cluster_size / 8;
+  guint64 new_entries, new_clusters, new_offset;
+
+  new_entries = MAX (min_entries, s->refcount_table_size * 2);
+  /* Room for the blocks that count the new table itself and the clusters after it. */
+  new_entries += 2;
+  new_clusters = (new_entries + entries_per_cluster - 1) / entries_per_cluster;
+  if (new_clusters * s->cluster_size > QCOW2_MAX_REFTABLE_BYTES)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: the refcount table would exceed its 8 MiB limit", s->filename);
+      return FALSE;
+    }
+  new_entries = new_clusters * entries_per_cluster;
+
+  new_offset = reserve_at_end (s, new_clusters);
+  s->refcount_table = g_renew (guint64, s->refcount_table, new_entries);
+  memset (s->refcount_table + s->refcount_table_size, 0,
+          (new_entries - s->refcount_table_size) * 8);
+  s->refcount_table_size = new_entries;
+  s->refcount_table_offset = new_offset;
+  s->refcount_table_clusters = new_clusters;
+  s->reftable_moved = TRUE;
+
+  if (!qcow2_update_refcount (s, new_offset, new_clusters * s->cluster_size, 1, error))
+    return FALSE;
+
+  /* Switch now: the table is rare to grow and the header must never point at garbage. */
+  if (!qcow2_writeback_refcounts (s, error))
+    return FALSE;
+
+  return qcow2_update_refcount (s, old_offset, old_clusters * s->cluster_size, -1, error);
+}
+
+static int
+cmp_u32 (gconstpointer a,
+         gconstpointer b)
+{
+  guint32 x = *(const guint32 *) a, y = *(const guint32 *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+gboolean
+qcow2_writeback_refcounts (Qcow2State  *s,
+                           GError     **error)
+{
+  Qcow2Cache *cache = &s->refblock_cache;
+  gboolean wrote = FALSE;
+
+  for (guint i = 0; i < cache->n_entries; i++)
+    {
+      Qcow2CacheEntry *e = &cache->entries[i];
+
+      if (e->offset == 0 || !e->dirty)
+        continue;
+      if (!strata_file_pwrite (s->file, e->data, s->cluster_size, e->offset, error))
+        return FALSE;
+      e->dirty = FALSE;
+      wrote = TRUE;
+    }
+
+  if (!s->reftable_moved && (s->dirty_reftable == NULL || s->dirty_reftable->len == 0))
+    {
+      if (wrote || s->data_unflushed)
+        {
+          if (!strata_file_flush (s->file, error))
+            return FALSE;
+          s->data_unflushed = FALSE;
+        }
+      return TRUE;
+    }
+
+  /* Blocks before the table entries that point at them. */
+  if (!strata_file_flush (s->file, error))
+    return FALSE;
+  s->data_unflushed = FALSE;
+
+  if (s->reftable_moved)
+    {
+      g_autofree guint64 *be = g_new (guint64, s->refcount_table_size);
+      guint8 h[12];
+
+      for (guint64 i = 0; i < s->refcount_table_size; i++)
+        be[i] = GUINT64_TO_BE (s->refcount_table[i]);
+      if (!strata_file_pwrite (s->file, be, s->refcount_table_size * 8,
+                               s->refcount_table_offset, error) ||
+          !strata_file_flush (s->file, error))
+        return FALSE;
+
+      qcow2_stq (h, s->refcount_table_offset);
+      qcow2_stl (h + 8, s->refcount_table_clusters);
+      if (!strata_file_pwrite (s->file, h, sizeof h, 48, error))
+        return FALSE;
+      s->reftable_moved = FALSE;
+    }
+  else
+    {
+      g_array_sort (s->dirty_reftable, cmp_u32);
+      for (guint i = 0; i < s->dirty_reftable->len; i++)
+        {
+          guint32 idx = g_array_index (s->dirty_reftable, guint32, i);
+          guint8 v[8];
+
+          if (i > 0 && idx == g_array_index (s->dirty_reftable, guint32, i - 1))
+            continue;
+          qcow2_stq (v, s->refcount_table[idx]);
+          if (!strata_file_pwrite (s->file, v, 8, s->refcount_table_offset + idx * 8ull,
+                                   error))
+            return FALSE;
+        }
+    }
+
+  if (s->dirty_reftable != NULL)
+    g_array_set_size (s->dirty_reftable, 0);
+  return strata_file_flush (s->file, error);
+}

@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * strata-img check / compare / rebase / commit / protect, judged by QEMU: same outputs and
+ * exit codes as qemu-img where they overlap, refusals when a running QEMU holds an image,
+ * when other overlays share the base, or when the base is protected, and the mission
+ * scenario end to end.
+ */
+#include "test-util.h"
+
+#include <string.h>
+
+static char *
+scratch (const char *name)
+{
+  char *dir = g_build_filename (tu_dir (), name, NULL);
+
+  g_free (tu_run_ok ("rm -rf '%s' && mkdir -p '%s'", dir, dir));
+  return dir;
+}
+
+/* Runs the same subcommand with qemu-img and strata-img in @dir on copies a/ and b/ of the
+ * image, and asserts the same exit code and stdout (file names aside). */
+static void
+assert_same_as_qemu (const char *dir, const char *args, const char *file)
+{
+  g_autofree char *qout = NULL;
+  g_autofree char *sout = NULL;
+  int qrc, src;
+
+  g_free (tu_run_ok ("cd '%s' && rm -rf a b && mkdir a b && cp %s a/ && cp %s b/",
+                     dir, file, file));
+  qrc = tu_run (&qout, NULL, "cd '%s/a' && qemu-img %s %s", dir, args, file);
+  src = tu_run (&sout, NULL, "cd '%s/b' && %s %s %s", dir, tu_strata_img (), args, file);
+  if (qrc != src || g_strcmp0 (qout, sout) != 0)
+    g_error ("%s %s: qemu-img exit %d:\n%s\nstrata-img exit %d:\n%s", args, file, qrc, qout,
+             src, sout);
+}
+
+static void
+test_check_cli (void)
+{
+  g_autofree char *d = scratch ("check");
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 clean.qcow2 64M && "
+                     "qemu-io -c 'write -P 1 0 200k' -c 'write -P 2 1M 64k' clean.qcow2 && "
+                     "qemu-img convert -c -O qcow2 clean.qcow2 comp.qcow2 && "
+                     "qemu-io -c 'write -P 3 4M 64k' -c 'write -P 4 128k 64k' comp.qcow2 && "
+                     "cp clean.qcow2 leaky.qcow2 && python3 - leaky.qcow2 <<'EOF'\n"
+                     "import struct, sys, os\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "rt = struct.unpack('>Q', h[48:56])[0]\n"
+                     "f.seek(rt); rb = struct.unpack('>Q', f.read(8))[0]\n"
+                     "n = os.path.getsize(sys.argv[1]) // 65536\n"
+                     "f.truncate((n + 2) * 65536)\n"
+                     "f.seek(rb + 2 * n); f.write(struct.pack('>HH', 1, 1))\n"
+                     "EOF\n"
+                     "cp clean.qcow2 bad.qcow2 && python3 - bad.qcow2 <<'EOF'\n"
+                     "import struct, sys\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "rt = struct.unpack('>Q', h[48:56])[0]\n"
+                     "f.seek(rt); rb = struct.unpack('>Q', f.read(8))[0]\n"
+                     "f.seek(rb + 2 * 5); f.write(struct.pack('>H', 0))\n"
+                     "f.seek(rb + 2 * 1); f.write(struct.pack('>H', 2))\n"
+                     "EOF\n"
+                     "qemu-img create -q -f raw disk.raw 1M", d));
+
+  const char *files[] = { "clean.qcow2", "comp.qcow2", "leaky.qcow2", "bad.qcow2" };
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++)
+    {
+      assert_same_as_qemu (d, "check", files[i]);
+      assert_same_as_qemu (d, "check --output=json", files[i]);
+    }
+  assert_same_as_qemu (d, "check -r leaks", "leaky.qcow2");
+  assert_same_as_qemu (d, "check -r leaks --output=json", "leaky.qcow2");
+  assert_same_as_qemu (d, "check", "disk.raw");
+  g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/disk.raw'", tu_strata_img (), d), ==, 63);
+  g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/missing.qcow2'", tu_strata_img (), d),
+                   ==, 1);
+}
+
+static void
+test_compare_cli (void)
+{
+  g_autofree char *d = scratch ("compare");
+  const char *cases[] = {
+    "a.qcow2 a.raw", "a.qcow2 b.qcow2", "b.qcow2 a.qcow2", "a.raw big.raw",
+    "-s a.raw big.raw", "big.raw bigx.raw", "a.qcow2 bigx.raw", "-f qcow2 -F raw a.qcow2 a.raw",
+  };
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 a.qcow2 4M && "
+                     "qemu-io -c 'write -P 1 64k 100k' a.qcow2 && "
+                     "qemu-img convert -O raw a.qcow2 a.raw && cp a.qcow2 b.qcow2 && "
+                     "qemu-io -c 'write -P 2 3000 1' b.qcow2 && cp a.raw big.raw && "
+                     "truncate -s 8M big.raw && cp big.raw bigx.raw && "
+                     "printf x | dd of=bigx.raw bs=1 seek=7000000 conv=notrunc status=none", d));
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *qout = NULL;
+      g_autofree char *sout = NULL;
+      int qrc = tu_run (&qout, NULL, "cd '%s' && qemu-img compare %s", d, cases[i]);
+      int src = tu_run (&sout, NULL, "cd '%s' && %s compare %s", d, tu_strata_img (),
+                        cases[i]);
+
+      if (qrc != src || g_strcmp0 (qout, sout) != 0)
+        g_error ("compare %s: qemu-img %d:\n%s\nstrata-img %d:\n%s", cases[i], qrc, qout,
+                 src, sout);
+    }
+  g_assert_cmpint (tu_run (NULL, NULL, "cd '%s' && %s compare a.qcow2 missing", d,
+                           tu_strata_img ()), ==, 2);
+}
+
+static void
+test_rebase_requires_format (void)
+{
+  g_autofree char *d = scratch ("rebase-F");
+  g_autofree char *qerr = NULL;
+  g_autofree char *serr = NULL;
+  g_autofree char *sum = NULL;
+  g_autofree char *sum2 = NULL;
+  g_autofree char *top = g_build_filename (d, "top.qcow2", NULL);
+  int qrc, src;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 1M && "
+                     "cp base.qcow2 new.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2", d));
+  sum = tu_file_checksum (top);
+  qrc = tu_run (NULL, &qerr, "cd '%s' && qemu-img rebase -b new.qcow2 top.qcow2", d);
+  src = tu_run (NULL, &serr, "cd '%s' && %s rebase -b new.qcow2 top.qcow2", d,
+                tu_strata_img ());
+  g_assert_cmpint (qrc, ==, 1);
+  g_assert_cmpint (src, ==, qrc);
+  g_assert_nonnull (strstr (qerr, "Could not change the backing file to 'new.qcow2': "
+                            "backing format must be specified"));
+  g_assert_nonnull (strstr (serr, "Could not change the backing file to 'new.qcow2': "
+                            "backing format must be specified"));
+  sum2 = tu_file_checksum (top);
+  g_assert_cmpstr (sum, ==, sum2);
+
+  g_assert_cmpint (tu_run (NULL, NULL, "cd '%s' && %s rebase top.qcow2", d, tu_strata_img ()),
+                   ==, 1);
+}
+
+/* --- a running QEMU, simulated by qemu-io reading commands from a FIFO --- */
+
+typedef struct
+{
+  char *dir;
+  char *name;
+} Holder;
+
+static Holder *
+hold_with_qemu_io (const char *dir, const char *image)
+{
+  Holder *h = g_new0 (Holder, 1);
+  int tries;
+
+  h->dir = g_strdup (dir);
+  h->name = g_strdup_printf ("hold-%s", image);
+  /* qemu-io blocks opening the FIFO until the writer (a sleep) opens it; the sleep keeps it
+   * open, so qemu-io waits for commands with the image open read-write. */
+  g_free (tu_run_ok ("cd '%s' && rm -f %s.fifo && mkfifo %s.fifo && "
+                     "{ qemu-io -f qcow2 '%s' < %s.fifo > %s.log 2>&1 & echo $! > %s.pid; } && "
+                     "{ sleep 600 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
+                     dir, h->name, h->name, image, h->name, h->name, h->name, h->name, h->name));
+
+  for (tries = 0; tries < 200; tries++)
+    {
+      if (tu_run (NULL, NULL, "cd '%s' && qemu-img info '%s'", dir, image) != 0)
+        break;
+      g_usleep (50000);
+    }
+  g_assert_cmpint (tries, <, 200);
+  return h;
+}
+
+static void
+release (Holder *h)
+{
+  g_free (tu_run_ok ("cd '%s' && kill $(cat %s.wpid); pid=$(cat %s.pid); "
+                     "for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; "
+                     "done; ! kill -0 $pid 2>/dev/null", h->dir, h->name, h->name));
+  g_free (h->dir);
+  g_free (h->name);
+  g_free (h);
+}
+
+static void
+make_chain (const char *d)
+{
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 16M && "
+                     "qemu-io -c 'write -P 1 0 4M' base.qcow2 && cp base.qcow2 copy.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 1M' top.qcow2", d));
+}
+
+static void
+assert_refused (const char *d, const char *cmd, const char *must_name, const char **unchanged)
+{
+  g_autofree char *err = NULL;
+  g_autoptr(GPtrArray) sums = g_ptr_array_new_with_free_func (g_free);
+  int rc;
+
+  for (guint i = 0; unchanged[i] != NULL; i++)
+    {
+      g_autofree char *p = g_build_filename (d, unchanged[i], NULL);
+
+      g_ptr_array_add (sums, tu_file_checksum (p));
+    }
+
+  rc = tu_run (NULL, &err, "cd '%s' && %s %s", d, tu_strata_img (), cmd);
+  if (rc != 1 || strstr (err, must_name) == NULL)
+    g_error ("%s: expected exit 1 naming %s, got %d: %s", cmd, must_name, rc, err);
+
+  for (guint i = 0; unchanged[i] != NULL; i++)
+    {
+      g_autofree char *p = g_build_filename (d, unchanged[i], NULL);
+      g_autofree char *now = tu_file_checksum (p);
+
+      g_assert_cmpstr (now, ==, g_ptr_array_index (sums, i));
+    }
+}
+
+static void
+test_refuses_running_qemu (void)
+{
+  g_autofree char *d = scratch ("running");
+  const char *files[] = { "top.qcow2", "base.qcow2", "copy.qcow2", NULL };
+  Holder *h;
+
+  make_chain (d);
+
+  h = hold_with_qemu_io (d, "top.qcow2");
+  assert_refused (d, "rebase -b copy.qcow2 -F qcow2 top.qcow2", "top.qcow2", files);
+  assert_refused (d, "rebase -u -b copy.qcow2 -F qcow2 top.qcow2", "top.qcow2", files);
+  assert_refused (d, "commit top.qcow2", "top.qcow2", files);
+  assert_refused (d, "check -r leaks top.qcow2", "top.qcow2", files);
+  release (h);
+
+  /* A VM running on the base itself. */
+  h = hold_with_qemu_io (d, "base.qcow2");
+  assert_refused (d, "commit top.qcow2", "base.qcow2", files);
+  release (h);
+}
+
+static void
+test_sibling_guard (void)
+{
+  g_autofree char *d = scratch ("siblings");
+  g_autofree char *lib = scratch ("siblings-lib");
+  g_autofree char *cmd = NULL;
+  g_autofree char *err = NULL;
+  const char *files[] = { "top.qcow2", "base.qcow2", "sib.qcow2", NULL };
+  Holder *h;
+
+  make_chain (d);
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 sib.qcow2 "
+                     "&& cd '%s' && qemu-img create -q -f qcow2 -b '%s/base.qcow2' -F qcow2 "
+                     "far.qcow2", d, lib, d));
+
+  assert_refused (d, "commit top.qcow2", "sib.qcow2", files);
+  cmd = g_strdup_printf ("commit --library '%s' top.qcow2", lib);
+  assert_refused (d, cmd, "far.qcow2", files);
+  g_assert_cmpint (tu_run (NULL, &err, "cd '%s' && %s %s", d, tu_strata_img (), cmd), ==, 1);
+  g_assert_nonnull (strstr (err, "sib.qcow2"));
+  g_assert_nonnull (strstr (err, "far.qcow2"));
+
+  /* --force accepts the risk, but a sibling that is running still holds the base. */
+  h = hold_with_qemu_io (d, "sib.qcow2");
+  assert_refused (d, "commit --force top.qcow2", "base.qcow2", files);
+  release (h);
+}
+
+static void
+test_protected_base (void)
+{
+  g_autofree char *d = scratch ("protected");
+  g_autofree char *err = NULL;
+  const char *files[] = { "top.qcow2", "base.qcow2", NULL };
+
+  make_chain (d);
+  g_free (tu_run_ok ("cd '%s' && %s protect base.qcow2 && test ! -w base.qcow2 -o $(id -u) "
+                     "= 0 && stat -c %%a base.qcow2 | grep -q '^[0-7][0-5][0-5]$' && "
+                     "! stat -c %%A base.qcow2 | grep -q w", d, tu_strata_img ()));
+  assert_refused (d, "commit top.qcow2", "base.qcow2", files);
+  g_assert_cmpint (tu_run (NULL, &err, "cd '%s' && %s commit top.qcow2", d, tu_strata_img ()),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "unprotect"));
+
+  /* A protected overlay cannot be rebased either. */
+  g_free (tu_run_ok ("cd '%s' && %s protect top.qcow2", d, tu_strata_img ()));
+  assert_refused (d, "rebase -b copy.qcow2 -F qcow2 top.qcow2", "top.qcow2", files);
+  g_free (tu_run_ok ("cd '%s' && %s unprotect top.qcow2 base.qcow2 && "
+                     "stat -c %%A base.qcow2 | grep -q '^-rw' && "
+                     "%s commit top.qcow2 && qemu-img check base.qcow2",
+                     d, tu_strata_img (), tu_strata_img ()));
+}
+
+/* The mission: compressed base from a VMDK, three overlays, safe-rebase overlay 1 onto a
+ * copy of the base, commit it there. */
+static void
+test_mission (void)
+{
+  g_autofree char *d = scratch ("mission");
+  g_autofree char *out = NULL;
+  const char *untouched[] = { "base.qcow2", "o2.qcow2", "o3.qcow2" };
+  g_autofree char *sums[3] = { NULL };
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f vmdk disk.vmdk 64M && "
+                     "qemu-io -f vmdk -c 'write -P 17 0 8M' -c 'write -P 18 20M 4M' "
+                     "-c 'write -P 19 60M 1M' disk.vmdk && "
+                     "qemu-img convert -c -O qcow2 disk.vmdk base.qcow2 && "
+                     "for i in 1 2 3; do qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "
+                     "o$i.qcow2; done && "
+                     "qemu-io -c 'write -P 33 1M 3M' -c 'write -z 21M 1M' "
+                     "-c 'write -P 34 40M 2M' o1.qcow2 && "
+                     "qemu-io -c 'write -P 35 0 2M' o2.qcow2 && "
+                     "qemu-io -c 'write -P 36 5M 6M' o3.qcow2 && "
+                     "for i in 1 2 3; do qemu-img convert -O raw o$i.qcow2 o$i-view.raw; done && "
+                     "cp base.qcow2 copy.qcow2", d));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *p = g_build_filename (d, untouched[i], NULL);
+
+      sums[i] = tu_file_checksum (p);
+    }
+
+  g_free (tu_run_ok ("cd '%s' && %s rebase -p -b copy.qcow2 -F qcow2 o1.qcow2", d,
+                     tu_strata_img ()));
+  out = tu_run_ok ("cd '%s' && %s commit o1.qcow2", d, tu_strata_img ());
+  g_assert_nonnull (strstr (out, "Before:"));
+  g_assert_nonnull (strstr (out, "Predicted after:"));
+  g_assert_nonnull (strstr (out, "Image committed."));
+  g_assert_nonnull (strstr (out, "After:"));
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img compare copy.qcow2 o1-view.raw && "
+                     "qemu-img compare o1.qcow2 o1-view.raw && "
+                     "qemu-img compare o2.qcow2 o2-view.raw && "
+                     "qemu-img compare o3.qcow2 o3-view.raw && "
+                     "for f in base copy o1 o2 o3; do qemu-img check $f.qcow2; done", d));
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autofree char *p = g_build_filename (d, untouched[i], NULL);
+      g_autofree char *now = tu_file_checksum (p);
+
+      g_assert_cmpstr (now, ==, sums[i]);
+    }
+}
+
+static void
+test_commit_into_copy_cli (void)
+{
+  g_autofree char *d = scratch ("into-copy");
+  g_autofree char *sum = NULL;
+  g_autofree char *sum2 = NULL;
+  g_autofree char *base = NULL;
+
+  make_chain (d);
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 sib.qcow2 "
+                     "&& qemu-img convert -O raw top.qcow2 view.raw", d));
+  base = g_build_filename (d, "base.qcow2", NULL);
+  sum = tu_file_checksum (base);
+  g_free (tu_run_ok ("cd '%s' && %s commit --into-copy new-base.qcow2 top.qcow2 && "
+                     "qemu-img check new-base.qcow2 && qemu-img check top.qcow2 && "
+                     "qemu-img compare new-base.qcow2 view.raw && "
+                     "qemu-img compare top.qcow2 view.raw && "
+                     "qemu-img info top.qcow2 | grep -q 'backing file: new-base.qcow2$'",
+                     d, tu_strata_img ()));
+  sum2 = tu_file_checksum (base);
+  g_assert_cmpstr (sum, ==, sum2);
+}
+
+int
+main (int argc, char **argv)
+{
+  tu_init (&argc, &argv);
+
+  g_test_add_func ("/cli-chain/check", test_check_cli);
+  g_test_add_func ("/cli-chain/compare", test_compare_cli);
+  g_test_add_func ("/cli-chain/rebase-requires-format", test_rebase_requires_format);
+  g_test_add_func ("/cli-chain/refuses-running-qemu", test_refuses_running_qemu);
+  g_test_add_func ("/cli-chain/sibling-guard", test_sibling_guard);
+  g_test_add_func ("/cli-chain/protected-base", test_protected_base);
+  g_test_add_func ("/cli-chain/mission", test_mission);
+  g_test_add_func ("/cli-chain/commit-into-copy", test_commit_into_copy_cli);
+
+  return g_test_run ();
+}

@@ -1,0 +1,273 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * `strata-img info` and `strata-img map` against `qemu-img info` and `qemu-img map` on
+ * images QEMU made: every qcow2 option, every VMDK subformat, raw, and backing chains.
+ */
+#include "cli-util.h"
+#include "test-util.h"
+
+#include <glib/gstdio.h>
+#include <string.h>
+
+/* A data pattern with runs that start and end inside clusters, a zero run and data near
+ * the end of an 8 MiB disk. */
+#define PATTERN(fmt, file) \
+  "qemu-io -f " fmt " -c 'write -P 0xaa 0 64k' -c 'write -P 0xbb 1M 192k' " \
+  "-c 'write -P 0xcc 5M 512' -c 'write -P 0xdd 8384512 4096' " file
+#define PATTERN_ZERO(fmt, file) \
+  PATTERN (fmt, file) " && qemu-io -f " fmt " -c 'write -z 3M 64k' " file
+/* Source for convert: repetitive data (compresses), a zero cluster written as data, and a
+ * hole. */
+#define SRC_RAW \
+  "qemu-img create -q -f raw src.raw 8M && qemu-io -f raw -c 'write -P 0xaa 0 1M' " \
+  "-c 'write -P 0 2M 64k' -c 'write -P 0x5c 3M 100k' -c 'write -P 0x77 8126464 65536' " \
+  "src.raw"
+#define QCOW2(opts, file, size) "qemu-img create -q -f qcow2 " opts " " file " " size
+
+typedef struct
+{
+  const char *name;
+  const char *setup;  /* shell commands run in the case's own folder */
+  const char *file;   /* the image given to info and map */
+} Case;
+
+static const Case cases[] = {
+  { "raw-sparse",
+    "qemu-img create -q -f raw a.raw 8M && " PATTERN ("raw", "a.raw"), "a.raw" },
+  { "raw-empty", "truncate -s 0 a.raw", "a.raw" },
+  { "raw-unaligned", "truncate -s 1000000 a.raw && printf xyz >> a.raw", "a.raw" },
+  { "qcow2-default", QCOW2 ("", "a.qcow2", "8M") " && " PATTERN_ZERO ("qcow2", "a.qcow2"),
+    "a.qcow2" },
+  { "qcow2-empty", QCOW2 ("", "a.qcow2", "1G"), "a.qcow2" },
+  { "qcow2-cluster-512", QCOW2 ("-o cluster_size=512", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-cluster-4k", QCOW2 ("-o cluster_size=4k", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-cluster-2M", QCOW2 ("-o cluster_size=2M", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-compat-0.10", QCOW2 ("-o compat=0.10", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-refcount-1", QCOW2 ("-o refcount_bits=1", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-refcount-8", QCOW2 ("-o refcount_bits=8", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-refcount-64", QCOW2 ("-o refcount_bits=64", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-lazy-refcounts", QCOW2 ("-o lazy_refcounts=on", "a.qcow2", "8M") " && "
+    PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  /* qemu-io killing itself leaves the dirty bit set. */
+  { "qcow2-dirty", QCOW2 ("-o lazy_refcounts=on", "a.qcow2", "8M") " && "
+    "{ qemu-io -f qcow2 -c 'write -P 0x42 0 128k' -c 'sigraise 9' a.qcow2; true; }",
+    "a.qcow2" },
+  { "qcow2-extended-l2", QCOW2 ("-o extended_l2=on", "a.qcow2", "8M") " && "
+    "qemu-io -f qcow2 -c 'write -P 0x11 2k 2k' -c 'write -P 0x12 60k 8k' "
+    "-c 'write -z 1M 4k' -c 'write -P 0x13 2M 64k' a.qcow2", "a.qcow2" },
+  { "qcow2-extended-l2-2M", QCOW2 ("-o extended_l2=on,cluster_size=2M", "a.qcow2", "8M")
+    " && " PATTERN_ZERO ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-zstd", QCOW2 ("-o compression_type=zstd", "a.qcow2", "8M") " && "
+    PATTERN ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-compressed-zlib", SRC_RAW " && qemu-img convert -c -O qcow2 src.raw a.qcow2",
+    "a.qcow2" },
+  { "qcow2-compressed-zstd", SRC_RAW " && qemu-img convert -c -O qcow2 "
+    "-o compression_type=zstd src.raw a.qcow2", "a.qcow2" },
+  { "qcow2-compressed-4k", SRC_RAW " && qemu-img convert -c -O qcow2 "
+    "-o cluster_size=4k src.raw a.qcow2", "a.qcow2" },
+  { "qcow2-converted", SRC_RAW " && qemu-img convert -O qcow2 src.raw a.qcow2", "a.qcow2" },
+  { "qcow2-prealloc-metadata", QCOW2 ("-o preallocation=metadata", "a.qcow2", "8M") " && "
+    PATTERN ("qcow2", "a.qcow2"), "a.qcow2" },
+  { "qcow2-bitmap", QCOW2 ("", "a.qcow2", "8M") " && qemu-img bitmap --add a.qcow2 b0",
+    "a.qcow2" },
+  { "vmdk-monolithicSparse", SRC_RAW " && qemu-img convert -O vmdk src.raw a.vmdk", "a.vmdk" },
+  { "vmdk-monolithicSparse-written", "qemu-img create -q -f vmdk a.vmdk 8M && "
+    PATTERN ("vmdk", "a.vmdk"), "a.vmdk" },
+  { "vmdk-zeroed-grain", "qemu-img create -q -f vmdk -o zeroed_grain=on a.vmdk 8M && "
+    PATTERN_ZERO ("vmdk", "a.vmdk"), "a.vmdk" },
+  { "vmdk-monolithicFlat", SRC_RAW " && qemu-img convert -O vmdk -o subformat=monolithicFlat "
+    "src.raw a.vmdk", "a.vmdk" },
+  { "vmdk-twoGbMaxExtentSparse", "qemu-img create -q -f vmdk -o "
+    "subformat=twoGbMaxExtentSparse a.vmdk 3G && qemu-io -f vmdk -c 'write -P 0x11 0 64k' "
+    "-c 'write -P 0x12 2047M 2M' -c 'write -P 0x13 2560M 128k' a.vmdk", "a.vmdk" },
+  { "vmdk-twoGbMaxExtentFlat", "qemu-img create -q -f vmdk -o "
+    "subformat=twoGbMaxExtentFlat a.vmdk 3G && qemu-io -f vmdk -c 'write -P 0x11 0 64k' "
+    "-c 'write -P 0x13 2560M 128k' a.vmdk", "a.vmdk" },
+  { "vmdk-streamOptimized", SRC_RAW " && qemu-img convert -O vmdk -o "
+    "subformat=streamOptimized src.raw a.vmdk", "a.vmdk" },
+  { "chain3-relative",
+    QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "
+    "-c 'write -P 0x12 8M 1M' base.qcow2 && "
+    QCOW2 ("-b base.qcow2 -F qcow2", "mid.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x21 512k 1M' -c 'write -z 8M 64k' mid.qcow2 && "
+    QCOW2 ("-b mid.qcow2 -F qcow2", "top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 0 64k' -c 'write -P 0x32 12M 4k' top.qcow2", "top.qcow2" },
+  { "chain3-absolute",
+    QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "
+    "base.qcow2 && " QCOW2 ("-b \"$PWD/base.qcow2\" -F qcow2", "mid.qcow2", "") " && "
+    "qemu-io -f qcow2 -c 'write -P 0x21 512k 1M' mid.qcow2 && "
+    QCOW2 ("-b \"$PWD/mid.qcow2\" -F qcow2", "top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 0 64k' top.qcow2", "top.qcow2" },
+  { "chain-subfolder",
+    "mkdir sub && " QCOW2 ("", "sub/base.qcow2", "16M") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x11 0 1M' sub/base.qcow2 && (cd sub && "
+    QCOW2 ("-b base.qcow2 -F qcow2", "mid.qcow2", "") ") && qemu-io -f qcow2 "
+    "-c 'write -P 0x21 512k 1M' sub/mid.qcow2 && "
+    QCOW2 ("-b sub/mid.qcow2 -F qcow2", "top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 4M 64k' top.qcow2", "top.qcow2" },
+  { "chain-top-in-subfolder",
+    "mkdir sub && " QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x11 0 1M' base.qcow2 && "
+    QCOW2 ("-b ../base.qcow2 -F qcow2", "sub/top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 64k 64k' sub/top.qcow2", "sub/top.qcow2" },
+  { "vmdk-under-qcow2",
+    SRC_RAW " && qemu-img convert -O vmdk src.raw base.vmdk && "
+    QCOW2 ("-b base.vmdk -F vmdk", "top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 1M 64k' -c 'write -z 3M 4k' top.qcow2", "top.qcow2" },
+  { "raw-under-qcow2",
+    SRC_RAW " && " QCOW2 ("-b src.raw -F raw", "top.qcow2", "") " && qemu-io -f qcow2 "
+    "-c 'write -P 0x31 1M 64k' top.qcow2", "top.qcow2" },
+  { "short-base",
+    QCOW2 ("", "base.qcow2", "4M") " && qemu-io -f qcow2 -c 'write -P 0x11 3M 1M' "
+    "base.qcow2 && " QCOW2 ("-b base.qcow2 -F qcow2", "top.qcow2", "16M") " && "
+    "qemu-io -f qcow2 -c 'write -P 0x31 10M 64k' top.qcow2", "top.qcow2" },
+  { "short-middle",
+    QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 16M' "
+    "base.qcow2 && " QCOW2 ("-b base.qcow2 -F qcow2", "mid.qcow2", "4M") " && "
+    QCOW2 ("-b mid.qcow2 -F qcow2", "top.qcow2", "32M") " && "
+    "qemu-io -f qcow2 -c 'write -P 0x31 20M 64k' top.qcow2", "top.qcow2" },
+  { "overlay-compat-0.10",
+    QCOW2 ("-o compat=0.10", "base.qcow2", "8M") " && " PATTERN ("qcow2", "base.qcow2")
+    " && " QCOW2 ("-o compat=0.10 -b base.qcow2 -F qcow2", "top.qcow2", "") " && "
+    "qemu-io -f qcow2 -c 'write -P 0x31 1M 64k' top.qcow2", "top.qcow2" },
+  { "missing-backing",
+    QCOW2 ("-u -b nothere.qcow2 -F qcow2", "top.qcow2", "8M"), "top.qcow2" },
+};
+
+/* Returns FALSE when the case was skipped. */
+static gboolean
+compare_command (const char *dir,
+                 const char *args,
+                 gboolean    text_equal)
+{
+  g_auto(CliResult) q = { 0 };
+  g_auto(CliResult) s = { 0 };
+  g_autofree char *what = g_strdup_printf ("%s: %s", dir, args);
+
+  cli_run_qemu (&q, dir, args);
+  cli_run_strata (&s, dir, args);
+  if (cli_skip_if_unsupported (&s))
+    return FALSE;
+
+  if (q.rc != 0)
+    {
+      /* qemu-img refuses: so must we, with an error naming the file. */
+      if (s.rc != 1)
+        g_error ("%s: qemu-img failed (%d: %s) but strata-img exited %d:\n%s%s", what, q.rc,
+                 q.err, s.rc, s.out, s.err);
+      g_assert_true (g_str_has_prefix (s.err, "strata-img: "));
+      return TRUE;
+    }
+  if (s.rc != 0)
+    g_error ("%s: strata-img failed (exit %d): %s", what, s.rc, s.err);
+
+  if (strstr (args, "--output=json") != NULL)
+    cli_assert_json_matches (what, q.out, s.out, NULL);
+
+  if (text_equal)
+    {
+      g_autofree char *stripped = cli_strip_strata_lines (s.out);
+
+      if (g_strcmp0 (q.out, stripped) != 0)
+        g_error ("%s: output differs\n--- qemu-img:\n%s--- strata-img:\n%s", what, q.out,
+                 stripped);
+    }
+  return TRUE;
+}
+
+static void
+test_case (gconstpointer data)
+{
+  /* Each command, and whether its text must equal qemu-img's (the JSON map has a fixed
+   * layout; info's JSON is compared as a tree, its human text line by line). */
+  static const struct { const char *args; gboolean text; } commands[] = {
+    { "info --output=json", FALSE },
+    { "info", TRUE },
+    { "info --backing-chain --output=json", FALSE },
+    { "info --backing-chain", TRUE },
+    { "map --output=json", TRUE },
+    { "map", TRUE },
+  };
+  const Case *c = data;
+  g_autofree char *dir = g_build_filename (tu_dir (), c->name, NULL);
+
+  if ((strstr (c->setup, "qcow2") != NULL && !cli_driver_available ("qcow2")) ||
+      (strstr (c->setup, "vmdk") != NULL && !cli_driver_available ("vmdk")))
+    return;
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_free (tu_run_ok ("cd '%s' && %s", dir, c->setup));
+
+  for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autofree char *args = g_strdup_printf ("%s '%s'", commands[i].args, c->file);
+
+      if (!compare_command (dir, args, commands[i].text))
+        return;
+    }
+}
+
+/* Spellings qemu-img accepts for the same request. */
+static void
+test_option_spellings (void)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), "spellings", NULL);
+  const char *variants[] = {
+    "info --output json a.raw", "info --output=json -f raw a.raw", "info -U --output=json a.raw",
+    "info --force-share --output=json a.raw", "info a.raw --output=json",
+    "info --format=raw --output=json a.raw",
+  };
+  g_auto(CliResult) q = { 0 };
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f raw a.raw 1M", dir));
+  cli_run_qemu (&q, dir, "info --output=json a.raw");
+  g_assert_cmpint (q.rc, ==, 0);
+
+  for (guint i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_auto(CliResult) s = { 0 };
+
+      cli_run_strata (&s, dir, variants[i]);
+      g_assert_cmpint (s.rc, ==, 0);
+      cli_assert_json_matches (variants[i], q.out, s.out, NULL);
+    }
+
+  {
+    g_auto(CliResult) s = { 0 };
+
+    cli_run_strata (&s, dir, "info --output=xml a.raw");
+    g_assert_cmpint (s.rc, ==, 1);
+    g_assert_nonnull (strstr (s.err, "--output"));
+  }
+  {
+    g_auto(CliResult) s = { 0 };
+
+    cli_run_strata (&s, dir, "map --output json --start-offset 0 a.raw");
+    g_assert_cmpint (s.rc, ==, 0);
+    g_assert_true (g_str_has_prefix (s.out, "[{ \"start\": 0,"));
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  tu_init (&argc, &argv);
+
+  for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/cli/info-map/%s", cases[i].name);
+
+      g_test_add_data_func (path, &cases[i], test_case);
+    }
+  g_test_add_func ("/cli/info-map/option-spellings", test_option_spellings);
+
+  return g_test_run ();
+}

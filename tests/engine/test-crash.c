@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+/*
+ * Crash consistency of the chain operations. The I/O layer's hooks record every write,
+ * truncate and flush an operation makes; the test then rebuilds each file as a power cut
+ * would leave it: everything up to the file's last flush before the cut is on disk, and any
+ * subset of the writes after it may be (seeded random subsets, a bounded number). QEMU judges
+ * each state: `qemu-img check` must find no corruption (leaks are allowed), `check -r leaks`
+ * must clear the leaks, the guest view must still be the one before the operation, and
+ * re-running the operation must complete it.
+ */
+#include "strata-check.h"
+#include "strata-commit.h"
+#include "strata-error.h"
+#include "strata-file.h"
+#include "strata-image.h"
+#include "strata-rebase.h"
+#include "test-util.h"
+
+#include <signal.h>
+#include <string.h>
+
+typedef enum { OP_WRITE, OP_FLUSH, OP_TRUNCATE } OpKind;
+
+typedef struct
+{
+  OpKind  kind;
+  char   *path;
+  guint64 offset; /* or the size for a truncate */
+  GBytes *data;
+} Op;
+
+typedef struct
+{
+  GPtrArray *ops;
+} Recorder;
+
+static void
+op_free (gpointer p)
+{
+  Op *op = p;
+
+  g_free (op->path);
+  g_clear_pointer (&op->data, g_bytes_unref);
+  g_free (op);
+}
+
+static void
+on_write (const char *path, guint64 offset, const void *buf, gsize len, gpointer data)
+{
+  Recorder *rec = data;
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_WRITE;
+  op->path = g_strdup (path);
+  op->offset = offset;
+  op->data = g_bytes_new (buf, len);
+  g_ptr_array_add (rec->ops, op);
+}
+
+static void
+on_flush (const char *path, gpointer data)
+{
+  Recorder *rec = data;
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_FLUSH;
+  op->path = g_strdup (path);
+  g_ptr_array_add (rec->ops, op);
+}
+
+static void
+on_truncate (const char *path, guint64 size, gpointer data)
+{
+  Recorder *rec = data;
+  Op *op = g_new0 (Op, 1);
+
+  op->kind = OP_TRUNCATE;
+  op->path = g_strdup (path);
+  op->offset = size;
+  g_ptr_array_add (rec->ops, op);
+}
+
+/* What a test does: the files it touches (in the scratch dir), how to run the operation,
+ * and the guest view each file must keep. */
+typedef struct
+{
+  const char  *name;
+  const char **files;     /* basenames, NULL-terminated; files[0] is the one run on */
+  gboolean   (*run)       (const char *dir, GError **error);
+  const char  *view_file; /* basename whose guest view must equal view_ref ("" = none) */
+  const char  *view_ref;  /* raw reference image (absolute) */
+} Scenario;
+
+static void
+copy_set (const char *from_dir, const char *to_dir, const char **files)
+{
+  g_free (tu_run_ok ("mkdir -p '%s'", to_dir));
+  for (guint i = 0; files[i] != NULL; i++)
+    g_free (tu_run_ok ("cp --sparse=always '%s/%s' '%s/%s'", from_dir, files[i], to_dir,
+                       files[i]));
+}
+
+static void
+apply_op (const char *dir, const Op *op)
+{
+  g_autofree char *base = g_path_get_basename (op->path);
+  g_autofree char *path = g_build_filename (dir, base, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataFile) f = NULL;
+
+  f = strata_file_open (path, STRATA_FILE_WRITE, &error);
+  g_assert_no_error (error);
+  if (op->kind == OP_WRITE)
+    {
+      gsize len;
+      const void *p = g_bytes_get_data (op->data, &len);
+
+      g_assert_true (strata_file_pwrite (f, p, len, op->offset, &error));
+    }
+  else if (op->kind == OP_TRUNCATE)
+    g_assert_true (strata_file_truncate (f, op->offset, &error));
+  g_assert_no_error (error);
+}
+
+/* Rebuilds the state after a cut following op @cut: per file, ops up to its last flush are
+ * applied; later writes of that file are applied when @rand says so. */
+static void
+build_state (const char *pre_dir, const char *dir, const char **files, GPtrArray *ops,
+             gint cut, GRand *rand)
+{
+  copy_set (pre_dir, dir, files);
+
+  for (gint i = 0; i <= cut && i < (gint) ops->len; i++)
+    {
+      Op *op = g_ptr_array_index (ops, i);
+      gboolean durable = FALSE;
+
+      if (op->kind == OP_FLUSH)
+        continue;
+      /* Durable when a flush of the same file follows it before the cut. */
+      for (gint j = i + 1; j <= cut && j < (gint) ops->len && !durable; j++)
+        {
+          Op *later = g_ptr_array_index (ops, j);
+
+          durable = later->kind == OP_FLUSH && strcmp (later->path, op->path) == 0;
+        }
+      if (durable || op->kind == OP_TRUNCATE || rand == NULL || g_rand_boolean (rand))
+        apply_op (dir, op);
+    }
+}
+
+static void
+assert_not_corrupt (const char *dir, const char **files, const char *what)
+{
+  for (guint i = 0; files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, files[i], NULL);
+      g_autofree char *out = NULL;
+      g_autofree char *err = NULL;
+      int rc = tu_run (&out, &err, "qemu-img check -U '%s'", path);
+
+      if (rc != 0 && rc != 3)
+        g_error ("%s: qemu-img check %s: exit %d\n%s%s", what, files[i], rc, out, err);
+    }
+}
+
+static void
+repair_and_verify (const Scenario *sc, const char *dir, const char *what)
+{
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; sc->files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, sc->files[i], NULL);
+      StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+      StrataCheckResult r = { 0 };
+
+      g_assert_true (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+      g_assert_no_error (error);
+      strata_check_result_clear (&r);
+      tu_assert_qemu_check_clean (path);
+    }
+
+  if (sc->view_file[0] != '\0')
+    {
+      g_autofree char *path = g_build_filename (dir, sc->view_file, NULL);
+
+      tu_assert_qemu_compare (path, sc->view_ref);
+    }
+
+  /* Re-running the operation completes it, and the result is still right. */
+  if (!sc->run (dir, &error))
+    g_error ("%s: re-running %s failed: %s", what, sc->name, error->message);
+  for (guint i = 0; sc->files[i] != NULL; i++)
+    {
+      g_autofree char *path = g_build_filename (dir, sc->files[i], NULL);
+
+      tu_assert_qemu_check_clean (path);
+    }
+  if (sc->view_file[0] != '\0')
+    {
+      g_autofree char *path = g_build_filename (dir, sc->view_file, NULL);
+
+      tu_assert_qemu_compare (path, sc->view_ref);
+    }
+}
+
+#define MAX_STATES 24
+#define SUBSETS_PER_CUT 2
+#define FULL_VERIFY_EVERY 4
+
+static void
+run_power_cuts (const Scenario *sc, const char *pre_dir)
+{
+  g_autofree char *live = g_build_filename (tu_dir (), sc->name, "live", NULL);
+  Recorder rec = { g_ptr_array_new_with_free_func (op_free) };
+  StrataIoHooks hooks = { on_write, on_flush, on_truncate, &rec, 0, 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GArray) cuts = g_array_new (FALSE, FALSE, sizeof (gint));
+  guint max_cuts, n_cuts;
+  g_autoptr(GRand) rand = g_rand_new_with_seed (0x5742a7a);
+  guint n_states = 0;
+  gboolean ok;
+
+  copy_set (pre_dir, live, sc->files);
+  strata_io_set_hooks (&hooks);
+  ok = sc->run (live, &error);
+  strata_io_set_hooks (NULL);
+  g_assert_no_error (error);
+  g_assert_true (ok);
+  g_assert_cmpuint (rec.ops->len, >, 0);
+
+  /* Cut before anything was flushed, right after every flush, and at the very end. */
+  {
+    gint none = -1;
+
+    g_array_append_val (cuts, none);
+  }
+  for (guint i = 0; i < rec.ops->len; i++)
+    if (((Op *) g_ptr_array_index (rec.ops, i))->kind == OP_FLUSH)
+      {
+        gint cut = i;
+
+        g_array_append_val (cuts, cut);
+      }
+  {
+    gint last = rec.ops->len - 1;
+
+    if (g_array_index (cuts, gint, cuts->len - 1) != last)
+      g_array_append_val (cuts, last);
+  }
+
+  /* Too many flushes: spread the checked cuts evenly, keeping the first and the last. */
+  max_cuts = MAX_STATES / (SUBSETS_PER_CUT + 1);
+  n_cuts = MIN (cuts->len, max_cuts);
+  for (guint k = 0; k < n_cuts; k++)
+    {
+      guint c = cuts->len <= max_cuts ? k : k * (cuts->len - 1) / (max_cuts - 1);
+      gint cut = g_array_index (cuts, gint, c);
+      gint next_cut = c + 1 < cuts->len ? g_array_index (cuts, gint, c + 1) : cut;
+
+      for (guint s = 0; s <= SUBSETS_PER_CUT; s++, n_states++)
+        {
+          g_autofree char *what = g_strdup_printf ("%s: cut after op %d of %u, subset %u",
+                                                   sc->name, cut, rec.ops->len, s);
+          g_autofree char *dir = g_strdup_printf ("%s/%s/state-%u", tu_dir (), sc->name,
+                                                  n_states);
+          /* Subset 0: exactly the flushed state; others: a random part of what follows,
+           * up to the next flush. */
+          gint upto = s == 0 ? cut
+                             : cut + 1 + g_rand_int_range (rand, 0, MAX (1, next_cut - cut));
+
+          upto = MIN (upto, (gint) rec.ops->len - 1);
+          build_state (pre_dir, dir, sc->files, rec.ops, upto, s == 0 ? NULL : rand);
+          assert_not_corrupt (dir, sc->files, what);
+          if (n_states % FULL_VERIFY_EVERY == 0 || k + 1 == n_cuts)
+            repair_and_verify (sc, dir, what);
+          g_free (tu_run_ok ("rm -rf '%s'", dir));
+        }
+    }
+
+  g_test_message ("%s: %u ops recorded, %u cut points, %u states checked", sc->name,
+                  rec.ops->len, cuts->len, n_states);
+  g_ptr_array_unref (rec.ops);
+}
+
+/* Fails the N-th write or flush for several N: a clear error, and a state QEMU accepts. */
+static void
+run_injected_failures (const Scenario *sc, const char *pre_dir)
+{
+  Recorder rec = { g_ptr_array_new_with_free_func (op_free) };
+  StrataIoHooks count = { NULL, NULL, NULL, &rec, 0, 0 };
+  g_autofree char *probe = g_build_filename (tu_dir (), sc->name, "count", NULL);
+  g_autoptr(GError) error = NULL;
+  guint64 total;
+
+  copy_set (pre_dir, probe, sc->files);
+  strata_io_set_hooks (&count);
+  g_assert_true (sc->run (probe, &error));
+  strata_io_set_hooks (NULL);
+  g_assert_no_error (error);
+  total = count.ops;
+  g_assert_cmpuint (total, >, 0);
+
+  for (guint k = 0; k < 6; k++)
+    {
+      guint64 n = 1 + k * (total - 1) / 5;
+      g_autofree char *dir = g_strdup_printf ("%s/%s/fail-%" G_GUINT64_FORMAT, tu_dir (),
+                                              sc->name, n);
+      g_autofree char *what = g_strdup_printf ("%s: failing op %" G_GUINT64_FORMAT " of %"
+                                               G_GUINT64_FORMAT, sc->name, n, total);
+      StrataIoHooks fail = { NULL, NULL, NULL, NULL, n, 0 };
+      gboolean ok;
+
+      copy_set (pre_dir, dir, sc->files);
+      strata_io_set_hooks (&fail);
+      ok = sc->run (dir, &error);
+      strata_io_set_hooks (NULL);
+      g_assert_false (ok);
+      g_assert_nonnull (error);
+      g_assert_nonnull (strstr (error->message, dir));
+      g_clear_error (&error);
+
+      assert_not_corrupt (dir, sc->files, what);
+      repair_and_verify (sc, dir, what);
+      g_free (tu_run_ok ("rm -rf '%s'", dir));
+    }
+  g_ptr_array_unref (rec.ops);
+}
+
+/* --- Scenarios --- */
+
+static gboolean
+run_commit (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataCommitOptions opts = { .force = TRUE };
+
+  return strata_commit_sync (top, &opts, NULL, NULL, NULL, error);
+}
+
+static gboolean
+run_rebase (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataRebaseOptions opts = { .backing = "new.qcow2", .backing_format = "qcow2" };
+
+  return strata_rebase_sync (top, &opts, NULL, NULL, error);
+}
+
+static gboolean
+run_repair (const char *dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, "leaky.qcow2", NULL);
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+  StrataCheckResult r = { 0 };
+  gboolean ok = strata_check_sync (path, &opts, NULL, &r, NULL, error);
+
+  strata_check_result_clear (&r);
+  return ok;
+}
+
+static const char *chain_files[] = { "top.qcow2", "base.qcow2", "new.qcow2", NULL };
+static const char *leaky_files[] = { "leaky.qcow2", NULL };
+
+/* base: compressed, data everywhere; top: data, zeros and a grown tail; new: base with a
+ * few different clusters (so a safe rebase has something to copy). */
+static char *
+make_chain (const char *name, guint64 top_size_mb)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), name, "pre", NULL);
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 tmp.qcow2 8M && "
+                     "qemu-io -c 'write -P 1 0 3M' -c 'write -P 2 5M 2M' tmp.qcow2 && "
+                     "qemu-img convert -c -O qcow2 tmp.qcow2 base.qcow2 && rm tmp.qcow2 && "
+                     "cp base.qcow2 new.qcow2 && "
+                     "qemu-io -c 'write -P 9 1M 256k' -c 'write -z 6M 64k' new.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 %"
+                     G_GUINT64_FORMAT "M && "
+                     "qemu-io -c 'write -P 3 512k 1M' -c 'write -z 2M 128k' "
+                     "-c 'write -P 4 7M 1M' -c 'write -P 5 %" G_GUINT64_FORMAT "M 192k' "
+                     "top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 ../view.raw",
+                     dir, dir, top_size_mb, top_size_mb - 1));
+  return g_steal_pointer (&dir);
+}
+
+static void
+test_crash_commit (void)
+{
+  g_autofree char *pre = make_chain ("commit", 10);
+  g_autofree char *view = g_build_filename (tu_dir (), "commit", "view.raw", NULL);
+  Scenario sc = { "commit", chain_files, run_commit, "top.qcow2", view };
+
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+static void
+test_crash_rebase (void)
+{
+  g_autofree char *pre = make_chain ("rebase", 8);
+  g_autofree char *view = g_build_filename (tu_dir (), "rebase", "view.raw", NULL);
+  Scenario sc = { "rebase", chain_files, run_rebase, "top.qcow2", view };
+
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+static void
+test_crash_repair (void)
+{
+  g_autofree char *pre = g_build_filename (tu_dir (), "repair", "pre", NULL);
+  g_autofree char *view = g_build_filename (tu_dir (), "repair", "view.raw", NULL);
+  Scenario sc = { "repair", leaky_files, run_repair, "leaky.qcow2", view };
+
+  /* Leaked clusters past the end of the file (512-byte clusters: small refcount blocks). */
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 -o cluster_size=512 leaky.qcow2 4M && "
+                     "qemu-io -c 'write -P 1 0 200k' leaky.qcow2 && "
+                     "qemu-img convert -O raw leaky.qcow2 ../view.raw && "
+                     "python3 - leaky.qcow2 <<'EOF'\n"
+                     "import struct, sys, os\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "rt = struct.unpack('>Q', h[48:56])[0]\n"
+                     "f.seek(rt); rbs = struct.unpack('>QQ', f.read(16))\n"
+                     "n = os.path.getsize(sys.argv[1]) // 512\n"
+                     "f.truncate((n + 4) * 512)\n"
+                     "for c in range(n, n + 4):\n"
+                     "  b = rbs[c // 256]\n"
+                     "  assert b\n"
+                     "  f.seek(b + 2 * (c %% 256)); f.write(struct.pack('>H', 1))\n"
+                     "EOF", pre, pre));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s/leaky.qcow2'", pre), ==, 3);
+
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+/* A real process killed half-way through a bigger commit. */
+static void
+test_sigkill_commit (void)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), "kill", NULL);
+  g_autofree char *out = NULL;
+  int rc;
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 base.qcow2 512M && "
+                     "qemu-io -c 'write -P 1 0 64M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 2 32M 192M' -c 'write -z 300M 16M' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", dir, dir));
+
+  rc = tu_run (&out, NULL, "cd '%s' && (%s commit -q --force top.qcow2 & pid=$!; "
+               "sleep 0.4; kill -9 $pid; wait $pid; echo exit=$?)", dir, tu_strata_img ());
+  g_assert_cmpint (rc, ==, 0);
+  g_test_message ("killed commit: %s", out);
+
+  for (const char *f = "top.qcow2"; f != NULL; f = g_str_equal (f, "top.qcow2") ?
+       "base.qcow2" : NULL)
+    {
+      rc = tu_run (NULL, NULL, "qemu-img check '%s/%s'", dir, f);
+      g_assert_true (rc == 0 || rc == 3);
+    }
+  /* The overlay still shows the same disk, and a second run completes the commit. */
+  g_free (tu_run_ok ("cd '%s' && qemu-img compare top.qcow2 view.raw && "
+                     "%s commit -q --force top.qcow2 && qemu-img check top.qcow2 && "
+                     "qemu-img check -r leaks base.qcow2 && qemu-img check base.qcow2 && "
+                     "qemu-img compare top.qcow2 view.raw && "
+                     "qemu-img compare base.qcow2 view.raw", dir, tu_strata_img ()));
+}
+
+int
+main (int argc, char **argv)
+{
+  tu_init (&argc, &argv);
+
+  g_test_add_func ("/crash/check-repair", test_crash_repair);
+  g_test_add_func ("/crash/commit", test_crash_commit);
+  g_test_add_func ("/crash/rebase", test_crash_rebase);
+  g_test_add_func ("/crash/sigkill-commit", test_sigkill_commit);
+
+  return g_test_run ();
+}
