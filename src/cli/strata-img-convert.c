@@ -11,9 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* TODO: drop once the qcow2 branch (which defines it) is merged. */
-#pragma weak strata_create_options_parse
-
 /*
  * strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw [-o OPTIONS] [-m N] [-W] [-U] SRC DST
  *
@@ -203,11 +200,6 @@ strata_img_convert (int argc, char **argv)
       if (strcmp (opts.target_format, "qcow2") != 0)
         {
           strata_img_error ("-o options are only supported for qcow2 targets");
-          return 1;
-        }
-      if (strata_create_options_parse == NULL)
-        {
-          strata_img_error ("-o is not available in this build");
           return 1;
         }
       if (!strata_create_options_parse (&opts.qcow2, create_opts->str, &error))

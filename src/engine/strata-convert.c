@@ -8,9 +8,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* TODO: drop once the qcow2 branch (which defines it) is merged. */
-#pragma weak strata_create_qcow2_in_file
-
 /*
  * The conversion pipeline:
  *
@@ -738,12 +735,6 @@ create_target (StrataFile                 *tmp,
       copts.has_size = TRUE;
       copts.backing_file = NULL;
       copts.backing_format = NULL;
-      if (strata_create_qcow2_in_file == NULL)
-        {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                       "%s: creating qcow2 images is not available in this build", path);
-          return NULL;
-        }
       if (!strata_create_qcow2_in_file (tmp, &copts, error))
         return NULL;
       return strata_image_open (path, "qcow2",

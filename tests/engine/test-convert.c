@@ -33,7 +33,7 @@ content (void)
   g_free (tu_run_ok ("truncate -s %d %s && "
                      "dd if=/usr/bin/qemu-img of=%s bs=64k count=40 conv=notrunc "
                      "status=none && "
-                     "head -c 3145728 /dev/urandom | dd of=%s bs=1M seek=5 conv=notrunc "
+                     "head -c 1572864 /dev/urandom | dd of=%s bs=1M seek=5 conv=notrunc "
                      "status=none && "
                      "dd if=/dev/zero of=%s bs=1M seek=9 count=2 conv=notrunc status=none && "
                      "qemu-io -f raw -c 'write -P 0x5a 13M 1536k' -c 'write -P 0x11 %d 4608' "
@@ -50,19 +50,20 @@ typedef struct
   const char *make;
   const char *file;
   gboolean    needs_vmdk;
+  const char *glob;   /* every file of the source (chain, extents), checksummed */
 } SourceKind;
 
 static const SourceKind sources[] = {
-  { "raw", "cp --sparse=always %2$s %1$s", "src-raw.img", FALSE },
-  { "qcow2", "qemu-img convert -O qcow2 %2$s %1$s", "src.qcow2", FALSE },
-  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE },
+  { "raw", "cp --sparse=always %2$s %1$s", "src-raw.img", FALSE, "src-raw.img" },
+  { "qcow2", "qemu-img convert -O qcow2 %2$s %1$s", "src.qcow2", FALSE, "src.qcow2" },
+  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE, "src-zlib.qcow2" },
   { "qcow2-zstd", "qemu-img convert -c -O qcow2 -o compression_type=zstd %2$s %1$s",
-    "src-zstd.qcow2", FALSE },
+    "src-zstd.qcow2", FALSE, "src-zstd.qcow2" },
   { "qcow2-4k-v2", "qemu-img convert -O qcow2 -o cluster_size=4k,compat=0.10 %2$s %1$s",
-    "src-4k-v2.qcow2", FALSE },
+    "src-4k-v2.qcow2", FALSE, "src-4k-v2.qcow2" },
   { "qcow2-extl2", "qemu-img convert -O qcow2 -o extended_l2=on,cluster_size=128k %2$s %1$s "
     "&& qemu-io -f qcow2 -c 'write -P 0x77 1028k 4k' -c 'write -z 13M 64k' %1$s >/dev/null",
-    "src-extl2.qcow2", FALSE },
+    "src-extl2.qcow2", FALSE, "src-extl2.qcow2" },
   /* Three images: base (data), mid (overwrites, zero clusters over base data), top. */
   { "chain", "qemu-img convert -O qcow2 %2$s chain-base.qcow2 && "
     "qemu-img create -q -f qcow2 -b chain-base.qcow2 -F qcow2 -o cluster_size=4k "
@@ -71,17 +72,17 @@ static const SourceKind sources[] = {
     "-c 'write -z 13M 128k' chain-mid.qcow2 >/dev/null && "
     "qemu-img create -q -f qcow2 -b chain-mid.qcow2 -F qcow2 %1$s && "
     "qemu-io -f qcow2 -c 'write -P 0x44 200k 8k' -c 'write -P 0x45 22M 1M' %1$s >/dev/null",
-    "chain-top.qcow2", FALSE },
+    "chain-top.qcow2", FALSE, "chain-*" },
   { "vmdk-monolithicSparse", "qemu-img convert -O vmdk -o subformat=monolithicSparse "
-    "%2$s %1$s", "src-ms.vmdk", TRUE },
+    "%2$s %1$s", "src-ms.vmdk", TRUE, "src-ms*" },
   { "vmdk-streamOptimized", "qemu-img convert -O vmdk -o subformat=streamOptimized "
-    "%2$s %1$s", "src-so.vmdk", TRUE },
+    "%2$s %1$s", "src-so.vmdk", TRUE, "src-so*" },
   { "vmdk-monolithicFlat", "qemu-img convert -O vmdk -o subformat=monolithicFlat "
-    "%2$s %1$s", "src-mf.vmdk", TRUE },
+    "%2$s %1$s", "src-mf.vmdk", TRUE, "src-mf*" },
   { "vmdk-twoGbMaxExtentSparse", "qemu-img convert -O vmdk -o subformat=twoGbMaxExtentSparse "
-    "%2$s %1$s", "src-2gs.vmdk", TRUE },
+    "%2$s %1$s", "src-2gs.vmdk", TRUE, "src-2gs*" },
   { "vmdk-twoGbMaxExtentFlat", "qemu-img convert -O vmdk -o subformat=twoGbMaxExtentFlat "
-    "%2$s %1$s", "src-2gf.vmdk", TRUE },
+    "%2$s %1$s", "src-2gf.vmdk", TRUE, "src-2gf*" },
 };
 
 static const char *
@@ -105,13 +106,9 @@ make_source (const SourceKind *kind)
 
 /* Every file of the source's chain (and extents), to prove they stay byte-identical. */
 static char *
-checksum_dir_except (const char *skip_prefix)
+checksum_source (const SourceKind *kind)
 {
-  g_autofree char *out = tu_run_ok ("cd '%s' && sha256sum $(ls | grep -v '^%s' | grep -v "
-                                    "'^mnt$' | grep -v '^ro$') | sort", tu_dir (),
-                                    skip_prefix);
-
-  return g_steal_pointer (&out);
+  return tu_run_ok ("cd '%s' && sha256sum %s", tu_dir (), kind->glob);
 }
 
 typedef struct
@@ -156,7 +153,7 @@ test_matrix (gconstpointer data)
                           mc->compression ? mc->compression : "none", mc->cluster_size,
                           raw_target ? "raw" : "qcow2");
   dst = tu_path (name);
-  before = checksum_dir_except ("out-");
+  before = checksum_source (mc->source);
 
   strata_convert_options_init (&opts);
   if (raw_target)
@@ -191,27 +188,13 @@ test_matrix (gconstpointer data)
       g_assert_nonnull (strstr (info, cs));
       if (g_strcmp0 (mc->compression, "zstd") == 0)
         g_assert_nonnull (strstr (info, "\"compression-type\": \"zstd\""));
+      /* Compression must actually have happened: the content is mostly compressible
+       * (a third of it is random and stays as is). */
       if (mc->compression != NULL)
-        {
-          g_autofree char *plain_name = g_strdup_printf ("plain-%s-%u.qcow2",
-                                                         mc->source->name, mc->cluster_size);
-          const char *plain = tu_path (plain_name);
-          guint64 plain_size = 0;
-
-          /* Compression must actually have happened: smaller than qemu-img's own
-           * uncompressed conversion of the same source. */
-          g_free (tu_run_ok ("qemu-img convert -O qcow2 -o cluster_size=%u '%s' '%s'",
-                             mc->cluster_size, src, plain));
-          {
-            g_autofree char *du = tu_run_ok ("stat -c %%s '%s'", plain);
-            plain_size = g_ascii_strtoull (du, NULL, 10);
-          }
-          g_assert_cmpuint (result.target_size, <, plain_size);
-          g_unlink (plain);
-        }
+        g_assert_cmpuint (result.target_size, <, result.data_bytes * 4 / 5);
     }
 
-  after = checksum_dir_except ("out-");
+  after = checksum_source (mc->source);
   g_assert_cmpstr (before, ==, after);
   g_unlink (dst);
 }
