@@ -62,7 +62,11 @@ test_check_cli (void)
                      "f.seek(rb + 2 * 5); f.write(struct.pack('>H', 0))\n"
                      "f.seek(rb + 2 * 1); f.write(struct.pack('>H', 2))\n"
                      "EOF\n"
-                     "qemu-img create -q -f raw disk.raw 1M", d));
+                     "qemu-img create -q -f raw disk.raw 1M && "
+                     "qemu-img create -q -f vmdk disk.vmdk 16M && "
+                     "qemu-io -f vmdk -c 'write -P 1 0 1M' disk.vmdk && "
+                     "qemu-img create -q -f vmdk -o subformat=streamOptimized so.vmdk 16M",
+                     d));
 
   const char *files[] = { "clean.qcow2", "comp.qcow2", "leaky.qcow2", "bad.qcow2" };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
@@ -73,6 +77,10 @@ test_check_cli (void)
   assert_same_as_qemu (d, "check -r leaks", "leaky.qcow2");
   assert_same_as_qemu (d, "check -r leaks --output=json", "leaky.qcow2");
   assert_same_as_qemu (d, "check", "disk.raw");
+  /* VMDK has a (small) check in qemu-img too: grains must lie inside the file. */
+  assert_same_as_qemu (d, "check", "disk.vmdk");
+  assert_same_as_qemu (d, "check --output=json", "disk.vmdk");
+  assert_same_as_qemu (d, "check", "so.vmdk");
   g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/disk.raw'", tu_strata_img (), d), ==, 63);
   g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/missing.qcow2'", tu_strata_img (), d),
                    ==, 1);

@@ -373,6 +373,58 @@ test_commit_matrix (void)
     }
 }
 
+/* base <- mid <- top: commit top into mid (whose own backing keeps answering elsewhere), and
+ * safe-rebase top from mid onto base (the mid layer's data must move into top). */
+static void
+test_three_levels (void)
+{
+  g_autofree char *pre = mkdir_scratch ("three");
+  g_autofree char *q = g_strdup_printf ("%s-qemu", pre);
+  g_autofree char *s = g_strdup_printf ("%s-strata", pre);
+  g_autofree char *top = g_build_filename (s, "top.qcow2", NULL);
+  g_autoptr(GError) error = NULL;
+  StrataRebaseOptions ro = { .backing = "base.qcow2", .backing_format = "qcow2" };
+  StrataCommitOptions co = { 0 };
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 8M && "
+                     "qemu-io -c 'write -P 1 0 6M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 2M' -c 'write -z 4M 512k' mid.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 10M && "
+                     "qemu-io -c 'write -P 3 1536k 1M' -c 'write -z 5M 256k' "
+                     "-c 'write -P 4 9M 64k' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", pre));
+
+  copy_dir (pre, q);
+  copy_dir (pre, s);
+  g_free (tu_run_ok ("cd '%s' && qemu-img commit top.qcow2", q));
+  strata_commit_sync (top, &co, NULL, NULL, NULL, &error);
+  g_assert_no_error (error);
+  assert_same (q, s, "mid.qcow2");
+  assert_same (q, s, "top.qcow2");
+  assert_clean (s, "mid.qcow2");
+  assert_clean (s, "top.qcow2");
+  {
+    g_autofree char *view = g_build_filename (pre, "view.raw", NULL);
+    g_autofree char *mid = g_build_filename (s, "mid.qcow2", NULL);
+
+    tu_assert_qemu_compare (mid, view);
+  }
+
+  copy_dir (pre, q);
+  copy_dir (pre, s);
+  g_free (tu_run_ok ("cd '%s' && qemu-img rebase -b base.qcow2 -F qcow2 top.qcow2", q));
+  strata_rebase_sync (top, &ro, NULL, NULL, &error);
+  g_assert_no_error (error);
+  assert_same (q, s, "top.qcow2");
+  assert_clean (s, "top.qcow2");
+  {
+    g_autofree char *view = g_build_filename (pre, "view.raw", NULL);
+
+    tu_assert_qemu_compare (top, view);
+  }
+}
+
 static void
 test_commit_keep_and_into_copy (void)
 {
@@ -580,6 +632,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/rebase-needs-format", test_rebase_needs_format);
   g_test_add_func ("/chain/rebase-matrix", test_rebase_matrix);
   g_test_add_func ("/chain/commit-matrix", test_commit_matrix);
+  g_test_add_func ("/chain/three-levels", test_three_levels);
   g_test_add_func ("/chain/commit-into-copy", test_commit_keep_and_into_copy);
   g_test_add_func ("/chain/commit-async-keep", test_commit_async_keep);
   g_test_add_func ("/chain/cancel", test_cancel);
