@@ -10,7 +10,7 @@ packages=(
   gcc libc6-dev meson ninja-build pkg-config git
   libglib2.0-dev libglib2.0-bin zlib1g-dev libdeflate-dev libzstd-dev libjson-glib-dev
   # Tests: QEMU is the oracle; images are generated at run time
-  qemu-utils e2fsprogs util-linux coreutils time
+  qemu-utils e2fsprogs util-linux mount coreutils procps time python3
   # Fuzzing and sanitizers
   clang libclang-rt-14-dev
 )

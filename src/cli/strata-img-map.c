@@ -28,11 +28,14 @@ typedef struct
   const char *filename; /* the file holding the bytes when the offset is known */
 } MapEntry;
 
-static void
+static gboolean
 entry_from_status (MapEntry                *e,
                    guint64                  start,
-                   const StrataChainStatus *st)
+                   const StrataChainStatus *st,
+                   GError                 **error)
 {
+  gboolean is_vmdk;
+
   memset (e, 0, sizeof *e);
   e->start = start;
   e->length = st->length;
@@ -41,10 +44,39 @@ entry_from_status (MapEntry                *e,
   e->present = st->kind != STRATA_BLOCK_UNALLOCATED;
   e->zero = st->kind != STRATA_BLOCK_DATA;
   e->data = st->kind == STRATA_BLOCK_DATA;
+  /* A hole in a VMDK flat extent: the format calls it data, the extent file below calls it
+   * zero, and qemu-img shows both. A raw hole lies in the image file itself: data false. */
+  if (st->kind == STRATA_BLOCK_ZERO && st->has_host_offset && st->layer != NULL &&
+      st->host_file != NULL && st->host_file != strata_image_get_file (st->layer))
+    e->data = TRUE;
   e->has_offset = st->has_host_offset;
   e->offset = st->host_offset;
   if (st->has_host_offset && st->host_file != NULL)
     e->filename = strata_file_get_path (st->host_file);
+
+  /* QEMU asks the file under a flat VMDK extent (and under a qcow2 image it takes for
+   * metadata-preallocated) whether the bytes are a hole and then reports them as data that
+   * reads as zeros ("zero": true, "data": true); do the same so the runs match. A zero run
+   * with a host offset in a VMDK is such a hole (zeroed grains of sparse extents have no
+   * offset). */
+  if (!st->has_host_offset || st->host_file == NULL || st->compressed || st->layer == NULL)
+    return TRUE;
+  is_vmdk = strcmp (strata_image_get_format (st->layer), "vmdk") == 0;
+
+  if (is_vmdk && st->kind == STRATA_BLOCK_ZERO)
+    e->data = TRUE;
+  else if (st->kind == STRATA_BLOCK_DATA && (is_vmdk || st->recurse))
+    {
+      gboolean is_data;
+      guint64 pnum;
+
+      if (!strata_file_seek_data (st->host_file, st->host_offset, st->length, &is_data, &pnum,
+                                  error))
+        return FALSE;
+      e->zero = !is_data;
+      e->length = MAX (MIN (pnum, st->length), 1);
+    }
+  return TRUE;
 }
 
 /* qemu-img merges the next run into the current one when nothing but the length (and a
@@ -229,7 +261,11 @@ strata_img_map (int argc, char **argv)
           strata_img_report_error (filename, error);
           return 1;
         }
-      entry_from_status (&next, offset, &st);
+      if (!entry_from_status (&next, offset, &st, &error))
+        {
+          strata_img_report_error (filename, error);
+          return 1;
+        }
 
       if (entry_mergeable (&curr, &next))
         {

@@ -122,6 +122,65 @@ check_qcow2 (const char               *filename,
   return TRUE;
 }
 
+/* VMDK, as qemu-img checks it: every allocated grain must lie inside its extent file. */
+static gboolean
+check_vmdk (const char               *filename,
+            const StrataCheckOptions *opts,
+            StrataCheckResult        *result,
+            GCancellable             *cancellable,
+            GError                  **error)
+{
+  g_autoptr(StrataImage) image = NULL;
+  StrataOpenFlags flags = STRATA_OPEN_NO_BACKING;
+  guint64 size, offset = 0;
+
+  if (opts->fix != STRATA_CHECK_FIX_NONE)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: Strata cannot repair VMDK images", filename);
+      return FALSE;
+    }
+  if (opts->force_share)
+    flags |= STRATA_OPEN_FORCE_SHARE;
+  if (!(image = strata_image_open (filename, "vmdk", flags, error)))
+    return FALSE;
+
+  size = strata_image_get_size (image);
+  while (offset < size)
+    {
+      g_autoptr(GError) local_error = NULL;
+      StrataBlockStatus bs;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!strata_image_block_status (image, offset, size - offset, &bs, &local_error))
+        {
+          g_ptr_array_add (result->messages,
+                           g_strdup_printf ("ERROR: could not get cluster_offset for sector %"
+                                            G_GUINT64_FORMAT ": %s", offset / 512,
+                                            local_error->message));
+          result->check_errors++;
+          return TRUE;
+        }
+      if (bs.kind == STRATA_BLOCK_DATA && bs.has_host_offset && bs.host_file != NULL)
+        {
+          guint64 file_size = 0;
+
+          if (strata_file_get_size (bs.host_file, &file_size, NULL) &&
+              bs.host_offset + bs.length > file_size && !bs.compressed)
+            {
+              g_ptr_array_add (result->messages,
+                               g_strdup_printf ("ERROR: cluster offset for sector %"
+                                                G_GUINT64_FORMAT " points after image end",
+                                                offset / 512));
+              result->corruptions++;
+            }
+        }
+      offset += bs.length;
+    }
+  return TRUE;
+}
+
 gboolean
 strata_check_sync (const char               *filename,
                    const StrataCheckOptions *opts,
@@ -152,6 +211,15 @@ strata_check_sync (const char               *filename,
 
   if (job != NULL)
     strata_job_set_phase (job, "Checking");
+
+  if (g_strcmp0 (format, "vmdk") == 0)
+    {
+      if (!check_vmdk (filename, opts, result, cancellable, error))
+        return FALSE;
+      if (job != NULL)
+        strata_job_finish (job);
+      return TRUE;
+    }
 
   if (g_strcmp0 (format, "qcow2") != 0)
     {

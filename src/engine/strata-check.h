@@ -76,4 +76,9 @@ gboolean strata_qcow2_check  (StrataFile               *file,
                               GCancellable             *cancellable,
                               GError                  **error);
 
+/* Private to the engine: punches the host clusters of a qcow2 file whose refcount is 0. */
+gboolean strata_qcow2_punch_free (StrataFile               *file,
+                                  guint64                  *punched,
+                                  GError                  **error);
+
 G_END_DECLS

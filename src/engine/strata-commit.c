@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-commit.h"
+#include "strata-check.h"
 #include "strata-error.h"
 #include "strata-image.h"
 #include "strata-protect.h"
 #include "strata-siblings.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -53,7 +55,8 @@ predict (StrataImage         *overlay,
   guint64 size = strata_image_get_size (overlay);
   guint64 base_size = strata_image_get_size (base);
   guint64 cluster = MAX (strata_image_get_cluster_size (base), 512);
-  guint64 new_clusters = 0, offset = 0;
+  guint64 ocluster = MAX (strata_image_get_cluster_size (overlay), 512);
+  guint64 new_clusters = 0, offset = 0, overlay_freed = 0;
   guint64 grow = size > base_size ? size - base_size : 0;
 
   *data_bytes = 0;
@@ -71,6 +74,9 @@ predict (StrataImage         *overlay,
           guint64 pos = offset, end = offset + bs.length;
 
           *data_bytes += bs.length;
+          /* The overlay frees whole clusters (compressed ones share theirs). */
+          if (!bs.compressed)
+            overlay_freed += ((end + ocluster - 1) / ocluster - offset / ocluster) * ocluster;
           while (pos < end)
             {
               StrataBlockStatus bb;
@@ -92,13 +98,23 @@ predict (StrataImage         *overlay,
       offset += bs.length;
     }
 
-  predicted->base_apparent = before->base_apparent + new_clusters * cluster;
+  /* A raw base is the disk itself: it only grows to the overlay's size. A qcow2 base appends
+   * the new clusters. */
+  if (g_strcmp0 (strata_image_get_format (base), "raw") == 0)
+    predicted->base_apparent = MAX (before->base_apparent, base_size + grow);
+  else
+    predicted->base_apparent = before->base_apparent + new_clusters * cluster;
   predicted->base_allocated = before->base_allocated + new_clusters * cluster;
-  (void) grow;
   predicted->overlay_apparent = before->overlay_apparent;
   predicted->overlay_allocated = before->overlay_allocated;
   if (!keep_overlay)
-    predicted->overlay_allocated -= MIN (*data_bytes, before->overlay_allocated);
+    {
+      /* What stays: the header, tables and refcounts, at least a couple of clusters. */
+      guint64 floor = MIN (before->overlay_allocated, 2 * ocluster);
+
+      predicted->overlay_allocated = MAX (floor, before->overlay_allocated -
+                                          MIN (overlay_freed, before->overlay_allocated));
+    }
   return TRUE;
 }
 
@@ -129,6 +145,22 @@ check_siblings (const char                *filename,
   return FALSE;
 }
 
+/* The emptied overlay's clusters are free now; give their space back. The file is reopened
+ * with the same locks a writer takes. */
+static gboolean
+reclaim_overlay_space (const char *filename, GError **error)
+{
+  g_autoptr(StrataFile) file = strata_file_open (filename, STRATA_FILE_WRITE, error);
+  guint64 punched;
+
+  if (file == NULL ||
+      !strata_file_lock (file, STRATA_PERM_CONSISTENT_READ | STRATA_PERM_WRITE |
+                         STRATA_PERM_RESIZE,
+                         STRATA_PERM_ALL & ~(STRATA_PERM_WRITE | STRATA_PERM_RESIZE), error))
+    return FALSE;
+  return strata_qcow2_punch_free (file, &punched, error);
+}
+
 static gboolean
 commit_into_base (const char                *filename,
                   const StrataCommitOptions *opts,
@@ -144,6 +176,7 @@ commit_into_base (const char                *filename,
   g_autofree char *base_path = NULL;
   g_autofree char *base_format = NULL;
   guint64 size, offset, data_bytes = 0, done = 0;
+  gboolean is_qcow2;
 
   if (!opts->keep_overlay && !strata_protect_check_writable (filename, error))
     return FALSE;
@@ -191,7 +224,8 @@ commit_into_base (const char                *filename,
       strata_job_set_progress (job, 0, data_bytes);
     }
 
-  buf = g_malloc (STEP);
+  if (posix_memalign ((void **) &buf, STEP, STEP) != 0)
+    g_error ("out of memory");
   for (offset = 0; offset < size; )
     {
       StrataBlockStatus bs;
@@ -248,6 +282,10 @@ commit_into_base (const char                *filename,
           offset += bs.length;
         }
       if (!strata_image_close (overlay, error))
+        return FALSE;
+      is_qcow2 = g_strcmp0 (strata_image_get_format (overlay), "qcow2") == 0;
+      g_clear_pointer (&overlay, strata_image_unref);
+      if (is_qcow2 && !reclaim_overlay_space (filename, error))
         return FALSE;
     }
   g_clear_pointer (&overlay, strata_image_unref);

@@ -3,6 +3,7 @@
 #include "strata-error.h"
 #include "strata-image.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define BUF_SIZE (2 * 1024 * 1024)
@@ -69,7 +70,7 @@ strata_compare_sync (const char                 *a,
   g_autoptr(StrataImage) ia = NULL;
   g_autoptr(StrataImage) ib = NULL;
   StrataOpenFlags flags = STRATA_OPEN_READ_ONLY;
-  g_autofree guint8 *buf1 = NULL;
+  g_autofree guint8 *buf1 = NULL; /* posix_memalign: free() is fine */
   g_autofree guint8 *buf2 = NULL;
   guint64 size_a, size_b, common, larger, offset = 0;
   gboolean mismatch = FALSE;
@@ -101,8 +102,11 @@ strata_compare_sync (const char                 *a,
       return TRUE;
     }
 
-  buf1 = g_malloc (BUF_SIZE);
-  buf2 = g_malloc (BUF_SIZE);
+  /* 2 MiB aligned: the kernel can back them with huge pages, which makes copying out of the
+   * page cache markedly cheaper. */
+  if (posix_memalign ((void **) &buf1, BUF_SIZE, BUF_SIZE) != 0 ||
+      posix_memalign ((void **) &buf2, BUF_SIZE, BUF_SIZE) != 0)
+    g_error ("out of memory");
   if (job != NULL)
     strata_job_set_progress (job, 0, larger);
 
@@ -118,7 +122,9 @@ strata_compare_sync (const char                 *a,
         return FALSE;
       chunk = MIN (s1.length, s2.length);
 
-      if (opts->strict && s1.kind != s2.kind)
+      /* qemu-img compares the block status flags: compressed data has no host offset. */
+      if (opts->strict && (s1.kind != s2.kind ||
+                           (s1.kind == STRATA_BLOCK_DATA && s1.compressed != s2.compressed)))
         {
           result->verdict = STRATA_COMPARE_STATUS_MISMATCH;
           result->offset = offset;

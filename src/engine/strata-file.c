@@ -70,6 +70,9 @@ strata_file_open (const char      *path,
 
   g_return_val_if_fail (path != NULL, NULL);
 
+  /* Non-blocking, so that a FIFO named as a backing file or a VMDK extent cannot hang the
+   * open; it is refused below and the flag cleared. */
+  oflags |= O_NONBLOCK;
   oflags |= (flags & STRATA_FILE_WRITE) ? O_RDWR : O_RDONLY;
   if (flags & STRATA_FILE_CREATE)
     oflags |= O_CREAT | O_EXCL;
@@ -88,8 +91,8 @@ strata_file_open (const char      *path,
         g_set_error (error, STRATA_ERROR, STRATA_ERROR_PERMISSION,
                      "%s: refusing to follow a symbolic link", path);
       else
-        strata_set_error_from_errno (error, saved_errno, path, "Could not open %s",
-                                     (flags & STRATA_FILE_WRITE) ? "for writing" : "");
+        strata_set_error_from_errno (error, saved_errno, path, "Could not open%s",
+                                     (flags & STRATA_FILE_WRITE) ? " for writing" : "");
       return NULL;
     }
 
@@ -97,14 +100,38 @@ strata_file_open (const char      *path,
     {
       struct stat st;
 
-      if (fstat (fd, &st) == 0 && S_ISDIR (st.st_mode))
+      if (fstat (fd, &st) != 0)
+        {
+          int saved_errno = errno;
+
+          strata_set_error_from_errno (error, saved_errno, path, "Could not stat");
+          close (fd);
+          return NULL;
+        }
+      if (S_ISDIR (st.st_mode))
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
                        "%s: is a directory", path);
           close (fd);
           return NULL;
         }
+      /* As QEMU's file driver: a FIFO, socket or character device (/dev/zero, /dev/stdin)
+       * is never a disk image, and reading one can block forever or never end. */
+      if (!S_ISREG (st.st_mode) && !S_ISBLK (st.st_mode))
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                       "%s: not a regular file or a block device", path);
+          close (fd);
+          return NULL;
+        }
     }
+
+  {
+    int fl = fcntl (fd, F_GETFL);
+
+    if (fl >= 0)
+      (void) fcntl (fd, F_SETFL, fl & ~O_NONBLOCK);
+  }
 
   return strata_file_new_for_fd (fd, path, flags);
 }
@@ -134,13 +161,9 @@ strata_file_create_temp (const char  *final_path,
       return NULL;
     }
 
-  /* mkstemp creates 0600; honour the umask like a normal create would. */
-  {
-    mode_t mask = umask (0);
-
-    umask (mask);
-    (void) fchmod (fd, 0644 & ~mask);
-  }
+  /* g_mkstemp_full() passes 0644 to open(O_CREAT | O_EXCL), which applies the umask like a
+   * normal create. (Reading the umask with umask() would change it for every thread of the
+   * process for a moment: a file created meanwhile by another thread would get mode 0666.) */
 
   return strata_file_new_for_fd (fd, tmpl, STRATA_FILE_WRITE | STRATA_FILE_CREATE);
 }

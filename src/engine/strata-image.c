@@ -461,6 +461,7 @@ strata_image_chain_status (StrataImage       *self,
           status->host_offset = bs.host_offset;
           status->host_file = bs.host_file;
           status->compressed = bs.compressed;
+          status->recurse = bs.recurse;
           return TRUE;
         }
 

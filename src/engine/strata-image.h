@@ -39,6 +39,10 @@ typedef struct
   guint64         host_offset;
   StrataFile     *host_file;       /* the file holding it (a VMDK extent); not a reference */
   gboolean        compressed;
+  /* Like QEMU's BDRV_BLOCK_RECURSE: DATA at host_offset, but QEMU asks the host file
+   * whether the bytes are a hole and then reports them as data that reads as zeros (qcow2
+   * images QEMU takes for metadata-preallocated). Only `map` output uses it. */
+  gboolean        recurse;
 } StrataBlockStatus;
 
 /* The state of a run of bytes through the whole chain, as `qemu-img map` reports it. */
@@ -52,6 +56,7 @@ typedef struct
   guint64         host_offset;
   StrataFile     *host_file;
   gboolean        compressed;
+  gboolean        recurse;         /* as in StrataBlockStatus */
 } StrataChainStatus;
 
 typedef enum

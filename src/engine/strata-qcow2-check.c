@@ -668,3 +668,64 @@ out:
   g_free (c.cached_block);
   return ok;
 }
+
+/* Deallocates (punches) the host clusters whose stored refcount is 0, so the space an
+ * emptied overlay no longer uses goes back to the filesystem, as qemu-img commit's
+ * make-empty does. Only free clusters are touched, so a crash at any point changes nothing
+ * a reader can see. */
+gboolean
+strata_qcow2_punch_free (StrataFile  *file,
+                         guint64     *punched,
+                         GError     **error)
+{
+  Check c = { 0 };
+  StrataCheckResult scratch = { 0 };
+  guint64 n_clusters, run_start = 0, run_len = 0;
+  gboolean ok = FALSE;
+
+  *punched = 0;
+  c.file = file;
+  c.path = strata_file_get_path (file);
+  c.res = &scratch;
+  scratch.messages = g_ptr_array_new_with_free_func (g_free);
+  if (!read_header (&c, error))
+    goto out;
+
+  n_clusters = c.file_size >> c.cluster_bits;
+  for (guint64 i = 1; i <= n_clusters; i++)
+    {
+      guint64 refcount = 1;
+
+      /* Cluster 0 is the header; a refcount we cannot read counts as used. */
+      if (i < n_clusters && !stored_refcount (&c, i, &refcount, error))
+        goto out;
+      /* Clusters no refcount block covers are unknown territory: leave them. */
+      if (i < n_clusters && (i / entries_per_refblock (&c) >= c.reftable_entries ||
+                             (c.reftable[i / entries_per_refblock (&c)] & REFT_OFFSET_MASK) == 0))
+        refcount = 1;
+
+      if (i < n_clusters && refcount == 0)
+        {
+          if (run_len == 0)
+            run_start = i;
+          run_len++;
+          continue;
+        }
+      if (run_len > 0)
+        {
+          if (!strata_file_punch_hole (file, run_start << c.cluster_bits,
+                                       run_len << c.cluster_bits, error))
+            goto out;
+          *punched += run_len << c.cluster_bits;
+          run_len = 0;
+        }
+    }
+  ok = *punched == 0 || strata_file_flush (file, error);
+
+out:
+  g_free (c.reftable);
+  g_free (c.computed);
+  g_free (c.cached_block);
+  g_ptr_array_unref (scratch.messages);
+  return ok;
+}

@@ -353,6 +353,16 @@ host_of (Qcow2State *s,
   return (entry & QCOW2_OFFSET_MASK) + (offset & (s->cluster_size - 1));
 }
 
+static gboolean
+encrypted_error (Qcow2State  *s,
+                 GError     **error)
+{
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+               "%s: the image is encrypted; reading encrypted qcow2 images is not supported",
+               s->filename);
+  return FALSE;
+}
+
 gboolean
 qcow2_block_status (StrataImage        *self,
                     guint64             offset,
@@ -364,12 +374,32 @@ qcow2_block_status (StrataImage        *self,
   Qcow2ClusterKind kind, k;
   guint64 entry, e, pos, end = offset + length;
 
+  /* Without the key even the layout says nothing reliable about the guest data. */
+  if (s->crypt_method != 0)
+    return encrypted_error (s, error);
+  if (s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: images with an external data file (%s) cannot be read",
+                   s->filename, s->data_file != NULL ? s->data_file : "unnamed");
+      return FALSE;
+    }
+
   if (!lookup_unit (s, offset, &kind, &entry, error))
     return FALSE;
 
   pos = (offset | (s->subcluster_size - 1)) + 1;
   while (pos < end)
     {
+      guint64 l1_index = pos >> (s->cluster_bits + s->l2_bits);
+
+      /* Whole L2 ranges without a table are skipped in one step (sparse 1 TiB maps). */
+      if (kind == QCOW2_CLUSTER_UNALLOCATED && l1_index < s->l1_size &&
+          (s->l1_table[l1_index] & QCOW2_OFFSET_MASK) == 0)
+        {
+          pos = (l1_index + 1) << (s->cluster_bits + s->l2_bits);
+          continue;
+        }
       if (!lookup_unit (s, pos, &k, &e, error))
         return FALSE;
       if (k != kind)
@@ -419,14 +449,6 @@ qcow2_read (StrataImage  *self,
 {
   Qcow2State *s = self->priv;
   guint8 *p = buf;
-
-  if (s->crypt_method != 0)
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: the image is encrypted; reading encrypted qcow2 images is not "
-                   "supported", s->filename);
-      return FALSE;
-    }
 
   while (length > 0)
     {

@@ -17,6 +17,35 @@
  *
  * Tables held in memory (l1_table, refcount_table) are in host byte order. Cached L2 tables
  * and refcount blocks are kept in on-disk (big-endian) byte order.
+ *
+ * Walking the metadata (what a checker needs), given an image opened read-only with
+ * strata_image_open (path, "qcow2", STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING, ...):
+ *
+ *   Qcow2State *s = QCOW2_STATE (image);
+ *   for (guint64 i = 0; i < s->l1_size; i++)
+ *     {
+ *       guint64 l2_offset = s->l1_table[i] & QCOW2_OFFSET_MASK;   // 0: no L2 table
+ *       // COPIED: s->l1_table[i] & QCOW2_OFLAG_COPIED; reserved: & QCOW2_L1_RESERVED_MASK
+ *       guint8 *l2 = qcow2_cache_get (s, &s->l2_cache, l2_offset, FALSE, &error);
+ *       for (guint64 j = 0; j < s->l2_entries; j++)
+ *         {
+ *           guint64 entry = qcow2_ldq (l2 + j * s->l2_entry_bytes);
+ *           guint64 bitmap = s->extended_l2 ? qcow2_ldq (l2 + j * s->l2_entry_bytes + 8) : 0;
+ *           // compressed: entry & QCOW2_OFLAG_COMPRESSED, range from qcow2_compressed_range()
+ *           //   (count every host cluster the range touches);
+ *           // otherwise host cluster entry & QCOW2_OFFSET_MASK (0: none), zero flag bit 0.
+ *         }
+ *     }
+ *
+ * The pointer from qcow2_cache_get() stays valid until the next qcow2_cache_get() on the same
+ * cache. Refcounts: qcow2_get_refcount (s, host_offset >> s->cluster_bits, &rc, &error), or
+ * walk s->refcount_table[0 .. refcount_table_size) (block offset & QCOW2_REFT_OFFSET_MASK)
+ * yourself; each block has 1 << s->rb_bits entries of s->refcount_bits bits. Other
+ * referenced areas: cluster 0 (header), the refcount table (refcount_table_offset,
+ * refcount_table_clusters), the L1 table (l1_table_offset, l1_size * 8 bytes), the snapshot
+ * table (snapshots_offset, nb_snapshots; not parsed here) and the bitmap directory
+ * (bitmap_dir_offset, bitmap_dir_size). s->file_size is the file size at open.
+ * qcow2_classify() validates one entry the way the reader does (errors name the file).
  */
 
 #include "strata-driver.h"
@@ -143,6 +172,8 @@ typedef struct
   GPtrArray   *unknown_extensions;      /* Qcow2Extension * */
   gboolean     has_bitmaps_ext;
   guint32      nb_bitmaps;
+  guint64      bitmap_dir_size;
+  guint64      bitmap_dir_offset;
   char        *data_file;               /* external data file name, NULL if none */
   gboolean     has_crypto_ext;
 
@@ -170,6 +201,7 @@ typedef struct
   GArray      *pending_free;            /* (offset, length) guint64 pairs to free after the
                                          * L2 tables that dropped them are on disk */
   gboolean     reftable_moved;          /* the whole table must be written, then the header */
+  gboolean     reftable_growing;        /* inside grow_reftable: write blocks only */
   gboolean     data_unflushed;          /* guest data written since the last flush */
 } Qcow2State;
 

@@ -249,7 +249,7 @@ qcow2_alloc_clusters (Qcow2State  *s,
                       guint64     *host_offset,
                       GError     **error)
 {
-  guint64 start;
+  guint64 start, skipped = 0;
   gboolean clear;
 
   /* Skip anything past the end of the file that is somehow still counted. */
@@ -267,6 +267,10 @@ qcow2_alloc_clusters (Qcow2State  *s,
             {
               s->host_end = start + (i + 1) * s->cluster_size;
               clear = FALSE;
+              if (++skipped > 65536)
+                return qcow2_corrupt (s, error, "the refcounts claim clusters far past the "
+                                      "end of the file (at 0x%" G_GINT64_MODIFIER "x)",
+                                      s->host_end);
               break;
             }
         }
@@ -309,6 +313,9 @@ grow_reftable (Qcow2State  *s,
   guint64 entries_per_cluster = s->cluster_size / 8;
   guint64 new_entries, new_clusters, new_offset;
 
+  if (s->reftable_growing)
+    return qcow2_corrupt (s, error, "the refcount table cannot cover its own growth");
+
   new_entries = MAX (min_entries, s->refcount_table_size * 2);
   /* Room for the blocks that count the new table itself and the clusters after it. */
   new_entries += 2;
@@ -330,8 +337,15 @@ grow_reftable (Qcow2State  *s,
   s->refcount_table_clusters = new_clusters;
   s->reftable_moved = TRUE;
 
+  /* Until the new table counts itself, a cache eviction may write blocks but must not
+   * switch the header over. */
+  s->reftable_growing = TRUE;
   if (!qcow2_update_refcount (s, new_offset, new_clusters * s->cluster_size, 1, error))
-    return FALSE;
+    {
+      s->reftable_growing = FALSE;
+      return FALSE;
+    }
+  s->reftable_growing = FALSE;
 
   /* Switch now: the table is rare to grow and the header must never point at garbage. */
   if (!qcow2_writeback_refcounts (s, error))
@@ -368,7 +382,8 @@ qcow2_writeback_refcounts (Qcow2State  *s,
       wrote = TRUE;
     }
 
-  if (!s->reftable_moved && (s->dirty_reftable == NULL || s->dirty_reftable->len == 0))
+  if (s->reftable_growing ||
+      (!s->reftable_moved && (s->dirty_reftable == NULL || s->dirty_reftable->len == 0)))
     {
       if (wrote || s->data_unflushed)
         {

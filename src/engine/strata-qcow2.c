@@ -59,7 +59,8 @@ qcow2_probe (const guint8 *buf,
              gsize         len,
              const char   *filename)
 {
-  if (len >= 8 && qcow2_ldl (buf) == QCOW2_MAGIC && qcow2_ldl (buf + 4) >= 2)
+  /* Any qcow magic is ours: a bad or old version must be an error, never raw. */
+  if (len >= 4 && qcow2_ldl (buf) == QCOW2_MAGIC)
     return 100;
   return 0;
 }
@@ -127,8 +128,12 @@ parse_extensions (Qcow2State    *s,
             if (type == QCOW2_EXT_BITMAPS)
               {
                 s->has_bitmaps_ext = TRUE;
-                if (len >= 4)
-                  s->nb_bitmaps = qcow2_ldl (data);
+                if (len >= 24)
+                  {
+                    s->nb_bitmaps = qcow2_ldl (data);
+                    s->bitmap_dir_size = qcow2_ldq (data + 8);
+                    s->bitmap_dir_offset = qcow2_ldq (data + 16);
+                  }
               }
             else if (type == QCOW2_EXT_DATA_FILE)
               {
@@ -339,7 +344,8 @@ qcow2_open (StrataImage  *self,
   s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
   s->coffset_mask = (1ull << s->csize_shift) - 1;
 
-  if (s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
+  /* Read-only opens still work for info; reading the guest data is refused later. */
+  if ((s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE) && s->writable)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    "%s: images with an external data file (%s) are not supported",
@@ -457,12 +463,69 @@ qcow2_close (StrataImage *self)
   self->priv = NULL;
 }
 
+/* The persistent bitmaps as qemu-img lists them; NULL when unreadable. */
+static GVariant *
+bitmaps_variant (Qcow2State *s)
+{
+  g_autofree guint8 *dir = NULL;
+  GVariantBuilder list;
+  guint64 off = 0;
+
+  if (!s->has_bitmaps_ext || !(s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS) ||
+      s->bitmap_dir_size == 0 || s->bitmap_dir_size > (16u << 20) ||
+      !qcow2_check_host_range (s, s->bitmap_dir_offset, s->bitmap_dir_size, s->cluster_size,
+                               "the bitmap directory", NULL))
+    return NULL;
+
+  dir = g_malloc (s->bitmap_dir_size);
+  if (!strata_file_pread (s->file, dir, s->bitmap_dir_size, s->bitmap_dir_offset, NULL))
+    return NULL;
+
+  g_variant_builder_init (&list, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint32 i = 0; i < s->nb_bitmaps; i++)
+    {
+      GVariantBuilder entry, flags;
+      guint32 bflags, extra;
+      guint16 name_size;
+      guint8 gbits;
+
+      if (off + 24 > s->bitmap_dir_size)
+        break;
+      bflags = qcow2_ldl (dir + off + 12);
+      gbits = dir[off + 17];
+      name_size = (dir[off + 18] << 8) | dir[off + 19];
+      extra = qcow2_ldl (dir + off + 20);
+      if (extra > s->bitmap_dir_size || off + 24 + extra + name_size > s->bitmap_dir_size ||
+          gbits > 63)
+        break;
+
+      g_variant_builder_init (&flags, G_VARIANT_TYPE_STRING_ARRAY);
+      if (bflags & 1)
+        g_variant_builder_add (&flags, "s", "in-use");
+      if (bflags & 2)
+        g_variant_builder_add (&flags, "s", "auto");
+
+      g_variant_builder_init (&entry, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&entry, "{sv}", "flags", g_variant_builder_end (&flags));
+      g_variant_builder_add (&entry, "{sv}", "name",
+                             g_variant_new_take_string (
+                               g_strndup ((const char *) dir + off + 24 + extra, name_size)));
+      g_variant_builder_add (&entry, "{sv}", "granularity",
+                             g_variant_new_int64 ((gint64) 1 << gbits));
+      g_variant_builder_add_value (&list, g_variant_builder_end (&entry));
+
+      off += (24 + extra + name_size + 7) & ~7ull;
+    }
+  return g_variant_builder_end (&list);
+}
+
 static void
 qcow2_fill_info (StrataImage     *self,
                  StrataImageInfo *info)
 {
   Qcow2State *s = self->priv;
   g_autoptr(GPtrArray) warnings = g_ptr_array_new ();
+  GVariant *bitmaps;
   GVariantBuilder b;
 
   info->cluster_size = s->cluster_size;
@@ -481,6 +544,9 @@ qcow2_fill_info (StrataImage     *self,
     g_variant_builder_add (&b, "{sv}", "lazy-refcounts",
                            g_variant_new_boolean (s->compatible_features &
                                                   QCOW2_COMPAT_LAZY_REFCOUNTS));
+  bitmaps = bitmaps_variant (s);
+  if (bitmaps != NULL)
+    g_variant_builder_add (&b, "{sv}", "bitmaps", bitmaps);
   g_variant_builder_add (&b, "{sv}", "refcount-bits",
                          g_variant_new_int64 (s->refcount_bits));
   if (s->version >= 3)
@@ -550,12 +616,13 @@ append_extension (GByteArray   *buf,
   g_byte_array_append (buf, pad, ((len + 7) & ~7u) - len);
 }
 
-GByteArray *
-qcow2_build_header (Qcow2State  *s,
-                    guint64      virtual_size,
-                    const char  *backing_name,
-                    const char  *backing_format,
-                    GError     **error)
+static GByteArray *
+build_header (Qcow2State  *s,
+              guint64      virtual_size,
+              const char  *backing_name,
+              const char  *backing_format,
+              gboolean     feature_table,
+              GError     **error)
 {
   g_autoptr(GByteArray) buf = g_byte_array_new ();
   guint32 header_length = s->version == 2 ? QCOW2_V2_HEADER_LENGTH : 112;
@@ -604,7 +671,7 @@ qcow2_build_header (Qcow2State  *s,
       append_extension (buf, ext->type, ext->data, ext->length);
     }
 
-  if (s->version >= 3)
+  if (s->version >= 3 && feature_table)
     {
       guint8 table[8 * 48] = { 0 };
       guint n = 0;
@@ -641,6 +708,22 @@ qcow2_build_header (Qcow2State  *s,
     }
 
   return g_steal_pointer (&buf);
+}
+
+GByteArray *
+qcow2_build_header (Qcow2State  *s,
+                    guint64      virtual_size,
+                    const char  *backing_name,
+                    const char  *backing_format,
+                    GError     **error)
+{
+  GByteArray *buf;
+
+  /* The feature name table is optional: like QEMU, leave it out when space is short. */
+  buf = build_header (s, virtual_size, backing_name, backing_format, TRUE, NULL);
+  if (buf == NULL)
+    buf = build_header (s, virtual_size, backing_name, backing_format, FALSE, error);
+  return buf;
 }
 
 static gboolean

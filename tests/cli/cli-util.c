@@ -140,40 +140,74 @@ compare_nodes (const char        *path,
     }
 }
 
+char *
+cli_json_diff (const char        *qemu_json,
+               const char        *strata_json,
+               const char *const *ignore)
+{
+  g_autoptr(JsonParser) qp = json_parser_new ();
+  g_autoptr(JsonParser) sp = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  GString *diffs = g_string_new (NULL);
+
+  json_parser_load_from_data (qp, qemu_json, -1, &error);
+  g_assert_no_error (error);
+  if (!json_parser_load_from_data (sp, strata_json, -1, &error))
+    g_string_append_printf (diffs, "  strata-img printed invalid JSON: %s\n", error->message);
+  else
+    compare_nodes ("$", json_parser_get_root (qp), json_parser_get_root (sp), ignore, diffs);
+
+  if (diffs->len == 0)
+    {
+      g_string_free (diffs, TRUE);
+      return NULL;
+    }
+  return g_string_free (diffs, FALSE);
+}
+
 void
 cli_assert_json_matches (const char        *what,
                          const char        *qemu_json,
                          const char        *strata_json,
                          const char *const *ignore)
 {
-  g_autoptr(JsonParser) qp = json_parser_new ();
-  g_autoptr(JsonParser) sp = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GString) diffs = g_string_new (NULL);
+  g_autofree char *diffs = cli_json_diff (qemu_json, strata_json, ignore);
 
-  json_parser_load_from_data (qp, qemu_json, -1, &error);
-  g_assert_no_error (error);
-  if (!json_parser_load_from_data (sp, strata_json, -1, &error))
-    g_error ("%s: strata-img printed invalid JSON (%s):\n%s", what, error->message,
-             strata_json);
-
-  compare_nodes ("$", json_parser_get_root (qp), json_parser_get_root (sp), ignore, diffs);
-  if (diffs->len > 0)
+  if (diffs != NULL)
     g_error ("%s: strata-img differs from qemu-img:\n%s--- qemu-img:\n%s--- strata-img:\n%s",
-             what, diffs->str, qemu_json, strata_json);
+             what, diffs, qemu_json, strata_json);
 }
 
 char *
-cli_strip_strata_lines (const char *human)
+cli_strip_strata_lines (const char *text)
 {
-  g_auto(GStrv) lines = g_strsplit (human, "\n", -1);
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
   GString *out = g_string_new (NULL);
 
   for (guint i = 0; lines[i] != NULL; i++)
     {
+      const char *trimmed = lines[i] + strspn (lines[i], " ");
+
       if (g_str_has_prefix (lines[i], "in use: ") || g_str_has_prefix (lines[i], "protected: ") ||
           g_str_has_prefix (lines[i], "warning: "))
         continue;
+
+      /* A "strata-*" member of pretty JSON, with its whole value when that spans lines. */
+      if (g_str_has_prefix (trimmed, "\"strata-"))
+        {
+          gsize indent = trimmed - lines[i];
+
+          if (g_str_has_suffix (trimmed, "[") || g_str_has_suffix (trimmed, "{"))
+            while (lines[i + 1] != NULL)
+              {
+                i++;
+                if (strspn (lines[i], " ") == indent &&
+                    (lines[i][indent] == ']' || lines[i][indent] == '}'))
+                  break;
+              }
+          continue;
+        }
+
       g_string_append (out, lines[i]);
       if (lines[i + 1] != NULL)
         g_string_append_c (out, '\n');

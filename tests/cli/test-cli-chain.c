@@ -62,7 +62,11 @@ test_check_cli (void)
                      "f.seek(rb + 2 * 5); f.write(struct.pack('>H', 0))\n"
                      "f.seek(rb + 2 * 1); f.write(struct.pack('>H', 2))\n"
                      "EOF\n"
-                     "qemu-img create -q -f raw disk.raw 1M", d));
+                     "qemu-img create -q -f raw disk.raw 1M && "
+                     "qemu-img create -q -f vmdk disk.vmdk 16M && "
+                     "qemu-io -f vmdk -c 'write -P 1 0 1M' disk.vmdk && "
+                     "qemu-img create -q -f vmdk -o subformat=streamOptimized so.vmdk 16M",
+                     d));
 
   const char *files[] = { "clean.qcow2", "comp.qcow2", "leaky.qcow2", "bad.qcow2" };
   for (guint i = 0; i < G_N_ELEMENTS (files); i++)
@@ -73,6 +77,10 @@ test_check_cli (void)
   assert_same_as_qemu (d, "check -r leaks", "leaky.qcow2");
   assert_same_as_qemu (d, "check -r leaks --output=json", "leaky.qcow2");
   assert_same_as_qemu (d, "check", "disk.raw");
+  /* VMDK has a (small) check in qemu-img too: grains must lie inside the file. */
+  assert_same_as_qemu (d, "check", "disk.vmdk");
+  assert_same_as_qemu (d, "check --output=json", "disk.vmdk");
+  assert_same_as_qemu (d, "check", "so.vmdk");
   g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/disk.raw'", tu_strata_img (), d), ==, 63);
   g_assert_cmpint (tu_run (NULL, NULL, "%s check '%s/missing.qcow2'", tu_strata_img (), d),
                    ==, 1);
@@ -139,6 +147,15 @@ test_rebase_requires_format (void)
 
   g_assert_cmpint (tu_run (NULL, NULL, "cd '%s' && %s rebase top.qcow2", d, tu_strata_img ()),
                    ==, 1);
+
+  /* A relative new name is stored as given and resolved against the overlay's folder, not
+   * the current one. */
+  g_free (tu_run_ok ("cd '%s' && mkdir -p sub && mv base.qcow2 new.qcow2 top.qcow2 sub/ && "
+                     "qemu-img convert -O raw sub/top.qcow2 view.raw && "
+                     "%s rebase -b new.qcow2 -F qcow2 sub/top.qcow2 && "
+                     "qemu-img info sub/top.qcow2 | grep -q '^backing file: new.qcow2 ' && "
+                     "qemu-img compare sub/top.qcow2 view.raw && qemu-img check sub/top.qcow2",
+                     d, tu_strata_img ()));
 }
 
 /* --- a running QEMU, simulated by qemu-io reading commands from a FIFO --- */
@@ -164,13 +181,20 @@ hold_with_qemu_io (const char *dir, const char *image)
                      "{ sleep 600 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
                      dir, h->name, h->name, image, h->name, h->name, h->name, h->name, h->name));
 
-  for (tries = 0; tries < 200; tries++)
+  /* Wait (generously: the machine may be loaded) until it holds the image's locks. */
+  for (tries = 0; tries < 600; tries++)
     {
       if (tu_run (NULL, NULL, "cd '%s' && qemu-img info '%s'", dir, image) != 0)
         break;
+      if (tu_run (NULL, NULL, "cd '%s' && kill -0 $(cat %s.pid)", dir, h->name) != 0)
+        {
+          g_autofree char *log = tu_run_ok ("cat '%s/%s.log'", dir, h->name);
+
+          g_error ("qemu-io on %s exited: %s", image, log);
+        }
       g_usleep (50000);
     }
-  g_assert_cmpint (tries, <, 200);
+  g_assert_cmpint (tries, <, 600);
   return h;
 }
 

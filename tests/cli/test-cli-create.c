@@ -104,10 +104,17 @@ test_case (gconstpointer data)
   g_assert_cmpint (q.rc, ==, 0);
   if (s.rc != 0)
     g_error ("strata-img %s: exit %d: %s", args, s.rc, s.err);
-  g_assert_cmpstr (s.out, ==, q.out);
+  {
+    /* Absolute backing names contain each folder's own path. */
+    g_autoptr(GString) out = g_string_new (s.out);
+
+    g_string_replace (out, sdir, qdir, 0);
+    g_assert_cmpstr (out->str, ==, q.out);
+  }
 
   /* qemu-img is the judge of the file itself. */
-  if (strstr (c->name, "raw") == NULL || strstr (c->name, "overlay") != NULL)
+  if ((strstr (c->name, "raw") == NULL || strstr (c->name, "overlay") != NULL) &&
+      strstr (c->name, "unsafe") == NULL)
     {
       g_autofree char *path = g_build_filename (sdir, c->file, NULL);
 
@@ -118,6 +125,13 @@ test_case (gconstpointer data)
   cli_run_qemu (&si, sdir, info);
   g_assert_cmpint (qi.rc, ==, 0);
   g_assert_cmpint (si.rc, ==, 0);
+  {
+    g_autoptr(GString) out = g_string_new (si.out);
+
+    g_string_replace (out, sdir, qdir, 0);
+    g_free (si.out);
+    si.out = g_string_free (g_steal_pointer (&out), FALSE);
+  }
   /* Same layout, same allocation: but the disk use of a fresh image is a detail of the
    * writer, so it is only reported. */
   cli_assert_json_matches (info, qi.out, si.out, ignore_size);
@@ -142,9 +156,10 @@ test_case (gconstpointer data)
       g_autofree char *out = NULL;
       const char *fmt = g_str_has_suffix (c->file, ".raw") ? "raw" : "qcow2";
 
+      /* Overlays: their base holds data in the first MiB, none at 2 MiB. */
       out = tu_run_ok ("cd '%s' && qemu-io -f %s -c 'write -P 0x5a 64k 4k' "
-                       "-c 'read -P 0x5a 64k 4k' -c 'read -P 0 80k 4k' %s", sdir, fmt,
-                       c->file);
+                       "-c 'read -P 0x5a 64k 4k' -c 'read -P 0 %s 4k' %s", sdir, fmt,
+                       c->setup != NULL ? "2M" : "80k", c->file);
       g_assert_null (strstr (out, "Pattern verification failed"));
       g_clear_pointer (&out, g_free);
       if (c->setup != NULL && strstr (c->setup, "base.qcow2") != NULL)

@@ -110,7 +110,7 @@ test_loop_two (void)
   assert_qemu_fails (dir, "info --backing-chain a.qcow2");
   assert_fails_naming (dir, "info --backing-chain a.qcow2", "a.qcow2");
   assert_fails_naming (dir, "info --backing-chain --output=json b.qcow2", "b.qcow2");
-  assert_qemu_fails (dir, "map a.qcow2");
+  /* qemu-img 7.2 map never returns on a loop; we stop with an error. */
   assert_fails_naming (dir, "map a.qcow2", "a.qcow2");
 }
 
@@ -128,14 +128,12 @@ test_loop_self (void)
   assert_same_info (dir, "info --output=json s.qcow2", NULL);
   assert_qemu_fails (dir, "info --backing-chain s.qcow2");
   assert_fails_naming (dir, "info --backing-chain s.qcow2", "s.qcow2");
-  assert_qemu_fails (dir, "map s.qcow2");
   assert_fails_naming (dir, "map s.qcow2", "s.qcow2");
 }
 
 static void
 test_json_backing (void)
 {
-  static const char *const ignore[] = { "full-backing-filename", NULL };
   g_autofree char *dir = NULL;
 
   if (!cli_driver_available ("qcow2"))
@@ -148,7 +146,7 @@ test_json_backing (void)
 
   /* The name itself is shown byte for byte; following it is refused (qemu-img follows
    * it: a deliberate difference). */
-  assert_same_info (dir, "info --output=json j.qcow2", ignore);
+  assert_same_info (dir, "info --output=json j.qcow2", NULL);
   assert_fails_naming (dir, "info --backing-chain j.qcow2", "j.qcow2");
   assert_fails_naming (dir, "map j.qcow2", "j.qcow2");
 }

@@ -7,6 +7,7 @@
 #include <json-glib/json-glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 /*
@@ -17,6 +18,8 @@
  */
 
 #define MiB (1024 * 1024)
+
+static void assert_open_fails (const char *path, int code, const char *needle);
 #define GiB (G_GUINT64_CONSTANT (1024) * MiB)
 
 /* A deterministic, non-repeating pattern, so a grain read from the wrong place shows. */
@@ -304,6 +307,21 @@ test_monolithic_flat (void)
   image = strata_image_open (vmdk, NULL, STRATA_OPEN_READ_ONLY, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (strata_image_get_cluster_size (image), ==, 0);
+
+  /* Opened by a relative name from elsewhere: the extent is found next to the descriptor,
+   * not in the current folder, and named as qemu-img names it. */
+  {
+    g_autofree char *cwd = g_get_current_dir ();
+
+    /* Commands run in the scratch folder: work from there too. */
+    g_free (tu_run_ok ("rm -rf sub && mkdir sub && qemu-img convert -f raw -O vmdk "
+                       "-o subformat=monolithicFlat mf.raw sub/rel.vmdk && "
+                       "printf 'wrong' > rel-flat.vmdk"));
+    g_assert_cmpint (chdir (tu_dir ()), ==, 0);
+    assert_reads_like_qemu ("sub/rel.vmdk");
+    assert_info_like_qemu ("sub/rel.vmdk");
+    g_assert_cmpint (chdir (cwd), ==, 0);
+  }
 }
 
 static void
@@ -318,6 +336,10 @@ test_two_gb_sparse (void)
                      "'%s' '%s'", raw, vmdk));
   g_assert_true (tu_file_exists (tu_path ("tgs-s002.vmdk")));
   assert_like_qemu (vmdk);
+
+  /* One piece alone is not an image (QEMU refuses it too), and the error says why. */
+  assert_open_fails (tu_path ("tgs-s002.vmdk"), STRATA_ERROR_CORRUPT, "descriptor file");
+  g_free (tu_run_ok ("rm -f %s/tgs*", tu_dir ()));
 }
 
 static void
@@ -388,6 +410,28 @@ test_parent_chain (void)
   g_assert_cmpstr (strata_image_get_filename (strata_image_get_backing (image)), ==, mid);
   g_assert_cmpstr (strata_image_get_filename (
                      strata_image_get_backing (strata_image_get_backing (image))), ==, base);
+
+  {
+    g_autoptr(StrataImageInfo) info = strata_image_get_info (image, &error);
+
+    g_assert_no_error (error);
+    g_assert_null (info->warnings);
+    g_clear_pointer (&image, strata_image_unref);
+  }
+
+  /* Writing to the middle layer changes its CID: QEMU then refuses to read the top. */
+  g_free (tu_run_ok ("qemu-io -f vmdk -c 'write -P 9 6M 4k' '%s'", mid));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img convert -O raw '%s' '%s.raw'", top, top), !=,
+                   0);
+  image = strata_image_open (top, NULL, STRATA_OPEN_READ_ONLY, &error);
+  g_assert_no_error (error);
+  {
+    g_autoptr(StrataImageInfo) info = strata_image_get_info (image, &error);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (info->warnings);
+    g_assert_nonnull (strstr (info->warnings[0], "parentCID"));
+  }
 }
 
 /* ---- A streamOptimized file with the grain directory at the end, as VMware writes it ---- */
@@ -618,6 +662,37 @@ test_descriptor_parser (void)
 
 /* A flat extent, a ZERO extent and a read-only flat extent with an offset: QEMU ignores
  * ZERO and RDONLY lines, so the expected bytes are built here from VMware's definition. */
+/* Hand-written descriptors QEMU reads: flat extents at offsets inside one file, a VMFS
+ * extent, and a flat file shorter than its extent (the rest reads as zeros). */
+static void
+test_flat_offsets (void)
+{
+  const char *data = tu_path ("fo-data.bin");
+  const char *desc = tu_path ("fo.vmdk");
+  const char *vmfs = tu_path ("fo-vmfs.vmdk");
+  g_autoptr(GError) error = NULL;
+
+  g_free (tu_run_ok ("rm -f '%s' && truncate -s 3M '%s'", data, data));
+  write_at (data, 0, 3 * MiB - 4096, 21);
+  g_assert_true (g_file_set_contents (desc,
+                                      "# Disk DescriptorFile\nversion=1\nCID=abc\n"
+                                      "parentCID=ffffffff\n"
+                                      "createType=\"twoGbMaxExtentFlat\"\n\n"
+                                      "# Extent description\n"
+                                      "RW 2048 FLAT \"fo-data.bin\" 100\n"
+                                      "RW 1024 FLAT \"fo-data.bin\" 5000\n"
+                                      "RW 4096 FLAT \"fo-data.bin\" 4000\n", -1, &error));
+  g_assert_no_error (error);
+  assert_like_qemu (desc);
+
+  g_assert_true (g_file_set_contents (vmfs,
+                                      "# Disk DescriptorFile\nversion=1\nCID=fffffffe\n"
+                                      "parentCID=ffffffff\ncreateType=\"vmfs\"\n"
+                                      "RW 4096 VMFS \"fo-data.bin\"\n", -1, &error));
+  g_assert_no_error (error);
+  assert_like_qemu (vmfs);
+}
+
 static void
 test_zero_and_rdonly_extents (void)
 {
@@ -686,6 +761,18 @@ test_probe (void)
   g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
   g_assert_cmpstr (strata_probe_format (tu_path ("probe-x.vmdk"), &error), ==, "vmdk");
   g_assert_cmpstr (strata_probe_format (tu_path ("probe-x-flat.vmdk"), &error), ==, "raw");
+
+  /* QEMU's rule: comments and blank lines, then a version line. */
+  g_assert_true (g_file_set_contents (desc_named_raw, "# a comment\n   \nversion=2\r\nCID=1\n",
+                                      -1, &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
+  g_assert_true (g_file_set_contents (desc_named_raw, "# a comment\nhello\nversion=1\n", -1,
+                                      &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "raw");
+  /* VMware's banner, even when what follows is damaged: an error, not a raw disk. */
+  g_assert_true (g_file_set_contents (desc_named_raw, "# Disk DescriptorFile\n\x01\x02", -1,
+                                      &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
 }
 
 /* ---- Malformed images ---- */
@@ -969,7 +1056,14 @@ damage_and_exercise (const char *source,
           else
             copy[at] = (char) g_test_rand_int_range (0, 256);
         }
-      g_assert_true (g_file_set_contents (path, copy, len, &error));
+      /* Plain stdio: g_file_set_contents() would fsync each of hundreds of copies. */
+      {
+        FILE *f = fopen (path, "wb");
+
+        g_assert_nonnull (f);
+        g_assert_cmpuint (fwrite (copy, 1, len, f), ==, len);
+        fclose (f);
+      }
       exercise_damaged (path);
     }
 }
@@ -1055,6 +1149,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vmdk/two-gb-flat", test_two_gb_flat);
   g_test_add_func ("/vmdk/zeroed-grains", test_zeroed_grains);
   g_test_add_func ("/vmdk/parent-chain", test_parent_chain);
+  g_test_add_func ("/vmdk/flat-offsets", test_flat_offsets);
   g_test_add_func ("/vmdk/zero-and-rdonly-extents", test_zero_and_rdonly_extents);
   g_test_add_func ("/vmdk/malformed", test_malformed);
   g_test_add_func ("/vmdk/malformed-compressed", test_malformed_compressed);
