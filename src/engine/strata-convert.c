@@ -11,17 +11,18 @@
 /*
  * The conversion pipeline:
  *
- *   reader thread ──> N worker threads ──> writer (the calling thread)
+ *   walker thread ──> N worker threads ──> writer (the calling thread)
  *
- * The reader walks the source chain's block status, skips zero and unallocated ranges and
- * reads runs of target clusters that hold data into chunks. Workers find all-zero clusters
- * and compress the others, each with its own compressor. The writer takes chunks strictly
- * in guest order (qcow2 appends compressed clusters, so the file is laid out in order and
- * the qcow2 layer sees one sequential writer) and returns them to the free list. A fixed
- * number of chunks exists, which bounds memory whatever the size of the image.
+ * The walker follows the source chain's block status, skips zero and unallocated ranges
+ * and hands out runs of target clusters that hold data as chunks. Each worker reads its
+ * chunk through its own handle on the source, finds all-zero clusters and compresses the
+ * others with its own compressor. The writer takes chunks strictly in guest order (qcow2
+ * appends compressed clusters, so the file is laid out in order and the qcow2 layer sees
+ * one sequential writer) and returns them to the free list. A fixed number of chunks
+ * exists, which bounds memory whatever the size of the image.
  *
- * StrataImage is not thread-safe: only the reader touches the source and only the writer
- * touches the target.
+ * StrataImage is not thread-safe: the walker uses the caller's source handle (block status
+ * only), each worker its own handle, and only the writer touches the target.
  */
 
 /* A chunk carries at least this many guest bytes: large enough that locking and
@@ -272,7 +273,6 @@ reader_emit (Pipeline *p,
 {
   while (start < end)
     {
-      GError *error = NULL;
       Chunk *chunk;
       gsize len = MIN (end - start, p->chunk_size);
       gsize padded = align_up (len, p->cluster_size);
@@ -286,17 +286,6 @@ reader_emit (Pipeline *p,
       chunk->length = len;
       chunk->n_clusters = padded / p->cluster_size;
       chunk->ready = FALSE;
-      if (padded > len)
-        memset (chunk->in_buf + len, 0, padded - len);
-
-      if (!strata_image_read (p->src, start, len, chunk->in_buf, &error))
-        {
-          g_mutex_lock (&p->lock);
-          g_queue_push_head (&p->free_chunks, chunk);
-          g_mutex_unlock (&p->lock);
-          pipeline_fail (p, error);
-          return FALSE;
-        }
 
       g_mutex_lock (&p->lock);
       chunk->seq = p->next_seq++;
@@ -386,10 +375,18 @@ worker_process (Pipeline         *p,
     }
 }
 
+typedef struct
+{
+  Pipeline    *pipeline;
+  StrataImage *src;      /* this worker's own handle on the source chain */
+  GThread     *thread;
+} Worker;
+
 static gpointer
 worker_thread (gpointer data)
 {
-  Pipeline *p = data;
+  Worker *worker = data;
+  Pipeline *p = worker->pipeline;
   g_autoptr(StrataCompressor) compressor = NULL;
 
   if (p->compress)
@@ -409,6 +406,20 @@ worker_thread (gpointer data)
         break;
       if (pipeline_check_cancelled (p))
         break;
+
+      {
+        GError *error = NULL;
+        gsize padded = (gsize) chunk->n_clusters * p->cluster_size;
+
+        if (padded > chunk->length)
+          memset (chunk->in_buf + chunk->length, 0, padded - chunk->length);
+        if (!strata_image_read (worker->src, chunk->offset, chunk->length, chunk->in_buf,
+                                &error))
+          {
+            pipeline_fail (p, error);
+            break;
+          }
+      }
 
       worker_process (p, compressor, chunk);
 
@@ -539,8 +550,9 @@ static gboolean
 pipeline_run (Pipeline  *p,
               GError   **error)
 {
-  g_autoptr(GPtrArray) workers = g_ptr_array_new ();
+  g_autofree Worker *workers = NULL;
   g_autofree guint8 *arena = NULL;
+  GError *local_error = NULL;
   GThread *reader;
   gsize clusters_per_chunk;
   gsize in_size;
@@ -573,9 +585,32 @@ pipeline_run (Pipeline  *p,
       g_queue_push_tail (&p->free_chunks, c);
     }
 
-  reader = g_thread_new ("strata-convert-read", reader_thread, p);
+  /* Each worker reads with its own handle (an image is used by one thread at a time), so
+   * reads and decompression of a compressed source run in parallel too. The main handle
+   * holds the locks. */
+  workers = g_new0 (Worker, p->n_workers);
   for (guint i = 0; i < p->n_workers; i++)
-    g_ptr_array_add (workers, g_thread_new ("strata-convert-work", worker_thread, p));
+    {
+      workers[i].pipeline = p;
+      workers[i].src = strata_image_open (strata_image_get_filename (p->src),
+                                          strata_image_get_format (p->src),
+                                          STRATA_OPEN_NO_LOCK, &local_error);
+      if (workers[i].src == NULL)
+        {
+          for (guint j = 0; j < i; j++)
+            strata_image_unref (workers[j].src);
+          g_clear_pointer (&workers, g_free);
+          g_clear_pointer (&arena, g_free);
+          g_clear_pointer (&p->chunks, g_free);
+          g_clear_pointer (&p->ring, g_free);
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+
+  reader = g_thread_new ("strata-convert-walk", reader_thread, p);
+  for (guint i = 0; i < p->n_workers; i++)
+    workers[i].thread = g_thread_new ("strata-convert-work", worker_thread, &workers[i]);
 
   writer_run (p);
 
@@ -587,8 +622,11 @@ pipeline_run (Pipeline  *p,
   g_mutex_unlock (&p->lock);
 
   g_thread_join (reader);
-  for (guint i = 0; i < workers->len; i++)
-    g_thread_join (g_ptr_array_index (workers, i));
+  for (guint i = 0; i < p->n_workers; i++)
+    {
+      g_thread_join (workers[i].thread);
+      strata_image_unref (workers[i].src);
+    }
 
   g_queue_clear (&p->free_chunks);
   g_queue_clear (&p->todo);

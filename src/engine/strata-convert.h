@@ -43,9 +43,10 @@ void     strata_convert_options_init (StrataConvertOptions *opts);
  * @target's name and the source is untouched. An existing @target is replaced, unless it is
  * the source, part of the source's chain or held by a running QEMU.
  *
- * The work is a pipeline: this thread writes, one thread reads the source and
- * opts->threads threads compress (and find all-zero clusters), with a bounded number of
- * chunks in flight so memory does not grow with the image. */
+ * The work is a pipeline: one thread walks the source's block status, opts->threads
+ * threads read (each with its own handle on the source), find all-zero clusters and
+ * compress, and this thread writes in order, with a bounded number of chunks in flight so
+ * memory does not grow with the image. */
 gboolean strata_convert_sync   (const char                 *source,
                                 const char                 *target,
                                 const StrataConvertOptions *opts,

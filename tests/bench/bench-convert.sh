@@ -72,8 +72,9 @@ measure () {
   cat "$SRC" > /dev/null
   for _ in $(seq "$BENCH_REPEAT"); do
     rm -f out.qcow2
-    out=$( { /usr/bin/time -f '%e %M %U %S' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1)
-    read -r t m u s <<< "$out"
+    /usr/bin/time -o time.out -f '%e %M %U %S' "$@" > /dev/null 2> cmd.err ||
+      die "failed: $* ($(cat cmd.err))"
+    read -r t m u s < time.out
     if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then
       best=$t; mem=$m; cpu=$(awk "BEGIN { print $u + $s }")
     fi
@@ -120,5 +121,5 @@ for mode in $BENCH_MODES; do
   row "qemu-img (default)" "$t_def" "$s_def" "$m_def" "$c_def"
   row "strata-img" "$t_st" "$s_st" "$m_st" "$c_st"
 done
-rm -f out.qcow2
+rm -f out.qcow2 time.out cmd.err
 printf '\nload after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
