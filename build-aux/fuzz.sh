@@ -18,7 +18,7 @@ SECONDS_PER_TARGET="${1:-300}"
 shift || true
 BUILD="$(realpath -m "${FUZZ_BUILD:-_build-fuzz}")"
 JOBS="${FUZZ_JOBS:-2}"
-ALL_TARGETS="qcow2-header qcow2-tables qcow2-compressed vmdk-sparse vmdk-stream vmdk-descriptor probe"
+ALL_TARGETS="qcow2-header qcow2-tables qcow2-compressed qcow2-check vmdk-sparse vmdk-stream vmdk-descriptor probe"
 TARGETS="${*:-$ALL_TARGETS}"
 
 if [ ! -f "$BUILD/build.ninja" ]; then
@@ -38,7 +38,7 @@ make_seeds () {
   local work
   work="$(mktemp -d)"
   rm -rf "$SEEDS"
-  mkdir -p "$SEEDS"/{qcow2-header,qcow2-tables,qcow2-compressed,vmdk-sparse,vmdk-stream,vmdk-descriptor,probe}
+  mkdir -p "$SEEDS"/{qcow2-header,qcow2-tables,qcow2-compressed,qcow2-check,vmdk-sparse,vmdk-stream,vmdk-descriptor,probe}
   (
     cd "$work"
     # 64 KiB of guest data that compresses, with a random tail that does not.
@@ -60,6 +60,7 @@ make_seeds () {
     qemu-img convert -c -O qcow2 -o cluster_size=4096 pat.raw cz.qcow2
     qemu-img convert -c -O qcow2 -o cluster_size=4096,compression_type=zstd pat.raw cs.qcow2
     cp q*.qcow2 o*.qcow2 cz.qcow2 cs.qcow2 "$SEEDS/qcow2-tables/"
+    cp q*.qcow2 cz.qcow2 "$SEEDS/qcow2-check/"
     for f in q*.qcow2 o*.qcow2; do head -c 4096 "$f" > "$SEEDS/qcow2-header/$f"; done
 
     qemu-img create -q -f vmdk s1.vmdk 1M

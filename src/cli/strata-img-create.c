@@ -12,11 +12,6 @@
 #include <string.h>
 #include <unistd.h>
 
-/* Until the qcow2 writer lands in main these may be missing; weak references keep the
- * CLI linkable and let it say so instead of failing the whole build. */
-#pragma weak strata_create_options_parse
-#pragma weak strata_create_qcow2
-
 enum
 {
   OPT_OBJECT = 256,
@@ -443,12 +438,6 @@ strata_img_create (int argc, char **argv)
     {
       strata_img_error ("%s: Parameter 'cluster_size' expects a non-negative number below 2^64",
                         filename);
-      return 1;
-    }
-
-  if (strata_create_qcow2 == NULL || strata_create_options_parse == NULL)
-    {
-      strata_img_error ("%s: creating qcow2 images is not supported yet", filename);
       return 1;
     }
 

@@ -129,6 +129,10 @@ collect_infos (const char *filename,
           strata_img_report_error (path, error);
           return NULL;
         }
+      /* A json: or protocol backing name is not followed, but qemu-img still shows it as its
+       * own full name; do the same. */
+      if (info->backing_filename != NULL && info->full_backing_filename == NULL)
+        info->full_backing_filename = g_strdup (info->backing_filename);
       g_ptr_array_add (infos, info);
 
       backing_name = strata_image_get_backing_name (image);

@@ -44,6 +44,11 @@ entry_from_status (MapEntry                *e,
   e->present = st->kind != STRATA_BLOCK_UNALLOCATED;
   e->zero = st->kind != STRATA_BLOCK_DATA;
   e->data = st->kind == STRATA_BLOCK_DATA;
+  /* A hole in a VMDK flat extent: the format calls it data, the extent file below calls it
+   * zero, and qemu-img shows both. A raw hole lies in the image file itself: data false. */
+  if (st->kind == STRATA_BLOCK_ZERO && st->has_host_offset && st->layer != NULL &&
+      st->host_file != NULL && st->host_file != strata_image_get_file (st->layer))
+    e->data = TRUE;
   e->has_offset = st->has_host_offset;
   e->offset = st->host_offset;
   if (st->has_host_offset && st->host_file != NULL)

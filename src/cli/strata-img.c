@@ -17,8 +17,10 @@ static const Command commands[] = {
   { "info", strata_img_info,
     "info [-f FMT] [-U] [--backing-chain] [--output=human|json] FILE" },
   { "create", strata_img_create,
-    "create -f qcow2 [-b BACKING -F FMT] [-o OPTIONS] FILE [SIZE]" },
-  { "map", strata_img_map, "map [-f FMT] [-U] [--output=human|json] FILE" },
+    "create [-q] [-f qcow2|raw] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
+  { "map", strata_img_map,
+    "map [-f FMT] [-U] [--start-offset=OFFSET] [--max-length=LEN] [--output=human|json] "
+    "FILE" },
   { "convert", strata_img_convert,
     "convert [-p] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },

@@ -15,10 +15,11 @@ G_BEGIN_DECLS
  */
 typedef struct _StrataCompressor StrataCompressor;
 
-/* The deflate level used when the caller does not ask for one. libdeflate level 3 on 64 KiB
- * clusters of real Debian files gives ~5% less output than QEMU's zlib level 6 (4 KiB
- * window) at ~4x its speed (tests/bench/README.md has the numbers). */
-#define STRATA_DEFLATE_DEFAULT_LEVEL 3
+/* The deflate level used when the caller does not ask for one. On 64 KiB clusters of real
+ * Debian files libdeflate level 2 gives 4.7% less output than QEMU's zlib level 6 (4 KiB
+ * window) at 3.3x its speed per core; level 1 is 1.8x faster still but only 2.3% smaller,
+ * level 3 1% smaller and 10% slower (tests/bench/README.md has the table). */
+#define STRATA_DEFLATE_DEFAULT_LEVEL 2
 /* QEMU uses zstd's default level; matching it keeps the output no larger than qemu-img's. */
 #define STRATA_ZSTD_DEFAULT_LEVEL    3
 

@@ -91,8 +91,8 @@ strata_file_open (const char      *path,
         g_set_error (error, STRATA_ERROR, STRATA_ERROR_PERMISSION,
                      "%s: refusing to follow a symbolic link", path);
       else
-        strata_set_error_from_errno (error, saved_errno, path, "Could not open %s",
-                                     (flags & STRATA_FILE_WRITE) ? "for writing" : "");
+        strata_set_error_from_errno (error, saved_errno, path, "Could not open%s",
+                                     (flags & STRATA_FILE_WRITE) ? " for writing" : "");
       return NULL;
     }
 

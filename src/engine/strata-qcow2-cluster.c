@@ -377,6 +377,13 @@ qcow2_block_status (StrataImage        *self,
   /* Without the key even the layout says nothing reliable about the guest data. */
   if (s->crypt_method != 0)
     return encrypted_error (s, error);
+  if (s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: images with an external data file (%s) cannot be read",
+                   s->filename, s->data_file != NULL ? s->data_file : "unnamed");
+      return FALSE;
+    }
 
   if (!lookup_unit (s, offset, &kind, &entry, error))
     return FALSE;
@@ -442,9 +449,6 @@ qcow2_read (StrataImage  *self,
 {
   Qcow2State *s = self->priv;
   guint8 *p = buf;
-
-  if (s->crypt_method != 0)
-    return encrypted_error (s, error);
 
   while (length > 0)
     {

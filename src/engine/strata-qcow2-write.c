@@ -634,6 +634,20 @@ zero_or_discard (StrataImage  *self,
     {
       guint64 cluster = offset & ~(cs - 1);
       guint64 n = MIN (end, cluster + cs) - offset;
+      guint64 l1_index = offset >> (s->cluster_bits + s->l2_bits);
+
+      /* Nothing is mapped under an empty L1 entry: a discard has nothing to do there, nor
+       * has a zero write where no backing shows through. Skip it in one step, so that
+       * zeroing a huge fresh image costs nothing. */
+      if (l1_index < s->l1_size && (s->l1_table[l1_index] & QCOW2_OFFSET_MASK) == 0 &&
+          (discard || !backing_covers (self, offset)))
+        {
+          guint64 next = (l1_index + 1) << (s->cluster_bits + s->l2_bits);
+
+          /* (Past the end of the backing, everything further is past it too.) */
+          offset = MIN (end, next);
+          continue;
+        }
       /* The tail of the image counts as whole when the range reaches the end. */
       gboolean whole = offset == cluster && (n == cs || offset + n >= self->virtual_size);
       gboolean is_zero;
@@ -656,6 +670,19 @@ zero_or_discard (StrataImage  *self,
           else
             entry = QCOW2_OFLAG_ZERO;
 
+          if (!discard && !backing_covers (self, cluster))
+            {
+              guint64 cur, cur_bitmap;
+
+              /* Unallocated with nothing below already reads as zeros. */
+              if (!qcow2_get_l2_entry (s, cluster, &cur, &cur_bitmap, error))
+                return FALSE;
+              if (cur == 0 && cur_bitmap == 0)
+                {
+                  offset += n;
+                  continue;
+                }
+            }
           if (!replace_cluster (s, cluster, entry, bitmap, error))
             return FALSE;
         }

@@ -344,7 +344,8 @@ qcow2_open (StrataImage  *self,
   s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
   s->coffset_mask = (1ull << s->csize_shift) - 1;
 
-  if (s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE)
+  /* Read-only opens still work for info; reading the guest data is refused later. */
+  if ((s->incompatible_features & QCOW2_INCOMPAT_DATA_FILE) && s->writable)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    "%s: images with an external data file (%s) are not supported",

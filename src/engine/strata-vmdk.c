@@ -19,6 +19,7 @@
 #define SECTOR 512
 #define SPARSE_MAGIC   "KDMV"
 #define COWD_MAGIC     "COWD"
+#define DESCRIPTOR_BANNER "# Disk DescriptorFile"
 
 /* Header flags that matter for reading. The redundant GD (flag bit 1) is only a backup for
  * VMware's repair tools: QEMU reads the primary one and so do we. Compression is decided by
@@ -161,8 +162,14 @@ vmdk_probe (const guint8 *buf,
   if (len >= 4 && (memcmp (buf, SPARSE_MAGIC, 4) == 0 || memcmp (buf, COWD_MAGIC, 4) == 0))
     return 100;
 
-  /* A text descriptor, recognised the way QEMU does it: comment lines and lines of spaces,
-   * then "version=1", "2" or "3". */
+  /* VMware's descriptor banner. QEMU would take a damaged descriptor that keeps it for a raw
+   * disk; claiming it means the damage is reported instead of shown as a tiny raw disk. */
+  if (len >= strlen (DESCRIPTOR_BANNER) &&
+      memcmp (buf, DESCRIPTOR_BANNER, strlen (DESCRIPTOR_BANNER)) == 0)
+    return 100;
+
+  /* Otherwise a text descriptor is recognised the way QEMU does it: comment lines and lines
+   * of spaces, then "version=1", "2" or "3". */
   while (p < end)
     {
       if (*p == '#')

@@ -64,17 +64,21 @@ if [ ! -f "disk.$BENCH_FORMAT" ]; then
 fi
 SRC="disk.$BENCH_FORMAT"
 
-# Runs a command BENCH_REPEAT times with a warm page cache; prints "seconds peak_kib".
+# Runs a command BENCH_REPEAT times with a warm page cache; prints "seconds peak_kib cpu_s"
+# of the fastest run. CPU time (user + sys) is printed too: on a shared, loaded machine it
+# is the steadier measure of the work done.
 measure () {
-  local best="" mem="" out
+  local best="" mem="" cpu="" out t m u s
   cat "$SRC" > /dev/null
   for _ in $(seq "$BENCH_REPEAT"); do
     rm -f out.qcow2
-    out=$( { /usr/bin/time -f '%e %M' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1)
-    local t=${out% *} m=${out#* }
-    if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then best=$t; mem=$m; fi
+    out=$( { /usr/bin/time -f '%e %M %U %S' "$@" > /dev/null 2>/dev/null; } 2>&1 | tail -1)
+    read -r t m u s <<< "$out"
+    if [ -z "$best" ] || awk "BEGIN { exit !($t < $best) }"; then
+      best=$t; mem=$m; cpu=$(awk "BEGIN { print $u + $s }")
+    fi
   done
-  echo "$best $mem"
+  echo "$best $mem $cpu"
 }
 
 size_of () { stat -c %s "$1"; }
@@ -83,7 +87,8 @@ printf '\nSource: %s (%s, %s bytes, %s bytes allocated); %s CPUs; load %s\n' "$S
   "$BENCH_FORMAT" "$(size_of "$SRC")" "$(($(stat -c %b "$SRC") * 512))" "$(nproc)" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'strata-img: %s\n\n' "$STRATA_IMG"
-printf '%-6s %-22s %8s %7s %12s %7s %9s\n' mode tool time_s x_fast size_B x_fast peak_MiB
+printf '%-6s %-20s %7s %6s %7s %6s %11s %6s %8s\n' mode tool time_s x_fast cpu_s x_fast \
+  size_B x_fast peak_MiB
 
 for mode in $BENCH_MODES; do
   case $mode in
@@ -93,11 +98,13 @@ for mode in $BENCH_MODES; do
     *) die "unknown mode $mode" ;;
   esac
 
-  read -r t_fast m_fast < <(measure qemu-img convert -W -m 16 "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
+  read -r t_fast m_fast c_fast < <(measure qemu-img convert -W -m 16 "${copt[@]}" -O qcow2 \
+                                   "$SRC" out.qcow2)
   s_fast=$(size_of out.qcow2)
-  read -r t_def m_def < <(measure qemu-img convert "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
+  read -r t_def m_def c_def < <(measure qemu-img convert "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
   s_def=$(size_of out.qcow2)
-  read -r t_st m_st < <(measure "$STRATA_IMG" convert "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
+  read -r t_st m_st c_st < <(measure "$STRATA_IMG" convert "${copt[@]}" -O qcow2 "$SRC" \
+                             out.qcow2)
   s_st=$(size_of out.qcow2)
 
   # Not timed: QEMU must find Strata's output clean and identical to the source.
@@ -105,13 +112,13 @@ for mode in $BENCH_MODES; do
   qemu-img compare -q "$SRC" out.qcow2 || die "$mode: Strata's output differs from the source"
 
   row () {
-    printf '%-6s %-22s %8.2f %7.2f %12d %7.3f %9.1f\n' "$mode" "$1" "$2" \
-      "$(awk "BEGIN { print $2 / $t_fast }")" "$3" "$(awk "BEGIN { print $3 / $s_fast }")" \
-      "$(awk "BEGIN { print $4 / 1024 }")"
+    printf '%-6s %-20s %7.2f %6.2f %7.2f %6.2f %11d %6.3f %8.1f\n' "$mode" "$1" "$2" \
+      "$(awk "BEGIN { print $2 / $t_fast }")" "$5" "$(awk "BEGIN { print $5 / $c_fast }")" \
+      "$3" "$(awk "BEGIN { print $3 / $s_fast }")" "$(awk "BEGIN { print $4 / 1024 }")"
   }
-  row "qemu-img -W -m 16" "$t_fast" "$s_fast" "$m_fast"
-  row "qemu-img (default)" "$t_def" "$s_def" "$m_def"
-  row "strata-img" "$t_st" "$s_st" "$m_st"
+  row "qemu-img -W -m 16" "$t_fast" "$s_fast" "$m_fast" "$c_fast"
+  row "qemu-img (default)" "$t_def" "$s_def" "$m_def" "$c_def"
+  row "strata-img" "$t_st" "$s_st" "$m_st" "$c_st"
 done
 rm -f out.qcow2
 printf '\nload after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -179,16 +179,35 @@ cli_assert_json_matches (const char        *what,
 }
 
 char *
-cli_strip_strata_lines (const char *human)
+cli_strip_strata_lines (const char *text)
 {
-  g_auto(GStrv) lines = g_strsplit (human, "\n", -1);
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
   GString *out = g_string_new (NULL);
 
   for (guint i = 0; lines[i] != NULL; i++)
     {
+      const char *trimmed = lines[i] + strspn (lines[i], " ");
+
       if (g_str_has_prefix (lines[i], "in use: ") || g_str_has_prefix (lines[i], "protected: ") ||
           g_str_has_prefix (lines[i], "warning: "))
         continue;
+
+      /* A "strata-*" member of pretty JSON, with its whole value when that spans lines. */
+      if (g_str_has_prefix (trimmed, "\"strata-"))
+        {
+          gsize indent = trimmed - lines[i];
+
+          if (g_str_has_suffix (trimmed, "[") || g_str_has_suffix (trimmed, "{"))
+            while (lines[i + 1] != NULL)
+              {
+                i++;
+                if (strspn (lines[i], " ") == indent &&
+                    (lines[i][indent] == ']' || lines[i][indent] == '}'))
+                  break;
+              }
+          continue;
+        }
+
       g_string_append (out, lines[i]);
       if (lines[i + 1] != NULL)
         g_string_append_c (out, '\n');

@@ -49,7 +49,8 @@ char     *cli_json_diff             (const char        *qemu_json,
                                      const char        *strata_json,
                                      const char *const *ignore);
 
-/* Drops the lines of strata-img's human info that qemu-img never prints. */
-char     *cli_strip_strata_lines    (const char *human);
+/* Drops what qemu-img never prints from strata-img's output: the extra lines of human
+ * info, and the "strata-*" members of pretty JSON (with their values). */
+char     *cli_strip_strata_lines    (const char *text);
 
 G_END_DECLS

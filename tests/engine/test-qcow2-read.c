@@ -183,6 +183,7 @@ test_info (void)
     "qemu-img create -q -f qcow2 i-bitmaps.qcow2 64M && qemu-img bitmap --add i-bitmaps.qcow2 b1 "
     "&& qemu-img bitmap --add -g 128k --disable i-bitmaps.qcow2 second",
     "qemu-img create -q -f qcow2 -o cluster_size=2M,refcount_bits=64 i-2m.qcow2 1T",
+    "qemu-img create -q -f qcow2 -o data_file=zd.raw,data_file_raw=on i-datafile.qcow2 1M",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (cmds); i++)

@@ -725,14 +725,31 @@ test_refuse_more (void)
       strata_image_unref (image);
     }
 
-  /* External data files are refused outright, naming the data file. */
+  /* External data files: info works, reading and writing are refused naming the file. */
   {
     g_autoptr(GError) error = NULL;
+    g_autoptr(StrataImageInfo) info = NULL;
+    const char *data_file = NULL;
+    StrataImage *image;
+    guint8 b[512];
 
     g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o data_file=r-data.raw r-ext.qcow2 1M"));
-    g_assert_null (strata_image_open (tu_path ("r-ext.qcow2"), NULL, 0, &error));
+    g_assert_null (strata_image_open (tu_path ("r-ext.qcow2"), NULL, STRATA_OPEN_WRITE,
+                                      &error));
     g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
     g_assert_nonnull (strstr (error->message, "r-data.raw"));
+    g_clear_error (&error);
+
+    image = strata_image_open (tu_path ("r-ext.qcow2"), NULL, 0, &error);
+    g_assert_no_error (error);
+    info = strata_image_get_info (image, &error);
+    g_assert_true (g_variant_lookup (info->format_specific, "data-file", "&s", &data_file));
+    g_assert_cmpstr (data_file, ==, "r-data.raw");
+    g_assert_nonnull (info->warnings);
+    g_assert_false (strata_image_read (image, 0, sizeof b, b, &error));
+    g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+    g_assert_nonnull (strstr (error->message, "r-ext.qcow2"));
+    strata_image_unref (image);
   }
 }
 
@@ -762,6 +779,62 @@ test_unknown_extension_kept (void)
   g_assert_nonnull (strstr (hexdump, "backing file: ux-base.qcow2"));
 }
 
+
+/* The convert flow: a temporary file, created in place, written, then renamed. */
+static void
+test_in_file_flow (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataFile) file = NULL;
+  g_autofree guint8 *cluster = g_malloc (65536);
+  g_autofree guint8 *cbuf = g_malloc (2 * 65536);
+  g_autofree char *ref = g_malloc0 (4 << 20);
+  const char *final = tu_path ("flow.qcow2");
+  StrataCreateOptions opts;
+  StrataImage *image;
+
+  strata_create_options_init (&opts);
+  g_assert_true (strata_create_options_parse (&opts, "compression_type=zstd,size=4M", &error));
+  file = strata_file_create_temp (final, &error);
+  g_assert_no_error (error);
+  g_assert_true (strata_create_qcow2_in_file (file, &opts, &error));
+  g_assert_no_error (error);
+
+  image = strata_image_open (strata_file_get_path (file), "qcow2",
+                             STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (strata_image_get_compression (image), ==, STRATA_COMPRESSION_ZSTD);
+  for (guint i = 0; i < 64; i += 2)
+    {
+      gsize clen;
+
+      memset (cluster, 'a' + i % 26, 65536);
+      cluster[i * 100] = 'Z';
+      clen = compress_cluster (STRATA_COMPRESSION_ZSTD, cluster, 65536, cbuf, 2 * 65536);
+      g_assert_true (strata_image_write_compressed (image, i * 65536ull, cbuf, clen, &error));
+      g_assert_no_error (error);
+      memcpy (ref + i * 65536, cluster, 65536);
+    }
+  close_image (image);
+  g_assert_true (strata_file_commit_rename (file, final, &error));
+  g_assert_no_error (error);
+
+  g_assert_true (g_file_set_contents (tu_path ("flow.raw"), ref, 4 << 20, NULL));
+  tu_assert_qemu_check_clean (final);
+  tu_assert_qemu_compare (final, tu_path ("flow.raw"));
+  {
+    g_autofree char *out = tu_run_ok ("qemu-img check flow.qcow2");
+
+    /* 32 tiny clusters share host clusters: packed byte-granular as QEMU does. */
+    g_assert_nonnull (strstr (out, "100.00% compressed"));
+  }
+  {
+    g_autofree char *list = tu_list_dir (tu_dir ());
+
+    g_assert_null (strstr (list, ".flow.qcow2.strata-"));
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -782,6 +855,7 @@ main (int argc, char **argv)
   g_test_add_data_func ("/qcow2/write/crash-states/rc64", "cluster_size=512,refcount_bits=64",
                         test_crash_states);
   g_test_add_func ("/qcow2/write/fuzz", test_write_fuzz);
+  g_test_add_func ("/qcow2/write/in-file-flow", test_in_file_flow);
   g_test_add_func ("/qcow2/write/refuse-more", test_refuse_more);
   g_test_add_func ("/qcow2/write/unknown-extension", test_unknown_extension_kept);
 

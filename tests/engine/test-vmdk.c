@@ -761,6 +761,18 @@ test_probe (void)
   g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
   g_assert_cmpstr (strata_probe_format (tu_path ("probe-x.vmdk"), &error), ==, "vmdk");
   g_assert_cmpstr (strata_probe_format (tu_path ("probe-x-flat.vmdk"), &error), ==, "raw");
+
+  /* QEMU's rule: comments and blank lines, then a version line. */
+  g_assert_true (g_file_set_contents (desc_named_raw, "# a comment\n   \nversion=2\r\nCID=1\n",
+                                      -1, &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
+  g_assert_true (g_file_set_contents (desc_named_raw, "# a comment\nhello\nversion=1\n", -1,
+                                      &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "raw");
+  /* VMware's banner, even when what follows is damaged: an error, not a raw disk. */
+  g_assert_true (g_file_set_contents (desc_named_raw, "# Disk DescriptorFile\n\x01\x02", -1,
+                                      &error));
+  g_assert_cmpstr (strata_probe_format (desc_named_raw, &error), ==, "vmdk");
 }
 
 /* ---- Malformed images ---- */

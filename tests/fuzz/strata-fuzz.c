@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-fuzz.h"
 
+#include "strata-check.h"
+#include "strata-compress.h"
 #include "strata-error.h"
 #include "strata-image.h"
+#include "strata-vmdk-descriptor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -408,6 +411,15 @@ run_qcow2_compressed (const guint8 *data, gsize size)
 
   if (image == NULL)
     return;
+
+  /* The decoder alone first, with the cluster size the image will use. */
+  {
+    gsize cluster = (gsize) 1 << (9 + ((data[0] >> 1) & 7));
+    g_autofree guint8 *out = g_malloc (cluster);
+
+    (void) strata_decompress ((data[0] & 1) ? STRATA_COMPRESSION_ZSTD : STRATA_COMPRESSION_ZLIB,
+                              data + 3, size - 3, out, cluster);
+  }
   bytes = g_bytes_get_data (image, &len);
   exercise_bytes ("fuzz.qcow2", bytes, len, "qcow2", TRUE);
 }
@@ -416,6 +428,56 @@ static void
 run_vmdk (const guint8 *data, gsize size)
 {
   exercise_bytes ("fuzz.vmdk", data, size, "vmdk", TRUE);
+}
+
+/* The descriptor parser on the bare buffer, then the same text as a descriptor file. */
+static void
+run_vmdk_descriptor (const guint8 *data, gsize size)
+{
+  g_autoptr(StrataVmdkDescriptor) desc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  desc = strata_vmdk_descriptor_parse ((const char *) data, size, "fuzz.vmdk", &error);
+  check_contract (desc != NULL, error, "strata_vmdk_descriptor_parse");
+  if (desc != NULL)
+    {
+      volatile gsize sum = 0;
+
+      sum += desc->create_type ? strlen (desc->create_type) : 0;
+      sum += desc->parent_hint ? strlen (desc->parent_hint) : 0;
+      for (guint i = 0; i < desc->extents->len; i++)
+        {
+          const StrataVmdkExtentDesc *e = desc->extents->pdata[i];
+
+          sum += e->type_name ? strlen (e->type_name) : 0;
+          sum += e->filename ? strlen (e->filename) : 0;
+          if (e->sectors == 0)
+            {
+              fprintf (stderr, "strata-fuzz: descriptor extent with 0 sectors accepted\n");
+              abort ();
+            }
+        }
+      (void) sum;
+    }
+
+  exercise_bytes ("fuzz.vmdk", data, size, "vmdk", TRUE);
+}
+
+/* qemu-img check's walk over every table and refcount, read-only. */
+static void
+run_qcow2_check (const guint8 *data, gsize size)
+{
+  g_autofree char *path = write_input ("fuzz.qcow2", data, size);
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .format = "qcow2", .fix = STRATA_CHECK_FIX_NONE };
+  StrataCheckResult result = { 0 };
+  gboolean ok;
+
+  ok = strata_check_sync (path, &opts, NULL, &result, NULL, &error);
+  check_contract (ok, error, "strata_check_sync");
+  if (ok)
+    (void) strata_check_result_exit_code (&result);
+  strata_check_result_clear (&result);
 }
 
 static void
@@ -439,8 +501,10 @@ static const TargetEntry entries[] = {
     run_qcow2_compressed },
   { { "vmdk-sparse", "VMDK sparse header, grain directory and tables" }, run_vmdk },
   { { "vmdk-stream", "streamOptimized VMDK: markers, footer, compressed grains" }, run_vmdk },
-  { { "vmdk-descriptor", "VMDK text descriptor (with a 1 MiB flat extent fuzz-flat.vmdk)" },
-    run_vmdk },
+  { { "vmdk-descriptor", "VMDK text descriptor: the parser alone, then as a file (with a "
+      "1 MiB flat extent fuzz-flat.vmdk)" }, run_vmdk_descriptor },
+  { { "qcow2-check", "qcow2 consistency check over fuzzed tables and refcounts" },
+    run_qcow2_check },
   { { "probe", "any bytes, format probed by content" }, run_probe },
 };
 
