@@ -117,9 +117,10 @@ assert_clear_error (int rc, const char *err, const char *name, const char *what)
 }
 
 static char *
-make_dir (const char *name, int mode)
+make_dir (char *name, int mode)
 {
-  char *dir = g_build_filename (tu_dir (), name, NULL);
+  g_autofree char *owned = name;
+  char *dir = g_build_filename (tu_dir (), owned, NULL);
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   g_assert_cmpint (g_chmod (dir, mode), ==, 0);
@@ -187,7 +188,11 @@ test_full_create (void)
   g_free (tu_run_ok ("cat /dev/zero > '%s/filler' 2>/dev/null || true", full_mnt));
   rc = tu_run (NULL, &err, "timeout 60 %s create -f qcow2 '%s/new.qcow2' 1G", tu_strata_img (),
                full_mnt);
-  g_unlink (g_build_filename (full_mnt, "filler", NULL));
+  {
+    g_autofree char *filler = g_build_filename (full_mnt, "filler", NULL);
+
+    g_unlink (filler);
+  }
   if (cli_missing (err))
     return;
   assert_clear_error (rc, err, "new.qcow2", "create on a full filesystem");
@@ -199,7 +204,7 @@ test_full_create (void)
 static void
 test_readonly_folder (void)
 {
-  g_autofree char *dir = make_dir ("ro", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("ro"), 0755);
   const char *src = random_source ();
   g_autofree char *err = NULL;
   int rc;
@@ -264,7 +269,7 @@ test_readonly_mount (void)
 static void
 test_unreadable_source (void)
 {
-  g_autofree char *dir = make_dir ("unreadable", 0777);
+  g_autofree char *dir = make_dir (g_strdup ("unreadable"), 0777);
   g_autofree char *src = g_build_filename (dir, "secret.qcow2", NULL);
   static const char *commands[] = { "info", "map", "check", "convert -O raw" };
 
@@ -400,7 +405,7 @@ test_source_truncated_midway (gconstpointer data)
 static void
 test_source_unlinked_midway (void)
 {
-  g_autofree char *dir = make_dir ("unlinked", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("unlinked"), 0755);
   g_autofree char *src = g_build_filename (dir, "s.qcow2", NULL);
   g_autofree char *keep = g_build_filename (tu_dir (), "unlinked-copy.qcow2", NULL);
   g_autofree char *dst = g_build_filename (dir, "out.qcow2", NULL);
@@ -572,7 +577,7 @@ test_fail_nth_op (gconstpointer data)
 static void
 test_target_symlink (void)
 {
-  g_autofree char *dir = make_dir ("symlink", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("symlink"), 0755);
   g_autofree char *victim = g_build_filename (tu_dir (), "victim.txt", NULL);
   g_autofree char *link = g_build_filename (dir, "out.qcow2", NULL);
   g_autofree char *err = NULL;
@@ -613,7 +618,9 @@ test_target_symlink (void)
 static void
 test_target_in_chain (void)
 {
-  g_autofree char *dir = make_dir ("chain", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("chain"), 0755);
+  g_autofree char *base = g_build_filename (dir, "base.qcow2", NULL);
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
   g_autofree char *base_sum = NULL;
   g_autofree char *top_sum = NULL;
   static const char *targets[] = { "top.qcow2", "base.qcow2", "./base.qcow2", "link.qcow2" };
@@ -622,8 +629,8 @@ test_target_in_chain (void)
                      "qemu-io -c 'write -P 0x42 0 64k' base.qcow2 >/dev/null && "
                      "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
                      "ln -s base.qcow2 link.qcow2", dir));
-  base_sum = tu_file_checksum (g_build_filename (dir, "base.qcow2", NULL));
-  top_sum = tu_file_checksum (g_build_filename (dir, "top.qcow2", NULL));
+  base_sum = tu_file_checksum (base);
+  top_sum = tu_file_checksum (top);
 
   for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
     {
@@ -638,8 +645,8 @@ test_target_in_chain (void)
       if (cli_missing (err))
         return;
       assert_clear_error (rc, err, "qcow2", what);
-      a = tu_file_checksum (g_build_filename (dir, "base.qcow2", NULL));
-      b = tu_file_checksum (g_build_filename (dir, "top.qcow2", NULL));
+      a = tu_file_checksum (base);
+      b = tu_file_checksum (top);
       if (g_strcmp0 (a, base_sum) != 0 || g_strcmp0 (b, top_sum) != 0)
         problem ("%s changed the chain", what);
       assert_nothing_left (dir, "base.qcow2 link.qcow2 top.qcow2");
