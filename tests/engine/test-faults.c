@@ -14,11 +14,13 @@
  * Operations that are not on main yet are skipped: the CLI ones when strata-img prints "not
  * implemented yet", the engine ones when the symbol is not linked in (weak references).
  */
+#include "strata-commit.h"
 #include "strata-convert.h"
 #include "strata-create.h"
 #include "strata-error.h"
 #include "strata-file.h"
 #include "strata-image.h"
+#include "strata-rebase.h"
 #include "test-util.h"
 
 #include <errno.h>
@@ -569,6 +571,122 @@ test_fail_nth_op (gconstpointer data)
     }
 }
 
+/* In-place operations (rebase, commit): a failure at any write or flush must leave every
+ * file consistent for QEMU (leaks allowed, as after a crash) and the overlay's guest view
+ * unchanged, with no temporary file behind. */
+typedef gboolean (*InPlaceOperation) (const char *dir, GError **error);
+
+static gboolean
+op_rebase (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataRebaseOptions opts = { .backing = "copy.qcow2", .backing_format = "qcow2" };
+
+  return strata_rebase_sync (top, &opts, NULL, NULL, error);
+}
+
+static gboolean
+op_commit (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataCommitOptions opts = { .force = TRUE };
+  StrataCommitResult result = { 0 };
+  gboolean ok;
+
+  ok = strata_commit_sync (top, &opts, NULL, &result, NULL, error);
+  strata_commit_result_clear (&result);
+  return ok;
+}
+
+typedef struct
+{
+  const char      *name;
+  InPlaceOperation run;
+} InPlaceOp;
+
+static const InPlaceOp inplace_ops[] = {
+  { "rebase", op_rebase },
+  { "commit", op_commit },
+};
+
+static void
+make_chain (const char *dir)
+{
+  g_free (tu_run_ok ("cd '%s' && rm -f *.qcow2 && "
+                     "qemu-img create -q -f qcow2 base.qcow2 2M && "
+                     "qemu-io -c 'write -P 0x11 0 1M' base.qcow2 >/dev/null && "
+                     "cp base.qcow2 copy.qcow2 && "
+                     "qemu-io -c 'write -P 0x22 256k 128k' copy.qcow2 >/dev/null && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 0x33 64k 64k' -c 'write -P 0x44 1536k 64k' "
+                     "top.qcow2 >/dev/null", dir));
+}
+
+static void
+test_fail_nth_inplace (gconstpointer data)
+{
+  const InPlaceOp *op = data;
+  g_autofree char *dir = make_dir (g_strdup_printf ("inplace-%s", op->name), 0755);
+  g_autofree char *ref = g_strdup_printf ("%s.ref.raw", dir);
+  g_autoptr(GError) error = NULL;
+  StrataIoHooks hooks = { 0 };
+  guint64 total;
+
+  make_chain (dir);
+  g_free (tu_run_ok ("cd '%s' && qemu-img convert -O raw top.qcow2 '%s'", dir, ref));
+
+  strata_io_set_hooks (&hooks);
+  g_assert_true (op->run (dir, &error));
+  strata_io_set_hooks (NULL);
+  g_assert_no_error (error);
+  total = hooks.ops;
+  g_test_message ("%s: %" G_GUINT64_FORMAT " writes and flushes", op->name, total);
+
+  for (guint64 n = 1; n <= total; n++)
+    {
+      StrataIoHooks fail_hooks = { .fail_after_ops = n };
+      g_autofree char *listing = NULL;
+      gboolean ok;
+      int rc;
+
+      if (!(total <= 48 || n <= 16 || n > total - 16 || n % (total / 16) == 0))
+        continue;
+
+      make_chain (dir);
+      strata_io_set_hooks (&fail_hooks);
+      ok = op->run (dir, &error);
+      strata_io_set_hooks (NULL);
+
+      if (ok)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                 " went unnoticed", op->name, n, total);
+      else if (!g_error_matches (error, STRATA_ERROR, STRATA_ERROR_IO) ||
+               strstr (error->message, ".qcow2") == NULL)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT ": expected an I/O error naming "
+                 "the file, got: %s", op->name, n, error->message);
+      g_clear_error (&error);
+
+      for (guint i = 0; i < 3; i++)
+        {
+          static const char *files[] = { "top.qcow2", "base.qcow2", "copy.qcow2" };
+
+          rc = tu_run (NULL, NULL, "cd '%s' && qemu-img check -q %s", dir, files[i]);
+          if (rc != 0 && rc != 3)
+            problem ("%s: after failing operation %" G_GUINT64_FORMAT ", qemu-img check %s "
+                     "exits %d", op->name, n, files[i], rc);
+        }
+      rc = tu_run (NULL, NULL, "cd '%s' && qemu-img compare -q top.qcow2 '%s'", dir, ref);
+      if (rc != 0)
+        problem ("%s: after failing operation %" G_GUINT64_FORMAT ", the overlay's guest data "
+                 "changed (qemu-img compare exits %d)", op->name, n, rc);
+      listing = tu_list_dir (dir);
+      if (g_strcmp0 (listing, "base.qcow2 copy.qcow2 top.qcow2") != 0)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT " left \"%s\"", op->name, n,
+                 listing);
+    }
+  g_unlink (ref);
+}
+
 /* --- symbolic links and self-targets ---------------------------------------------------- */
 
 /* DST is a symbolic link to a file elsewhere (think /etc/passwd). qemu-img follows it and
@@ -715,6 +833,12 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/faults/fail-nth/%s", fault_ops[i].name);
 
       g_test_add_data_func (path, &fault_ops[i], test_fail_nth_op);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (inplace_ops); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/faults/fail-nth/%s", inplace_ops[i].name);
+
+      g_test_add_data_func (path, &inplace_ops[i], test_fail_nth_inplace);
     }
   g_test_add_func ("/faults/target/symlink", test_target_symlink);
   g_test_add_func ("/faults/target/in-chain", test_target_in_chain);
