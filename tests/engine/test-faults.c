@@ -46,9 +46,6 @@ static const struct
     "an error: strata-raw.c reads with strata_file_pread_zerofill() and SEEK_DATA past the "
     "end reports a hole (owner: lead, strata-raw.c; or convert could compare the source's "
     "size before and after)" },
-  { "/faults/midway/truncated-qcow2", "a qcow2 source cut short while it is read gives zeros "
-    "for the lost data clusters, not an error: strata-qcow2-cluster.c reads data with "
-    "strata_file_pread_zerofill() (owner: qcow2; or convert, as above)" },
   { NULL, NULL },
 };
 

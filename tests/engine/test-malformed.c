@@ -347,9 +347,6 @@ static const struct
   const char *what;
   const char *reason;
 } known_issues[] = {
-  { "version-1/engine", "qcow2 magic with version 1 opens as raw; QEMU refuses it (as qcow "
-    "v1) and DESIGN.md wants an error, not raw (owner: qcow2, strata-qcow2.c probe)" },
-  { "version-1/info", "qcow2 magic with version 1 opens as raw (owner: qcow2)" },
   { "incompat-extended-l2-64k/check", "check misses a non-zero subcluster bitmap in an "
     "unallocated extended L2 entry that qemu-img check reports (owner: chain, "
     "strata-qcow2-check.c)" },
