@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -704,6 +705,14 @@ check_target (StrataImage  *src,
                    "%s: is a directory", target);
       return FALSE;
     }
+  /* The target is replaced by renaming a new file over it, which must not happen to a
+   * device node. */
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: not a regular file; convert only writes image files", target);
+      return FALSE;
+    }
 
   tid.dev = st.st_dev;
   tid.ino = st.st_ino;
@@ -793,6 +802,8 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
+  g_autofree char *resolved = NULL;
+  const char *final_path;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
@@ -836,7 +847,13 @@ strata_convert_sync (const char                 *source,
   if (src == NULL)
     return FALSE;
 
-  if (!check_target (src, target, error))
+  /* qemu-img writes through a symbolic link; replacing the file it points to gives the
+   * same result, where renaming over the link would replace the link. */
+  if (lstat (target, &st) == 0 && S_ISLNK (st.st_mode))
+    resolved = realpath (target, NULL);
+  final_path = resolved != NULL ? resolved : target;
+
+  if (!check_target (src, final_path, error))
     return FALSE;
 
   memset (&p, 0, sizeof p);
@@ -867,7 +884,7 @@ strata_convert_sync (const char                 *source,
   if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
     goto out;
 
-  if (!(tmp = strata_file_create_temp (target, error)))
+  if (!(tmp = strata_file_create_temp (final_path, error)))
     {
       ok = FALSE;
       goto out;
@@ -913,7 +930,7 @@ strata_convert_sync (const char                 *source,
   g_clear_pointer (&dst, strata_image_unref);
 
   if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
-    ok = strata_file_commit_rename (tmp, target, error);
+    ok = strata_file_commit_rename (tmp, final_path, error);
   if (!ok)
     {
       name_target_in_error (error, target);
@@ -926,7 +943,7 @@ strata_convert_sync (const char                 *source,
       result->source_allocated = chain_allocated (src);
       result->virtual_size = p.virtual_size;
       result->data_bytes = p.data_total;
-      if (stat (target, &st) == 0)
+      if (stat (final_path, &st) == 0)
         result->target_size = (guint64) st.st_blocks * 512;
     }
   if (job != NULL)
