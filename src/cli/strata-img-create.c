@@ -54,7 +54,7 @@ option_clear (gpointer data)
 }
 
 /* Splits "a=b,c=d" like QEMU's option parser: ",," stands for a literal comma. */
-static gboolean
+static void
 split_options (const char *text,
                GArray     *options)
 {
@@ -97,7 +97,6 @@ split_options (const char *text,
         }
       g_array_append_val (options, o);
     }
-  return TRUE;
 }
 
 static const char *
@@ -114,12 +113,6 @@ option_get (GArray *options, const char *key)
         value = o->value ? o->value : "on";
     }
   return value;
-}
-
-static gboolean
-key_is_known (const char *const *keys, const char *key)
-{
-  return g_strv_contains (keys, key);
 }
 
 /* QEMU's options print with commas doubled. */
@@ -341,7 +334,7 @@ strata_img_create (int argc, char **argv)
   for (guint i = 0; i < options->len; i++)
     {
       Option *o = &g_array_index (options, Option, i);
-      gboolean known = strcmp (format, "qcow2") == 0 ? key_is_known (qcow2_keys, o->key)
+      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (qcow2_keys, o->key)
                                                      : strcmp (o->key, "size") == 0;
 
       if (!known)

@@ -505,6 +505,17 @@ void
 strata_img_report_open_error (const char   *filename,
                               const GError *error)
 {
+  static const char hint[] = "Use -U (force share) to read it anyway. ";
+
+  /* The engine puts its advice first; on a terminal it reads better after the reason. */
+  if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED) &&
+      g_str_has_prefix (error->message, hint))
+    {
+      strata_img_error ("%s %.*s", error->message + strlen (hint), (int) strlen (hint) - 1,
+                        hint);
+      return;
+    }
+
   if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND) &&
       g_str_has_prefix (error->message, filename) &&
       g_str_has_prefix (error->message + strlen (filename), ": Could not open"))

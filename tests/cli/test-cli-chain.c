@@ -328,7 +328,7 @@ test_mission (void)
   g_autofree char *d = scratch ("mission");
   g_autofree char *out = NULL;
   const char *untouched[] = { "base.qcow2", "o2.qcow2", "o3.qcow2" };
-  g_autofree char *sums[3] = { NULL };
+  g_auto(GStrv) sums = g_new0 (char *, 4);
 
   g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f vmdk disk.vmdk 64M && "
                      "qemu-io -f vmdk -c 'write -P 17 0 8M' -c 'write -P 18 20M 4M' "

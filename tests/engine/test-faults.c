@@ -14,11 +14,13 @@
  * Operations that are not on main yet are skipped: the CLI ones when strata-img prints "not
  * implemented yet", the engine ones when the symbol is not linked in (weak references).
  */
+#include "strata-commit.h"
 #include "strata-convert.h"
 #include "strata-create.h"
 #include "strata-error.h"
 #include "strata-file.h"
 #include "strata-image.h"
+#include "strata-rebase.h"
 #include "test-util.h"
 
 #include <errno.h>
@@ -117,9 +119,10 @@ assert_clear_error (int rc, const char *err, const char *name, const char *what)
 }
 
 static char *
-make_dir (const char *name, int mode)
+make_dir (char *name, int mode)
 {
-  char *dir = g_build_filename (tu_dir (), name, NULL);
+  g_autofree char *owned = name;
+  char *dir = g_build_filename (tu_dir (), owned, NULL);
 
   g_assert_cmpint (g_mkdir_with_parents (dir, 0755), ==, 0);
   g_assert_cmpint (g_chmod (dir, mode), ==, 0);
@@ -187,7 +190,11 @@ test_full_create (void)
   g_free (tu_run_ok ("cat /dev/zero > '%s/filler' 2>/dev/null || true", full_mnt));
   rc = tu_run (NULL, &err, "timeout 60 %s create -f qcow2 '%s/new.qcow2' 1G", tu_strata_img (),
                full_mnt);
-  g_unlink (g_build_filename (full_mnt, "filler", NULL));
+  {
+    g_autofree char *filler = g_build_filename (full_mnt, "filler", NULL);
+
+    g_unlink (filler);
+  }
   if (cli_missing (err))
     return;
   assert_clear_error (rc, err, "new.qcow2", "create on a full filesystem");
@@ -199,7 +206,7 @@ test_full_create (void)
 static void
 test_readonly_folder (void)
 {
-  g_autofree char *dir = make_dir ("ro", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("ro"), 0755);
   const char *src = random_source ();
   g_autofree char *err = NULL;
   int rc;
@@ -264,7 +271,7 @@ test_readonly_mount (void)
 static void
 test_unreadable_source (void)
 {
-  g_autofree char *dir = make_dir ("unreadable", 0777);
+  g_autofree char *dir = make_dir (g_strdup ("unreadable"), 0777);
   g_autofree char *src = g_build_filename (dir, "secret.qcow2", NULL);
   static const char *commands[] = { "info", "map", "check", "convert -O raw" };
 
@@ -400,7 +407,7 @@ test_source_truncated_midway (gconstpointer data)
 static void
 test_source_unlinked_midway (void)
 {
-  g_autofree char *dir = make_dir ("unlinked", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("unlinked"), 0755);
   g_autofree char *src = g_build_filename (dir, "s.qcow2", NULL);
   g_autofree char *keep = g_build_filename (tu_dir (), "unlinked-copy.qcow2", NULL);
   g_autofree char *dst = g_build_filename (dir, "out.qcow2", NULL);
@@ -564,6 +571,122 @@ test_fail_nth_op (gconstpointer data)
     }
 }
 
+/* In-place operations (rebase, commit): a failure at any write or flush must leave every
+ * file consistent for QEMU (leaks allowed, as after a crash) and the overlay's guest view
+ * unchanged, with no temporary file behind. */
+typedef gboolean (*InPlaceOperation) (const char *dir, GError **error);
+
+static gboolean
+op_rebase (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataRebaseOptions opts = { .backing = "copy.qcow2", .backing_format = "qcow2" };
+
+  return strata_rebase_sync (top, &opts, NULL, NULL, error);
+}
+
+static gboolean
+op_commit (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataCommitOptions opts = { .force = TRUE };
+  StrataCommitResult result = { 0 };
+  gboolean ok;
+
+  ok = strata_commit_sync (top, &opts, NULL, &result, NULL, error);
+  strata_commit_result_clear (&result);
+  return ok;
+}
+
+typedef struct
+{
+  const char      *name;
+  InPlaceOperation run;
+} InPlaceOp;
+
+static const InPlaceOp inplace_ops[] = {
+  { "rebase", op_rebase },
+  { "commit", op_commit },
+};
+
+static void
+make_chain (const char *dir)
+{
+  g_free (tu_run_ok ("cd '%s' && rm -f *.qcow2 && "
+                     "qemu-img create -q -f qcow2 base.qcow2 2M && "
+                     "qemu-io -c 'write -P 0x11 0 1M' base.qcow2 >/dev/null && "
+                     "cp base.qcow2 copy.qcow2 && "
+                     "qemu-io -c 'write -P 0x22 256k 128k' copy.qcow2 >/dev/null && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 0x33 64k 64k' -c 'write -P 0x44 1536k 64k' "
+                     "top.qcow2 >/dev/null", dir));
+}
+
+static void
+test_fail_nth_inplace (gconstpointer data)
+{
+  const InPlaceOp *op = data;
+  g_autofree char *dir = make_dir (g_strdup_printf ("inplace-%s", op->name), 0755);
+  g_autofree char *ref = g_strdup_printf ("%s.ref.raw", dir);
+  g_autoptr(GError) error = NULL;
+  StrataIoHooks hooks = { 0 };
+  guint64 total;
+
+  make_chain (dir);
+  g_free (tu_run_ok ("cd '%s' && qemu-img convert -O raw top.qcow2 '%s'", dir, ref));
+
+  strata_io_set_hooks (&hooks);
+  g_assert_true (op->run (dir, &error));
+  strata_io_set_hooks (NULL);
+  g_assert_no_error (error);
+  total = hooks.ops;
+  g_test_message ("%s: %" G_GUINT64_FORMAT " writes and flushes", op->name, total);
+
+  for (guint64 n = 1; n <= total; n++)
+    {
+      StrataIoHooks fail_hooks = { .fail_after_ops = n };
+      g_autofree char *listing = NULL;
+      gboolean ok;
+      int rc;
+
+      if (!(total <= 48 || n <= 16 || n > total - 16 || n % (total / 16) == 0))
+        continue;
+
+      make_chain (dir);
+      strata_io_set_hooks (&fail_hooks);
+      ok = op->run (dir, &error);
+      strata_io_set_hooks (NULL);
+
+      if (ok)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
+                 " went unnoticed", op->name, n, total);
+      else if (!g_error_matches (error, STRATA_ERROR, STRATA_ERROR_IO) ||
+               strstr (error->message, ".qcow2") == NULL)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT ": expected an I/O error naming "
+                 "the file, got: %s", op->name, n, error->message);
+      g_clear_error (&error);
+
+      for (guint i = 0; i < 3; i++)
+        {
+          static const char *files[] = { "top.qcow2", "base.qcow2", "copy.qcow2" };
+
+          rc = tu_run (NULL, NULL, "cd '%s' && qemu-img check -q %s", dir, files[i]);
+          if (rc != 0 && rc != 3)
+            problem ("%s: after failing operation %" G_GUINT64_FORMAT ", qemu-img check %s "
+                     "exits %d", op->name, n, files[i], rc);
+        }
+      rc = tu_run (NULL, NULL, "cd '%s' && qemu-img compare -q top.qcow2 '%s'", dir, ref);
+      if (rc != 0)
+        problem ("%s: after failing operation %" G_GUINT64_FORMAT ", the overlay's guest data "
+                 "changed (qemu-img compare exits %d)", op->name, n, rc);
+      listing = tu_list_dir (dir);
+      if (g_strcmp0 (listing, "base.qcow2 copy.qcow2 top.qcow2") != 0)
+        problem ("%s: failing operation %" G_GUINT64_FORMAT " left \"%s\"", op->name, n,
+                 listing);
+    }
+  g_unlink (ref);
+}
+
 /* --- symbolic links and self-targets ---------------------------------------------------- */
 
 /* DST is a symbolic link to a file elsewhere (think /etc/passwd). qemu-img follows it and
@@ -572,7 +695,7 @@ test_fail_nth_op (gconstpointer data)
 static void
 test_target_symlink (void)
 {
-  g_autofree char *dir = make_dir ("symlink", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("symlink"), 0755);
   g_autofree char *victim = g_build_filename (tu_dir (), "victim.txt", NULL);
   g_autofree char *link = g_build_filename (dir, "out.qcow2", NULL);
   g_autofree char *err = NULL;
@@ -613,7 +736,9 @@ test_target_symlink (void)
 static void
 test_target_in_chain (void)
 {
-  g_autofree char *dir = make_dir ("chain", 0755);
+  g_autofree char *dir = make_dir (g_strdup ("chain"), 0755);
+  g_autofree char *base = g_build_filename (dir, "base.qcow2", NULL);
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
   g_autofree char *base_sum = NULL;
   g_autofree char *top_sum = NULL;
   static const char *targets[] = { "top.qcow2", "base.qcow2", "./base.qcow2", "link.qcow2" };
@@ -622,8 +747,8 @@ test_target_in_chain (void)
                      "qemu-io -c 'write -P 0x42 0 64k' base.qcow2 >/dev/null && "
                      "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
                      "ln -s base.qcow2 link.qcow2", dir));
-  base_sum = tu_file_checksum (g_build_filename (dir, "base.qcow2", NULL));
-  top_sum = tu_file_checksum (g_build_filename (dir, "top.qcow2", NULL));
+  base_sum = tu_file_checksum (base);
+  top_sum = tu_file_checksum (top);
 
   for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
     {
@@ -638,8 +763,8 @@ test_target_in_chain (void)
       if (cli_missing (err))
         return;
       assert_clear_error (rc, err, "qcow2", what);
-      a = tu_file_checksum (g_build_filename (dir, "base.qcow2", NULL));
-      b = tu_file_checksum (g_build_filename (dir, "top.qcow2", NULL));
+      a = tu_file_checksum (base);
+      b = tu_file_checksum (top);
       if (g_strcmp0 (a, base_sum) != 0 || g_strcmp0 (b, top_sum) != 0)
         problem ("%s changed the chain", what);
       assert_nothing_left (dir, "base.qcow2 link.qcow2 top.qcow2");
@@ -708,6 +833,12 @@ main (int argc, char **argv)
       g_autofree char *path = g_strdup_printf ("/faults/fail-nth/%s", fault_ops[i].name);
 
       g_test_add_data_func (path, &fault_ops[i], test_fail_nth_op);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (inplace_ops); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/faults/fail-nth/%s", inplace_ops[i].name);
+
+      g_test_add_data_func (path, &inplace_ops[i], test_fail_nth_inplace);
     }
   g_test_add_func ("/faults/target/symlink", test_target_symlink);
   g_test_add_func ("/faults/target/in-chain", test_target_in_chain);
