@@ -25,7 +25,8 @@ DATA_BYTES=$((800 * 1000 * 1000))
 die () { echo "bench-convert: $*" >&2; exit 1; }
 
 for tool in qemu-img mke2fs /usr/bin/time; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install qemu-utils e2fsprogs time)"
+  command -v "$tool" >/dev/null ||
+    die "$tool is missing (apt-get install qemu-utils e2fsprogs time)"
 done
 
 if [ -z "${STRATA_IMG:-}" ]; then

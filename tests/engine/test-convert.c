@@ -56,7 +56,8 @@ typedef struct
 static const SourceKind sources[] = {
   { "raw", "cp --sparse=always %2$s %1$s", "src-raw.img", FALSE, "src-raw.img" },
   { "qcow2", "qemu-img convert -O qcow2 %2$s %1$s", "src.qcow2", FALSE, "src.qcow2" },
-  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE, "src-zlib.qcow2" },
+  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE,
+    "src-zlib.qcow2" },
   { "qcow2-zstd", "qemu-img convert -c -O qcow2 -o compression_type=zstd %2$s %1$s",
     "src-zstd.qcow2", FALSE, "src-zstd.qcow2" },
   { "qcow2-4k-v2", "qemu-img convert -O qcow2 -o cluster_size=4k,compat=0.10 %2$s %1$s",
