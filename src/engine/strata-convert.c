@@ -30,7 +30,7 @@
  * write calls are noise, small enough that a few chunks per thread stay cheap. */
 #define CHUNK_MIN_BYTES      (1024 * 1024)
 /* Memory all the chunks' buffers may take together. */
-#define PIPELINE_BUDGET      (40 * 1024 * 1024)
+#define PIPELINE_BUDGET      (32 * 1024 * 1024)
 /* Start the kernel's writeback of the target after this many bytes; see writer_run(). */
 #define WRITEBACK_INTERVAL   (16 * 1024 * 1024)
 /* Zero detection granularity for a raw target: as qemu-img's default -S 4k. */
@@ -569,7 +569,11 @@ pipeline_run (Pipeline  *p,
   /* Two chunks per worker keep every worker busy while the writer and the reader each hold
    * one; the budget caps it for large clusters or many threads. */
   p->n_chunks = 2 * p->n_workers + 2;
-  p->n_chunks = MIN (p->n_chunks, MAX (p->n_workers + 2, PIPELINE_BUDGET / per_chunk));
+  p->n_chunks = CLAMP (PIPELINE_BUDGET / per_chunk, 3, p->n_chunks);
+  /* A worker without a chunk to work on only costs memory (its compressor and source
+   * handle): with large clusters and many threads the budget caps the workers too, so the
+   * peak stays under 64 MiB (measured: 2 MiB clusters, -m 16). */
+  p->n_workers = MIN (p->n_workers, p->n_chunks - 2);
 
   arena = g_malloc (per_chunk * p->n_chunks);
   p->chunks = g_new0 (Chunk, p->n_chunks);
