@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -806,8 +805,6 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
-  g_autofree char *resolved = NULL;
-  const char *final_path;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
@@ -851,13 +848,10 @@ strata_convert_sync (const char                 *source,
   if (src == NULL)
     return FALSE;
 
-  /* qemu-img writes through a symbolic link; replacing the file it points to gives the
-   * same result, where renaming over the link would replace the link. */
-  if (lstat (target, &st) == 0 && S_ISLNK (st.st_mode))
-    resolved = realpath (target, NULL);
-  final_path = resolved != NULL ? resolved : target;
-
-  if (!check_target (src, final_path, error))
+  /* A symbolic link as the target is replaced by the new image, not written through
+   * (qemu-img writes through it): a link planted in a shared folder must not make us
+   * overwrite the file it points to. check_target() follows it to refuse the source. */
+  if (!check_target (src, target, error))
     return FALSE;
 
   memset (&p, 0, sizeof p);
@@ -888,7 +882,7 @@ strata_convert_sync (const char                 *source,
   if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
     goto out;
 
-  if (!(tmp = strata_file_create_temp (final_path, error)))
+  if (!(tmp = strata_file_create_temp (target, error)))
     {
       ok = FALSE;
       goto out;
@@ -934,7 +928,7 @@ strata_convert_sync (const char                 *source,
   g_clear_pointer (&dst, strata_image_unref);
 
   if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
-    ok = strata_file_commit_rename (tmp, final_path, error);
+    ok = strata_file_commit_rename (tmp, target, error);
   if (!ok)
     {
       name_target_in_error (error, target);
@@ -947,7 +941,7 @@ strata_convert_sync (const char                 *source,
       result->source_allocated = chain_allocated (src);
       result->virtual_size = p.virtual_size;
       result->data_bytes = p.data_total;
-      if (stat (final_path, &st) == 0)
+      if (stat (target, &st) == 0)
         result->target_size = (guint64) st.st_blocks * 512;
     }
   if (job != NULL)
