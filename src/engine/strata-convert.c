@@ -748,6 +748,50 @@ check_target (StrataImage  *src,
   return TRUE;
 }
 
+/* File sizes of every layer of the chain, to notice a source cut short (or grown) while it
+ * was read: the drivers read missing bytes past the end as zeros, which would otherwise
+ * end up in the target as if they were data. */
+static GArray *
+chain_file_sizes (StrataImage *src)
+{
+  GArray *sizes = g_array_new (FALSE, TRUE, sizeof (guint64));
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
+    {
+      guint64 size = G_MAXUINT64;
+
+      if (!strata_file_get_size (strata_image_get_file (layer), &size, NULL))
+        size = G_MAXUINT64;
+      g_array_append_val (sizes, size);
+    }
+  return sizes;
+}
+
+static gboolean
+check_chain_unchanged (StrataImage  *src,
+                       GArray       *before,
+                       GError      **error)
+{
+  g_autoptr(GArray) after = chain_file_sizes (src);
+  guint i = 0;
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer), i++)
+    {
+      guint64 a = g_array_index (before, guint64, i);
+      guint64 b = g_array_index (after, guint64, i);
+
+      if (a != b)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                       "%s: the file changed size while it was converted (%" G_GUINT64_FORMAT
+                       " bytes, now %" G_GUINT64_FORMAT "); the conversion was abandoned",
+                       strata_image_get_filename (layer), a, b);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 static guint64
 chain_allocated (StrataImage *src)
 {
@@ -805,6 +849,7 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
+  g_autoptr(GArray) sizes = NULL;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
@@ -853,6 +898,7 @@ strata_convert_sync (const char                 *source,
    * overwrite the file it points to. check_target() follows it to refuse the source. */
   if (!check_target (src, target, error))
     return FALSE;
+  sizes = chain_file_sizes (src);
 
   memset (&p, 0, sizeof p);
   g_mutex_init (&p.lock);
@@ -915,6 +961,8 @@ strata_convert_sync (const char                 *source,
       name_target_in_error (error, target);
       goto out;
     }
+  if (!(ok = check_chain_unchanged (src, sizes, error)))
+    goto out;
 
   if (job != NULL)
     strata_job_set_phase (job, "Writing to disk");
