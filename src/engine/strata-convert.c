@@ -29,7 +29,7 @@
  * write calls are noise, small enough that a few chunks per thread stay cheap. */
 #define CHUNK_MIN_BYTES      (1024 * 1024)
 /* Memory all the chunks' buffers may take together. */
-#define PIPELINE_BUDGET      (40 * 1024 * 1024)
+#define PIPELINE_BUDGET      (32 * 1024 * 1024)
 /* Start the kernel's writeback of the target after this many bytes; see writer_run(). */
 #define WRITEBACK_INTERVAL   (16 * 1024 * 1024)
 /* Zero detection granularity for a raw target: as qemu-img's default -S 4k. */
@@ -568,7 +568,11 @@ pipeline_run (Pipeline  *p,
   /* Two chunks per worker keep every worker busy while the writer and the reader each hold
    * one; the budget caps it for large clusters or many threads. */
   p->n_chunks = 2 * p->n_workers + 2;
-  p->n_chunks = MIN (p->n_chunks, MAX (p->n_workers + 2, PIPELINE_BUDGET / per_chunk));
+  p->n_chunks = CLAMP (PIPELINE_BUDGET / per_chunk, 3, p->n_chunks);
+  /* A worker without a chunk to work on only costs memory (its compressor and source
+   * handle): with large clusters and many threads the budget caps the workers too, so the
+   * peak stays under 64 MiB (measured: 2 MiB clusters, -m 16). */
+  p->n_workers = MIN (p->n_workers, p->n_chunks - 2);
 
   arena = g_malloc (per_chunk * p->n_chunks);
   p->chunks = g_new0 (Chunk, p->n_chunks);
@@ -704,6 +708,14 @@ check_target (StrataImage  *src,
                    "%s: is a directory", target);
       return FALSE;
     }
+  /* The target is replaced by renaming a new file over it, which must not happen to a
+   * device node. */
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: not a regular file; convert only writes image files", target);
+      return FALSE;
+    }
 
   tid.dev = st.st_dev;
   tid.ino = st.st_ino;
@@ -733,6 +745,50 @@ check_target (StrataImage  *src,
       return FALSE;
     }
 
+  return TRUE;
+}
+
+/* File sizes of every layer of the chain, to notice a source cut short (or grown) while it
+ * was read: the drivers read missing bytes past the end as zeros, which would otherwise
+ * end up in the target as if they were data. */
+static GArray *
+chain_file_sizes (StrataImage *src)
+{
+  GArray *sizes = g_array_new (FALSE, TRUE, sizeof (guint64));
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
+    {
+      guint64 size = G_MAXUINT64;
+
+      if (!strata_file_get_size (strata_image_get_file (layer), &size, NULL))
+        size = G_MAXUINT64;
+      g_array_append_val (sizes, size);
+    }
+  return sizes;
+}
+
+static gboolean
+check_chain_unchanged (StrataImage  *src,
+                       GArray       *before,
+                       GError      **error)
+{
+  g_autoptr(GArray) after = chain_file_sizes (src);
+  guint i = 0;
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer), i++)
+    {
+      guint64 a = g_array_index (before, guint64, i);
+      guint64 b = g_array_index (after, guint64, i);
+
+      if (a != b)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                       "%s: the file changed size while it was converted (%" G_GUINT64_FORMAT
+                       " bytes, now %" G_GUINT64_FORMAT "); the conversion was abandoned",
+                       strata_image_get_filename (layer), a, b);
+          return FALSE;
+        }
+    }
   return TRUE;
 }
 
@@ -793,6 +849,7 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
+  g_autoptr(GArray) sizes = NULL;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
@@ -836,8 +893,12 @@ strata_convert_sync (const char                 *source,
   if (src == NULL)
     return FALSE;
 
+  /* A symbolic link as the target is replaced by the new image, not written through
+   * (qemu-img writes through it): a link planted in a shared folder must not make us
+   * overwrite the file it points to. check_target() follows it to refuse the source. */
   if (!check_target (src, target, error))
     return FALSE;
+  sizes = chain_file_sizes (src);
 
   memset (&p, 0, sizeof p);
   g_mutex_init (&p.lock);
@@ -900,6 +961,8 @@ strata_convert_sync (const char                 *source,
       name_target_in_error (error, target);
       goto out;
     }
+  if (!(ok = check_chain_unchanged (src, sizes, error)))
+    goto out;
 
   if (job != NULL)
     strata_job_set_phase (job, "Writing to disk");
