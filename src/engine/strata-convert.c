@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-convert.h"
+#include "strata-target.h"
 #include "strata-compress.h"
 #include "strata-error.h"
 
@@ -670,84 +671,6 @@ name_target_in_error (GError     **error,
     g_prefix_error (error, "%s: could not write the converted image: ", target);
 }
 
-typedef struct
-{
-  dev_t dev;
-  ino_t ino;
-} FileId;
-
-static gboolean
-file_id_of_fd (int fd, FileId *id)
-{
-  struct stat st;
-
-  if (fstat (fd, &st) != 0)
-    return FALSE;
-  id->dev = st.st_dev;
-  id->ino = st.st_ino;
-  return TRUE;
-}
-
-/* Refuses a target that is the source, part of its chain, or held by a running QEMU. */
-static gboolean
-check_target (StrataImage  *src,
-              const char   *target,
-              GError      **error)
-{
-  g_autoptr(StrataFile) file = NULL;
-  g_autoptr(GError) local_error = NULL;
-  struct stat st;
-  FileId tid;
-
-  if (stat (target, &st) != 0)
-    return TRUE; /* does not exist (or cannot be seen): creating the temp file will tell */
-
-  if (S_ISDIR (st.st_mode))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                   "%s: is a directory", target);
-      return FALSE;
-    }
-  /* The target is replaced by renaming a new file over it, which must not happen to a
-   * device node. */
-  if (!S_ISREG (st.st_mode))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: not a regular file; convert only writes image files", target);
-      return FALSE;
-    }
-
-  tid.dev = st.st_dev;
-  tid.ino = st.st_ino;
-  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
-    {
-      FileId lid;
-
-      if (file_id_of_fd (strata_file_get_fd (strata_image_get_file (layer)), &lid) &&
-          lid.dev == tid.dev && lid.ino == tid.ino)
-        {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                       "%s: refusing to overwrite %s, which is %s", target,
-                       strata_image_get_filename (layer),
-                       layer == src ? "the source image"
-                                    : "part of the source's backing chain");
-          return FALSE;
-        }
-    }
-
-  /* Any lock at all means a QEMU process has the image open. */
-  file = strata_file_open (target, STRATA_FILE_READ, &local_error);
-  if (file != NULL && strata_file_test_conflict (file, STRATA_PERM_ALL, 0))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED,
-                   "%s: refusing to replace an image that another process (a running "
-                   "virtual machine?) holds open", target);
-      return FALSE;
-    }
-
-  return TRUE;
-}
-
 /* File sizes of every layer of the chain, to notice a source cut short (or grown) while it
  * was read: the drivers read missing bytes past the end as zeros, which would otherwise
  * end up in the target as if they were data. */
@@ -854,6 +777,7 @@ strata_convert_sync (const char                 *source,
   Pipeline p;
   gboolean is_raw;
   gboolean ok;
+  guint target_mode = 0;
   struct stat st;
 
   g_return_val_if_fail (source != NULL, FALSE);
@@ -893,10 +817,9 @@ strata_convert_sync (const char                 *source,
   if (src == NULL)
     return FALSE;
 
-  /* A symbolic link as the target is replaced by the new image, not written through
-   * (qemu-img writes through it): a link planted in a shared folder must not make us
-   * overwrite the file it points to. check_target() follows it to refuse the source. */
-  if (!check_target (src, target, error))
+  /* The one check for replaced names (strata-target.c): not the source or its files, not a
+   * link, device, protected image or an image a running QEMU holds. */
+  if (!strata_target_check_replace (target, src, &target_mode, error))
     return FALSE;
   sizes = chain_file_sizes (src);
 
@@ -933,6 +856,7 @@ strata_convert_sync (const char                 *source,
       ok = FALSE;
       goto out;
     }
+  strata_target_apply_mode (tmp, target_mode);
 
   if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
     {
