@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-target.h"
 #include "strata-img-output.h"
 
 #include "strata-create.h"
@@ -179,35 +180,35 @@ create_raw (const char *filename,
             gboolean    quiet)
 {
   static const guint8 zeros[4096];
+  g_autoptr(StrataFile) file = NULL;
+  g_autoptr(GError) error = NULL;
   gsize first;
-  int fd;
+  guint mode = 0;
 
   if (!quiet)
     printf ("Formatting '%s', fmt=raw size=%" G_GUINT64_FORMAT "\n", filename, size);
   fflush (stdout);
 
-  fd = open (filename, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0)
+  /* Like qcow2 creation: checked, written to a temporary file, renamed. */
+  if (!strata_target_check_replace (filename, NULL, &mode, &error) ||
+      !(file = strata_file_create_temp (filename, &error)))
     {
-      strata_img_error ("%s: Could not create '%s': %s", filename, filename,
-                        g_strerror (errno));
+      strata_img_error ("%s", error->message);
       return 1;
     }
+  strata_target_apply_mode (file, mode);
 
   /* qemu-img allocates the first block so that later probes of the file's alignment work;
    * doing the same keeps `info` and `map` of our raw files identical to its own. */
   first = MIN (size, sizeof zeros);
-  if (ftruncate (fd, (off_t) size) != 0 ||
-      (first > 0 && pwrite (fd, zeros, first, 0) != (ssize_t) first) ||
-      fsync (fd) != 0)
+  if (!strata_file_truncate (file, size, &error) ||
+      (first > 0 && !strata_file_pwrite (file, zeros, first, 0, &error)) ||
+      !strata_file_commit_rename (file, filename, &error))
     {
-      int saved = errno;
-
-      close (fd);
-      strata_img_error ("%s: Could not resize file: %s", filename, g_strerror (saved));
+      strata_file_unlink (file);
+      strata_img_error ("%s: Could not create the image: %s", filename, error->message);
       return 1;
     }
-  close (fd);
   return 0;
 }
 

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-create.h"
+#include "strata-target.h"
 #include "strata-driver.h"
 #include "strata-error.h"
 #include "strata-qcow2-private.h"
@@ -395,13 +396,18 @@ strata_create_qcow2 (const char                *filename,
                      GError                   **error)
 {
   g_autoptr(StrataFile) file = NULL;
+  guint mode = 0;
 
   g_return_val_if_fail (filename != NULL, FALSE);
   g_return_val_if_fail (opts != NULL, FALSE);
 
+  if (!strata_target_check_replace (filename, NULL, &mode, error))
+    return FALSE;
+
   file = strata_file_create_temp (filename, error);
   if (file == NULL)
     return FALSE;
+  strata_target_apply_mode (file, mode);
 
   if (!strata_create_qcow2_in_file (file, opts, error) ||
       !strata_file_commit_rename (file, filename, error))

@@ -65,6 +65,9 @@ struct _StrataDriver
   gboolean  (*close_clean)    (StrataImage *self, GError **error);
   guint64   (*get_cluster_size) (StrataImage *self);
   StrataCompression (*get_compression) (StrataImage *self);
+  /* Optional: adds every file this layer reads besides self->file (VMDK extents) to @files
+   * (StrataFile *, not referenced). */
+  void      (*list_files)     (StrataImage *self, GPtrArray *files);
 };
 
 extern const StrataDriver strata_raw_driver;

@@ -149,7 +149,8 @@ strata_file_create_temp (const char  *final_path,
 
   dir = g_path_get_dirname (final_path);
   base = g_path_get_basename (final_path);
-  tmpl = g_strdup_printf ("%s/.%s.strata-XXXXXX", dir, base);
+  /* Keep the hidden name within NAME_MAX however long the target's name is. */
+  tmpl = g_strdup_printf ("%s/.%.200s.strata-XXXXXX", dir, base);
 
   fd = g_mkstemp_full (tmpl, O_RDWR | O_CLOEXEC, 0644);
   if (fd < 0)

@@ -386,6 +386,23 @@ strata_image_is_writable (StrataImage *self)
   return (self->flags & STRATA_OPEN_WRITE) != 0;
 }
 
+GPtrArray *
+strata_image_list_chain_files (StrataImage *self)
+{
+  GPtrArray *files = g_ptr_array_new ();
+
+  g_return_val_if_fail (self != NULL, files);
+
+  for (StrataImage *layer = self; layer != NULL; layer = layer->backing)
+    {
+      g_ptr_array_add (files, layer->file);
+      if (layer->driver->list_files != NULL)
+        layer->driver->list_files (layer, files);
+    }
+
+  return files;
+}
+
 static gboolean
 check_range (StrataImage *self, guint64 offset, guint64 length, GError **error)
 {

@@ -107,6 +107,9 @@ StrataFile      *strata_image_get_file        (StrataImage      *self);
 /* Cluster (or grain) size, 0 if none; the natural unit for copying. */
 guint64          strata_image_get_cluster_size (StrataImage     *self);
 gboolean         strata_image_is_writable     (StrataImage      *self);
+/* Every file the whole chain reads (each layer's file and its VMDK extents), as StrataFile
+ * pointers owned by the images. */
+GPtrArray       *strata_image_list_chain_files (StrataImage     *self);
 
 /* Reads guest data through the whole chain: unallocated ranges come from the backing,
  * ranges past a shorter backing read as zeros. */

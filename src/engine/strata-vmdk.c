@@ -1318,6 +1318,24 @@ vmdk_fill_info (StrataImage     *self,
   info->allocated_bytes = allocated;
 }
 
+static void
+vmdk_list_files (StrataImage *self,
+                 GPtrArray   *files)
+{
+  VmdkState *s = self->priv;
+
+  if (s == NULL || s->extents == NULL)
+    return;
+
+  for (guint i = 0; i < s->extents->len; i++)
+    {
+      Extent *e = g_ptr_array_index (s->extents, i);
+
+      if (e->file != NULL && e->file != self->file)
+        g_ptr_array_add (files, e->file);
+    }
+}
+
 const StrataDriver strata_vmdk_driver = {
   .name = "vmdk",
   .probe = vmdk_probe,
@@ -1328,4 +1346,5 @@ const StrataDriver strata_vmdk_driver = {
   .fill_info = vmdk_fill_info,
   .get_cluster_size = vmdk_get_cluster_size,
   .get_compression = vmdk_get_compression,
+  .list_files = vmdk_list_files,
 };

@@ -178,13 +178,16 @@ hold_with_qemu_io (const char *dir, const char *image)
    * open, so qemu-io waits for commands with the image open read-write. */
   g_free (tu_run_ok ("cd '%s' && rm -f %s.fifo && mkfifo %s.fifo && "
                      "{ qemu-io -f qcow2 '%s' < %s.fifo > %s.log 2>&1 & echo $! > %s.pid; } && "
-                     "{ sleep 600 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
+                     "{ sleep 120 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
                      dir, h->name, h->name, image, h->name, h->name, h->name, h->name, h->name));
 
-  /* Wait (generously: the machine may be loaded) until it holds the image's locks. */
+  /* Wait (generously: the machine may be loaded) until it holds the image's locks. Watch
+   * /proc/locks rather than probing with another opener: a probe holding its own lock at the
+   * wrong moment would make qemu-io fail to open the image. */
   for (tries = 0; tries < 600; tries++)
     {
-      if (tu_run (NULL, NULL, "cd '%s' && qemu-img info '%s'", dir, image) != 0)
+      if (tu_run (NULL, NULL, "cd '%s' && grep -q \":$(stat -c %%i '%s') 20[0-3] 20[0-3]$\" "
+                  "/proc/locks", dir, image) == 0)
         break;
       if (tu_run (NULL, NULL, "cd '%s' && kill -0 $(cat %s.pid)", dir, h->name) != 0)
         {

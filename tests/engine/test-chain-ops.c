@@ -599,15 +599,18 @@ test_locks_raw (void)
 
   g_free (tu_run_ok ("cd '%s' && mkfifo f && "
                      "{ qemu-io -f raw disk.raw < f > log 2>&1 & echo $! > pid; } && "
-                     "{ sleep 600 > f 2>/dev/null & echo $! > wpid; }", d));
+                     "{ sleep 120 > f 2>/dev/null & echo $! > wpid; }", d));
+  /* Watch /proc/locks: probing by opening would race with qemu-io's own open. */
   for (tries = 0; tries < 600; tries++)
     {
-      image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
-      if (image == NULL)
+      /* A read-write qemu-io on raw holds bytes 100-101 (read, write). */
+      if (tu_run (NULL, NULL, "grep -q \":$(stat -c %%i '%s') 10[01] 101$\" /proc/locks",
+                  img) == 0)
         break;
-      strata_image_unref (image);
       g_usleep (50000);
     }
+  image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
+  g_assert_null (image);
   g_assert_cmpint (tries, <, 600);
   g_assert_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED);
   g_assert_nonnull (strstr (error->message, img));
