@@ -42,10 +42,6 @@ static const struct
   const char *test;
   const char *reason;
 } known_issues[] = {
-  { "/faults/midway/truncated-raw", "a raw source cut short while it is read gives zeros, not "
-    "an error: strata-raw.c reads with strata_file_pread_zerofill() and SEEK_DATA past the "
-    "end reports a hole (owner: lead, strata-raw.c; or convert could compare the source's "
-    "size before and after)" },
   { NULL, NULL },
 };
 
