@@ -565,6 +565,8 @@ pipeline_run (Pipeline  *p,
   in_size = p->chunk_size;
   out_size = p->compress ? p->chunk_size : 0;
   per_chunk = in_size + out_size + clusters_per_chunk * (1 + sizeof (guint32));
+  /* Every chunk starts aligned, so its guint32 lengths are too. */
+  per_chunk = (per_chunk + 63) & ~(gsize) 63;
 
   /* Two chunks per worker keep every worker busy while the writer and the reader each hold
    * one; the budget caps it for large clusters or many threads. */
