@@ -116,6 +116,7 @@ test_target_keeps_mode_and_long_names (void)
   g_autofree char *longname = g_strnfill (240, 'n');
   g_autofree char *path = g_build_filename (dir, "disk.qcow2", NULL);
   g_autofree char *longpath = NULL;
+  g_autofree char *src = g_build_filename (dir, "src.qcow2", NULL);
   struct stat st;
 
   g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 disk.qcow2 1M && "
@@ -125,7 +126,7 @@ test_target_keeps_mode_and_long_names (void)
                      tu_strata_img ()));
   g_assert_cmpint (stat (path, &st), ==, 0);
   g_assert_cmpint (st.st_mode & 07777, ==, 0600);
-  tu_assert_qemu_compare (g_build_filename (dir, "src.qcow2", NULL), path);
+  tu_assert_qemu_compare (src, path);
 
   g_free (tu_run_ok ("cd '%s' && %s create -q -f qcow2 %s.qcow2 1M && "
                      "%s convert -O qcow2 src.qcow2 %s.qcow2", dir, tu_strata_img (), longname,
