@@ -203,6 +203,10 @@ typedef struct
   gboolean     reftable_moved;          /* the whole table must be written, then the header */
   gboolean     reftable_growing;        /* inside grow_reftable: write blocks only */
   gboolean     data_unflushed;          /* guest data written since the last flush */
+
+  /* Block status: whether the image looks metadata-preallocated (decided once). */
+  gboolean     prealloc_checked;
+  gboolean     metadata_prealloc;
 } Qcow2State;
 
 #define QCOW2_STATE(image) ((Qcow2State *) (image)->priv)
