@@ -176,6 +176,8 @@ typedef struct
   guint64      bitmap_dir_offset;
   char        *data_file;               /* external data file name, NULL if none */
   gboolean     has_crypto_ext;
+  guint64      crypto_header_offset;    /* where the LUKS header lies in the file */
+  guint64      crypto_header_length;
 
   /* Tables in host byte order. */
   guint64     *l1_table;                /* l1_size entries */

@@ -118,8 +118,14 @@ static const Case cases[] = {
   /* LUKS times its key derivation; on a loaded machine that can fail, so try again. */
   { "qcow2-encrypted-luks", "for i in 1 2 3; do qemu-img create -q --object "
     "secret,id=sec0,data=abc123 -f qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,"
-    "encrypt.iter-time=50 a.qcow2 8M && break; done && test -s a.qcow2", "a.qcow2",
-    "qcow2 driver: the LUKS header details under format-specific \"encrypt\"" },
+    "encrypt.iter-time=50 a.qcow2 8M && break; done && test -s a.qcow2", "a.qcow2" },
+  { "qcow2-encrypted-luks-cbc-essiv", "for i in 1 2 3; do qemu-img create -q --object "
+    "secret,id=sec0,data=abc123 -f qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,"
+    "encrypt.iter-time=50,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,"
+    "encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1 "
+    "a.qcow2 8M && break; done && test -s a.qcow2", "a.qcow2" },
+  { "qcow2-encrypted-aes", "qemu-img create -q --object secret,id=sec0,data=abc123 -f qcow2 "
+    "-o encrypt.format=aes,encrypt.key-secret=sec0 a.qcow2 8M", "a.qcow2" },
   { "chain3-relative",
     QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "
     "-c 'write -P 0x12 8M 1M' base.qcow2 && "
