@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-convert.h"
+#include "strata-target.h"
 #include "strata-compress.h"
 #include "strata-error.h"
 
@@ -29,7 +30,7 @@
  * write calls are noise, small enough that a few chunks per thread stay cheap. */
 #define CHUNK_MIN_BYTES      (1024 * 1024)
 /* Memory all the chunks' buffers may take together. */
-#define PIPELINE_BUDGET      (40 * 1024 * 1024)
+#define PIPELINE_BUDGET      (32 * 1024 * 1024)
 /* Start the kernel's writeback of the target after this many bytes; see writer_run(). */
 #define WRITEBACK_INTERVAL   (16 * 1024 * 1024)
 /* Zero detection granularity for a raw target: as qemu-img's default -S 4k. */
@@ -568,7 +569,11 @@ pipeline_run (Pipeline  *p,
   /* Two chunks per worker keep every worker busy while the writer and the reader each hold
    * one; the budget caps it for large clusters or many threads. */
   p->n_chunks = 2 * p->n_workers + 2;
-  p->n_chunks = MIN (p->n_chunks, MAX (p->n_workers + 2, PIPELINE_BUDGET / per_chunk));
+  p->n_chunks = CLAMP (PIPELINE_BUDGET / per_chunk, 3, p->n_chunks);
+  /* A worker without a chunk to work on only costs memory (its compressor and source
+   * handle): with large clusters and many threads the budget caps the workers too, so the
+   * peak stays under 64 MiB (measured: 2 MiB clusters, -m 16). */
+  p->n_workers = MIN (p->n_workers, p->n_chunks - 2);
 
   arena = g_malloc (per_chunk * p->n_chunks);
   p->chunks = g_new0 (Chunk, p->n_chunks);
@@ -666,73 +671,47 @@ name_target_in_error (GError     **error,
     g_prefix_error (error, "%s: could not write the converted image: ", target);
 }
 
-typedef struct
+/* File sizes of every layer of the chain, to notice a source cut short (or grown) while it
+ * was read: the drivers read missing bytes past the end as zeros, which would otherwise
+ * end up in the target as if they were data. */
+static GArray *
+chain_file_sizes (StrataImage *src)
 {
-  dev_t dev;
-  ino_t ino;
-} FileId;
+  GArray *sizes = g_array_new (FALSE, TRUE, sizeof (guint64));
 
-static gboolean
-file_id_of_fd (int fd, FileId *id)
-{
-  struct stat st;
-
-  if (fstat (fd, &st) != 0)
-    return FALSE;
-  id->dev = st.st_dev;
-  id->ino = st.st_ino;
-  return TRUE;
-}
-
-/* Refuses a target that is the source, part of its chain, or held by a running QEMU. */
-static gboolean
-check_target (StrataImage  *src,
-              const char   *target,
-              GError      **error)
-{
-  g_autoptr(StrataFile) file = NULL;
-  g_autoptr(GError) local_error = NULL;
-  struct stat st;
-  FileId tid;
-
-  if (stat (target, &st) != 0)
-    return TRUE; /* does not exist (or cannot be seen): creating the temp file will tell */
-
-  if (S_ISDIR (st.st_mode))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                   "%s: is a directory", target);
-      return FALSE;
-    }
-
-  tid.dev = st.st_dev;
-  tid.ino = st.st_ino;
   for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
     {
-      FileId lid;
+      guint64 size = G_MAXUINT64;
 
-      if (file_id_of_fd (strata_file_get_fd (strata_image_get_file (layer)), &lid) &&
-          lid.dev == tid.dev && lid.ino == tid.ino)
+      if (!strata_file_get_size (strata_image_get_file (layer), &size, NULL))
+        size = G_MAXUINT64;
+      g_array_append_val (sizes, size);
+    }
+  return sizes;
+}
+
+static gboolean
+check_chain_unchanged (StrataImage  *src,
+                       GArray       *before,
+                       GError      **error)
+{
+  g_autoptr(GArray) after = chain_file_sizes (src);
+  guint i = 0;
+
+  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer), i++)
+    {
+      guint64 a = g_array_index (before, guint64, i);
+      guint64 b = g_array_index (after, guint64, i);
+
+      if (a != b)
         {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                       "%s: refusing to overwrite %s, which is %s", target,
-                       strata_image_get_filename (layer),
-                       layer == src ? "the source image"
-                                    : "part of the source's backing chain");
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                       "%s: the file changed size while it was converted (%" G_GUINT64_FORMAT
+                       " bytes, now %" G_GUINT64_FORMAT "); the conversion was abandoned",
+                       strata_image_get_filename (layer), a, b);
           return FALSE;
         }
     }
-
-  /* Any lock at all means a QEMU process has the image open. */
-  file = strata_file_open (target, STRATA_FILE_READ, &local_error);
-  if (file != NULL && strata_file_test_conflict (file, STRATA_PERM_ALL, 0))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED,
-                   "%s: refusing to replace an image that another process (a running "
-                   "virtual machine?) holds open", target);
-      return FALSE;
-    }
-
   return TRUE;
 }
 
@@ -793,10 +772,12 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
+  g_autoptr(GArray) sizes = NULL;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
   gboolean ok;
+  guint target_mode = 0;
   struct stat st;
 
   g_return_val_if_fail (source != NULL, FALSE);
@@ -836,8 +817,11 @@ strata_convert_sync (const char                 *source,
   if (src == NULL)
     return FALSE;
 
-  if (!check_target (src, target, error))
+  /* The one check for replaced names (strata-target.c): not the source or its files, not a
+   * link, device, protected image or an image a running QEMU holds. */
+  if (!strata_target_check_replace (target, src, &target_mode, error))
     return FALSE;
+  sizes = chain_file_sizes (src);
 
   memset (&p, 0, sizeof p);
   g_mutex_init (&p.lock);
@@ -872,6 +856,7 @@ strata_convert_sync (const char                 *source,
       ok = FALSE;
       goto out;
     }
+  strata_target_apply_mode (tmp, target_mode);
 
   if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
     {
@@ -900,6 +885,8 @@ strata_convert_sync (const char                 *source,
       name_target_in_error (error, target);
       goto out;
     }
+  if (!(ok = check_chain_unchanged (src, sizes, error)))
+    goto out;
 
   if (job != NULL)
     strata_job_set_phase (job, "Writing to disk");

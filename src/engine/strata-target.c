@@ -61,18 +61,23 @@ strata_target_check_replace (const char   *target,
       for (guint i = 0; i < files->len; i++)
         {
           StrataFile *f = g_ptr_array_index (files, i);
+          const char *what = "part of the source (one of its extent files)";
           struct stat fst;
 
-          if (fstat (strata_file_get_fd (f), &fst) == 0 &&
-              fst.st_dev == st.st_dev && fst.st_ino == st.st_ino)
-            {
-              g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                           "%s: refusing to overwrite %s, which is %s", target,
-                           strata_file_get_path (f),
-                           f == strata_image_get_file (source)
-                             ? "the source image" : "part of the source (its chain or extents)");
-              return FALSE;
-            }
+          if (fstat (strata_file_get_fd (f), &fst) != 0 ||
+              fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+            continue;
+
+          for (StrataImage *layer = source; layer != NULL;
+               layer = strata_image_get_backing (layer))
+            if (strata_image_get_file (layer) == f)
+              what = layer == source ? "the source image"
+                                     : "part of the source's backing chain";
+
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                       "%s: refusing to overwrite %s, which is %s", target,
+                       strata_file_get_path (f), what);
+          return FALSE;
         }
     }
 

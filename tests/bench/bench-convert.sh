@@ -25,7 +25,8 @@ DATA_BYTES=$((800 * 1000 * 1000))
 die () { echo "bench-convert: $*" >&2; exit 1; }
 
 for tool in qemu-img mke2fs /usr/bin/time; do
-  command -v "$tool" >/dev/null || die "$tool is missing (apt-get install qemu-utils e2fsprogs time)"
+  command -v "$tool" >/dev/null ||
+    die "$tool is missing (apt-get install qemu-utils e2fsprogs time)"
 done
 
 if [ -z "${STRATA_IMG:-}" ]; then
@@ -82,14 +83,16 @@ measure () {
   echo "$best $mem $cpu"
 }
 
+# Apparent size (what ls shows); alloc_of: bytes allocated on disk (what du shows).
 size_of () { stat -c %s "$1"; }
+alloc_of () { echo $(($(stat -c %b "$1") * 512)); }
 
 printf '\nSource: %s (%s, %s bytes, %s bytes allocated); %s CPUs; load %s\n' "$SRC" \
   "$BENCH_FORMAT" "$(size_of "$SRC")" "$(($(stat -c %b "$SRC") * 512))" "$(nproc)" \
   "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf 'strata-img: %s\n\n' "$STRATA_IMG"
-printf '%-6s %-20s %7s %6s %7s %6s %11s %6s %8s\n' mode tool time_s x_fast cpu_s x_fast \
-  size_B x_fast peak_MiB
+printf '%-6s %-20s %7s %6s %7s %6s %11s %6s %6s %8s\n' mode tool time_s x_fast cpu_s \
+  x_fast size_B x_fast x_du peak_MiB
 
 for mode in $BENCH_MODES; do
   case $mode in
@@ -101,25 +104,28 @@ for mode in $BENCH_MODES; do
 
   read -r t_fast m_fast c_fast < <(measure qemu-img convert -W -m 16 "${copt[@]}" -O qcow2 \
                                    "$SRC" out.qcow2)
-  s_fast=$(size_of out.qcow2)
+  s_fast=$(size_of out.qcow2) a_fast=$(alloc_of out.qcow2)
   read -r t_def m_def c_def < <(measure qemu-img convert "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
-  s_def=$(size_of out.qcow2)
+  s_def=$(size_of out.qcow2) a_def=$(alloc_of out.qcow2)
   read -r t_st m_st c_st < <(measure "$STRATA_IMG" convert "${copt[@]}" -O qcow2 "$SRC" \
                              out.qcow2)
-  s_st=$(size_of out.qcow2)
+  s_st=$(size_of out.qcow2) a_st=$(alloc_of out.qcow2)
 
   # Not timed: QEMU must find Strata's output clean and identical to the source.
   qemu-img check -q out.qcow2 || die "$mode: qemu-img check failed on Strata's output"
   qemu-img compare -q "$SRC" out.qcow2 || die "$mode: Strata's output differs from the source"
 
+  # Columns: time, CPU (user+sys), apparent size, allocated size (x_du), each as a ratio
+  # to qemu-img -W -m 16; peak resident memory.
   row () {
-    printf '%-6s %-20s %7.2f %6.2f %7.2f %6.2f %11d %6.3f %8.1f\n' "$mode" "$1" "$2" \
+    printf '%-6s %-20s %7.2f %6.2f %7.2f %6.2f %11d %6.3f %6.3f %8.1f\n' "$mode" "$1" "$2" \
       "$(awk "BEGIN { print $2 / $t_fast }")" "$5" "$(awk "BEGIN { print $5 / $c_fast }")" \
-      "$3" "$(awk "BEGIN { print $3 / $s_fast }")" "$(awk "BEGIN { print $4 / 1024 }")"
+      "$3" "$(awk "BEGIN { print $3 / $s_fast }")" "$(awk "BEGIN { print $6 / $a_fast }")" \
+      "$(awk "BEGIN { print $4 / 1024 }")"
   }
-  row "qemu-img -W -m 16" "$t_fast" "$s_fast" "$m_fast" "$c_fast"
-  row "qemu-img (default)" "$t_def" "$s_def" "$m_def" "$c_def"
-  row "strata-img" "$t_st" "$s_st" "$m_st" "$c_st"
+  row "qemu-img -W -m 16" "$t_fast" "$s_fast" "$m_fast" "$c_fast" "$a_fast"
+  row "qemu-img (default)" "$t_def" "$s_def" "$m_def" "$c_def" "$a_def"
+  row "strata-img" "$t_st" "$s_st" "$m_st" "$c_st" "$a_st"
 done
 rm -f out.qcow2 time.out cmd.err
 printf '\nload after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

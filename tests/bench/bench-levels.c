@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
  * Output size and single-core speed (in CPU time, so a loaded machine does not skew it) of
- * each compressor level on the non-zero clusters of a raw disk image, against QEMU's own choice (zlib level 6, 4 KiB window, no header).
- * This is how STRATA_DEFLATE_DEFAULT_LEVEL was chosen. Build and run:
+ * each compressor level on the non-zero clusters of a raw disk image, against QEMU's own
+ * choice (zlib level 6, 4 KiB window, no header). This is how STRATA_DEFLATE_DEFAULT_LEVEL was chosen. Build and run:
  *   cc -O2 tests/bench/bench-levels.c -o bench-levels -ldeflate -lz -lzstd
  *   ./bench-levels /var/tmp/strata-bench/disk.raw 65536
  */

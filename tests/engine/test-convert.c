@@ -56,7 +56,8 @@ typedef struct
 static const SourceKind sources[] = {
   { "raw", "cp --sparse=always %2$s %1$s", "src-raw.img", FALSE, "src-raw.img" },
   { "qcow2", "qemu-img convert -O qcow2 %2$s %1$s", "src.qcow2", FALSE, "src.qcow2" },
-  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE, "src-zlib.qcow2" },
+  { "qcow2-zlib", "qemu-img convert -c -O qcow2 %2$s %1$s", "src-zlib.qcow2", FALSE,
+    "src-zlib.qcow2" },
   { "qcow2-zstd", "qemu-img convert -c -O qcow2 -o compression_type=zstd %2$s %1$s",
     "src-zstd.qcow2", FALSE, "src-zstd.qcow2" },
   { "qcow2-4k-v2", "qemu-img convert -O qcow2 -o cluster_size=4k,compat=0.10 %2$s %1$s",
@@ -557,6 +558,10 @@ test_replace_existing (void)
   g_autofree char *listing = NULL;
   const char *src = make_source (&sources[0]);
   const char *dst = tu_path ("existing.raw");
+  const char *link = tu_path ("link.raw");
+  const char *fifo = tu_path ("fifo.raw");
+  g_autofree char *sum_before = NULL;
+  g_autofree char *sum_after = NULL;
   StrataConvertOptions opts;
 
   g_free (tu_run_ok ("head -c 100k /dev/urandom > '%s'", dst));
@@ -565,6 +570,31 @@ test_replace_existing (void)
   g_assert_true (strata_convert_sync (src, dst, &opts, NULL, NULL, NULL, &error));
   g_assert_no_error (error);
   tu_assert_qemu_compare (src, dst);
+
+  /* A symbolic link is neither written through (as qemu-img does) nor silently replaced:
+   * it is refused, and the file it points to stays as it was. */
+  g_free (tu_run_ok ("head -c 100k /dev/urandom > '%s' && ln -s existing.raw '%s'", dst,
+                     link));
+  sum_before = tu_file_checksum (dst);
+  g_assert_false (strata_convert_sync (src, link, &opts, NULL, NULL, NULL, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "symbolic link"));
+  g_clear_error (&error);
+  g_assert_true (g_file_test (link, G_FILE_TEST_IS_SYMLINK));
+  sum_after = tu_file_checksum (dst);
+  g_assert_cmpstr (sum_before, ==, sum_after);
+  listing = tu_run_ok ("cd '%s' && ls -A | grep -c strata- || true", tu_dir ());
+  g_assert_cmpstr (listing, ==, "0\n");
+
+  /* Never rename over something that is not a regular file (a FIFO here; a device node
+   * in real life). */
+  g_free (tu_run_ok ("mkfifo '%s'", fifo));
+  g_assert_false (strata_convert_sync (src, fifo, &opts, NULL, NULL, NULL, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT);
+  g_assert_true (tu_run (NULL, NULL, "test -p '%s'", fifo) == 0);
+
+  g_unlink (fifo);
+  g_unlink (link);
   g_unlink (dst);
 }
 
@@ -575,6 +605,7 @@ test_cli (void)
   g_autofree char *err = NULL;
   const char *src = make_source (&sources[0]);
   const char *dst = tu_path ("cli.qcow2");
+  const char *big = tu_path ("cli-random.raw");
   int rc;
 
   /* Quiet by default, like qemu-img. */
@@ -600,20 +631,20 @@ test_cli (void)
 
   /* SIGINT cancels: nothing under the target name, no temporary file. */
   g_unlink (dst);
-  rc = tu_run (&out, &err, "%s convert -c -m 1 -O qcow2 '%s' '%s' & pid=$!; "
-               "sleep 0.05; kill -INT $pid; wait $pid", tu_strata_img (), src, dst);
-  if (rc == 0)
-    g_test_message ("the conversion finished before SIGINT arrived");
-  else
-    {
-      g_assert_cmpint (rc, ==, 1);
-      g_assert_nonnull (strstr (err, "cancelled"));
-      g_assert_false (tu_file_exists (dst));
-    }
+  /* Random data (slow to compress); the signal is sent once the temporary file exists. */
+  g_free (tu_run_ok ("head -c 48M /dev/urandom > '%s'", big));
+  rc = tu_run (&out, &err, "cd '%s' && { %s convert -c -m 1 -O qcow2 '%s' '%s' & pid=$!; "
+               "for i in $(seq 500); do ls -A | grep -q '^\\.cli.qcow2.strata-' && break; "
+               "sleep 0.01; done; kill -INT $pid; wait $pid; }", tu_dir (), tu_strata_img (),
+               big, dst);
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (err, "cancelled"));
+  g_assert_false (tu_file_exists (dst));
   g_clear_pointer (&out, g_free);
   out = tu_run_ok ("ls -a '%s' | grep -c strata- || true", tu_dir ());
   g_assert_cmpstr (out, ==, "0\n");
   g_unlink (dst);
+  g_unlink (big);
 
   /* Bad usage. */
   rc = tu_run (NULL, NULL, "%s convert -c -O raw '%s' x.raw", tu_strata_img (), src);
