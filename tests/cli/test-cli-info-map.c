@@ -162,6 +162,12 @@ static const Case cases[] = {
     QCOW2 ("", "base.qcow2", "4M") " && qemu-io -f qcow2 -c 'write -P 0x11 3M 1M' "
     "base.qcow2 && " QCOW2 ("-b base.qcow2 -F qcow2", "top.qcow2", "16M") " && "
     "qemu-io -f qcow2 -c 'write -P 0x31 10M 64k' top.qcow2", "top.qcow2" },
+  /* Unallocated subclusters past the end of a shorter backing: QEMU shows their offset. */
+  { "short-base-extended-l2",
+    QCOW2 ("", "base.qcow2", "1M") " && qemu-io -f qcow2 -c 'write -P 0x11 512k 64k' "
+    "base.qcow2 && " QCOW2 ("-o extended_l2=on -b base.qcow2 -F qcow2", "top.qcow2", "4M")
+    " && qemu-io -f qcow2 -c 'write -P 0x31 0 4k' -c 'write -P 0x32 2M 4k' top.qcow2",
+    "top.qcow2" },
   { "short-middle",
     QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 16M' "
     "base.qcow2 && " QCOW2 ("-b base.qcow2 -F qcow2", "mid.qcow2", "4M") " && "
