@@ -29,10 +29,11 @@ print_human (GString               *out,
                           "virtual size: %s (%" G_GUINT64_FORMAT " bytes)\n"
                           "disk size: %s\n",
                           info->filename, info->format, vsize, info->virtual_size, dsize);
-  if (info->cluster_size > 0)
-    g_string_append_printf (out, "cluster_size: %" G_GUINT64_FORMAT "\n", info->cluster_size);
+  /* qemu-img says so before the cluster size. */
   if (info->encrypted)
     g_string_append (out, "encrypted: yes\n");
+  if (info->cluster_size > 0)
+    g_string_append_printf (out, "cluster_size: %" G_GUINT64_FORMAT "\n", info->cluster_size);
   if (info->dirty_flag)
     g_string_append (out, "cleanly shut down: no\n");
   if (info->backing_filename != NULL)

@@ -490,6 +490,10 @@ strata_image_chain_status (StrataImage       *self,
           status->length = length;
           status->depth = depth;
           status->layer = NULL;
+          /* An unallocated qcow2 subcluster keeps its place in the file: QEMU shows it. */
+          status->has_host_offset = bs.has_host_offset;
+          status->host_offset = bs.host_offset;
+          status->host_file = bs.host_file;
           return TRUE;
         }
 

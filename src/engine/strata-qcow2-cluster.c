@@ -363,6 +363,39 @@ encrypted_error (Qcow2State  *s,
   return FALSE;
 }
 
+/*
+ * QEMU's guess, made once per open image, at whether the image has preallocated metadata:
+ * clusters the refcounts call used clearly outnumber the clusters the file really has on
+ * disk. When it guesses so, qemu-img map asks the file whether each data run is a hole
+ * (it then reads as zeros). The guess depends on how sparse the file is, so it also fires
+ * for small images written in part (the tail of a cluster past the end of the file).
+ */
+static gboolean
+detect_metadata_prealloc (Qcow2State  *s,
+                          GError     **error)
+{
+  guint64 file_len, real_clusters, threshold, end_cluster, used = 0;
+
+  if (!strata_file_get_size (s->file, &file_len, error))
+    return FALSE;
+  real_clusters = strata_file_get_allocated (s->file) / s->cluster_size;
+  threshold = MAX (real_clusters * 10 / 9, real_clusters + 2);
+  end_cluster = (file_len + s->cluster_size - 1) >> s->cluster_bits;
+
+  for (guint64 i = 0; i < end_cluster && used < threshold; i++)
+    {
+      guint64 rc;
+
+      if (!qcow2_get_refcount (s, i, &rc, error))
+        return FALSE;
+      used += rc != 0;
+    }
+
+  s->metadata_prealloc = used >= threshold;
+  s->prealloc_checked = TRUE;
+  return TRUE;
+}
+
 gboolean
 qcow2_block_status (StrataImage        *self,
                     guint64             offset,
@@ -373,6 +406,7 @@ qcow2_block_status (StrataImage        *self,
   Qcow2State *s = self->priv;
   Qcow2ClusterKind kind, k;
   guint64 entry, e, pos, end = offset + length;
+  gboolean hosted;
 
   /* Without the key even the layout says nothing reliable about the guest data. */
   if (s->crypt_method != 0)
@@ -385,8 +419,15 @@ qcow2_block_status (StrataImage        *self,
       return FALSE;
     }
 
+  if (!s->prealloc_checked && !detect_metadata_prealloc (s, error))
+    return FALSE;
+
   if (!lookup_unit (s, offset, &kind, &entry, error))
     return FALSE;
+  /* An unallocated subcluster of an allocated cluster (extended L2) still has its place in
+   * the file: QEMU reports that host offset, so such runs are kept apart from plain
+   * unallocated ones and must stay contiguous in the file like data. */
+  hosted = kind != QCOW2_CLUSTER_COMPRESSED && (entry & QCOW2_OFFSET_MASK) != 0;
 
   pos = (offset | (s->subcluster_size - 1)) + 1;
   while (pos < end)
@@ -394,7 +435,7 @@ qcow2_block_status (StrataImage        *self,
       guint64 l1_index = pos >> (s->cluster_bits + s->l2_bits);
 
       /* Whole L2 ranges without a table are skipped in one step (sparse 1 TiB maps). */
-      if (kind == QCOW2_CLUSTER_UNALLOCATED && l1_index < s->l1_size &&
+      if (kind == QCOW2_CLUSTER_UNALLOCATED && !hosted && l1_index < s->l1_size &&
           (s->l1_table[l1_index] & QCOW2_OFFSET_MASK) == 0)
         {
           pos = (l1_index + 1) << (s->cluster_bits + s->l2_bits);
@@ -402,10 +443,10 @@ qcow2_block_status (StrataImage        *self,
         }
       if (!lookup_unit (s, pos, &k, &e, error))
         return FALSE;
-      if (k != kind)
+      if (k != kind ||
+          (k != QCOW2_CLUSTER_COMPRESSED && hosted != ((e & QCOW2_OFFSET_MASK) != 0)))
         break;
-      if ((k == QCOW2_CLUSTER_NORMAL || k == QCOW2_CLUSTER_ZERO_ALLOC) &&
-          host_of (s, e, pos) != host_of (s, entry, offset) + (pos - offset))
+      if (hosted && host_of (s, e, pos) != host_of (s, entry, offset) + (pos - offset))
         break;
       pos += s->subcluster_size;
     }
@@ -416,6 +457,12 @@ qcow2_block_status (StrataImage        *self,
     {
     case QCOW2_CLUSTER_UNALLOCATED:
       status->kind = STRATA_BLOCK_UNALLOCATED;
+      if (hosted)
+        {
+          status->has_host_offset = TRUE;
+          status->host_offset = host_of (s, entry, offset);
+          status->host_file = s->file;
+        }
       break;
     case QCOW2_CLUSTER_ZERO_PLAIN:
       status->kind = STRATA_BLOCK_ZERO;
@@ -431,6 +478,7 @@ qcow2_block_status (StrataImage        *self,
       status->has_host_offset = TRUE;
       status->host_offset = host_of (s, entry, offset);
       status->host_file = s->file;
+      status->recurse = s->metadata_prealloc;
       break;
     case QCOW2_CLUSTER_COMPRESSED:
       status->kind = STRATA_BLOCK_DATA;

@@ -176,6 +176,8 @@ typedef struct
   guint64      bitmap_dir_offset;
   char        *data_file;               /* external data file name, NULL if none */
   gboolean     has_crypto_ext;
+  guint64      crypto_header_offset;    /* where the LUKS header lies in the file */
+  guint64      crypto_header_length;
 
   /* Tables in host byte order. */
   guint64     *l1_table;                /* l1_size entries */
@@ -203,6 +205,10 @@ typedef struct
   gboolean     reftable_moved;          /* the whole table must be written, then the header */
   gboolean     reftable_growing;        /* inside grow_reftable: write blocks only */
   gboolean     data_unflushed;          /* guest data written since the last flush */
+
+  /* Block status: whether the image looks metadata-preallocated (decided once). */
+  gboolean     prealloc_checked;
+  gboolean     metadata_prealloc;
 } Qcow2State;
 
 #define QCOW2_STATE(image) ((Qcow2State *) (image)->priv)

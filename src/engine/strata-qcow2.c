@@ -141,7 +141,14 @@ parse_extensions (Qcow2State    *s,
                 s->data_file = g_strndup ((const char *) data, len);
               }
             else if (type == QCOW2_EXT_CRYPTO)
-              s->has_crypto_ext = TRUE;
+              {
+                s->has_crypto_ext = TRUE;
+                if (len >= 16)
+                  {
+                    s->crypto_header_offset = qcow2_ldq (data);
+                    s->crypto_header_length = qcow2_ldq (data + 8);
+                  }
+              }
 
             /* Kept as is, so that a header rewrite preserves it. */
             ext->type = type;
@@ -519,13 +526,158 @@ bitmaps_variant (Qcow2State *s)
   return g_variant_builder_end (&list);
 }
 
+/* LUKS (version 1) header layout, big-endian, as docs/interop/qcow2.rst refers to it. */
+#define LUKS_HEADER_SIZE      592
+#define LUKS_SLOTS            8
+#define LUKS_SLOT_ENABLED     0x00AC71F3u
+#define LUKS_SECTOR           512
+
+/* qemu's name for the cipher of a LUKS header ("aes" and a key of 32 bytes: "aes-256"). */
+static char *
+luks_cipher_alg (const char *name,
+                 guint32     key_bytes)
+{
+  static const struct { const char *name; guint bits[3]; } ciphers[] = {
+    { "aes", { 128, 192, 256 } },
+    { "serpent", { 128, 192, 256 } },
+    { "twofish", { 128, 192, 256 } },
+    { "cast5", { 128, 0, 0 } },
+    { "sm4", { 128, 0, 0 } },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (ciphers); i++)
+    {
+      if (strcmp (name, ciphers[i].name) != 0)
+        continue;
+      for (guint j = 0; j < 3; j++)
+        if (ciphers[i].bits[j] != 0 && ciphers[i].bits[j] == key_bytes * 8)
+          return g_strdup_printf ("%s-%u", name, ciphers[i].bits[j]);
+    }
+  return NULL;
+}
+
+static gboolean
+luks_name_known (const char         *name,
+                 const char * const *names)
+{
+  return g_strv_contains (names, name);
+}
+
+/* A fixed-size, NUL-padded text field of the header. */
+static char *
+luks_field (const guint8 *hdr,
+            gsize         offset,
+            gsize         size)
+{
+  return g_strndup ((const char *) hdr + offset, size);
+}
+
+/*
+ * The "encrypt" member of format-specific data: what qemu-img shows of the encryption
+ * header without the key. NULL when the header cannot be read or names something QEMU would
+ * not accept (qemu-img info then fails on its own).
+ */
+static GVariant *
+encrypt_variant (Qcow2State *s)
+{
+  static const char * const modes[] = { "ecb", "cbc", "xts", "ctr", NULL };
+  static const char * const ivgens[] = { "plain", "plain64", "essiv", NULL };
+  static const char * const hashes[] = { "md5", "sha1", "sha224", "sha256", "sha384",
+                                         "sha512", "ripemd160", NULL };
+  guint8 hdr[LUKS_HEADER_SIZE];
+  g_autofree char *cipher = NULL, *mode_spec = NULL, *hash = NULL, *uuid = NULL;
+  g_autofree char *alg = NULL;
+  g_auto(GStrv) mode_parts = NULL, ivgen_parts = NULL;
+  guint32 key_bytes;
+  GVariantBuilder b, slots;
+
+  g_variant_builder_init (&b, G_VARIANT_TYPE_VARDICT);
+  if (s->crypt_method == 1)
+    {
+      g_variant_builder_add (&b, "{sv}", "format", g_variant_new_string ("aes"));
+      return g_variant_builder_end (&b);
+    }
+
+  if (s->crypto_header_length < LUKS_HEADER_SIZE ||
+      !qcow2_check_host_range (s, s->crypto_header_offset, LUKS_HEADER_SIZE, 1,
+                               "the encryption header", NULL) ||
+      !strata_file_pread (s->file, hdr, sizeof hdr, s->crypto_header_offset, NULL) ||
+      memcmp (hdr, "LUKS\xba\xbe", 6) != 0 || ((hdr[6] << 8) | hdr[7]) != 1)
+    goto fail;
+
+  cipher = luks_field (hdr, 8, 32);
+  mode_spec = luks_field (hdr, 40, 32);
+  hash = luks_field (hdr, 72, 32);
+  key_bytes = qcow2_ldl (hdr + 108);
+  uuid = luks_field (hdr, 168, 40);
+
+  /* "xts-plain64" or "cbc-essiv:sha256": the mode, then how the IVs are made. */
+  mode_parts = g_strsplit (mode_spec, "-", 2);
+  if (g_strv_length (mode_parts) != 2 || !luks_name_known (mode_parts[0], modes) ||
+      !luks_name_known (hash, hashes))
+    goto fail;
+  ivgen_parts = g_strsplit (mode_parts[1], ":", 2);
+  if (!luks_name_known (ivgen_parts[0], ivgens) ||
+      (strcmp (ivgen_parts[0], "essiv") == 0) != (ivgen_parts[1] != NULL) ||
+      (ivgen_parts[1] != NULL && !luks_name_known (ivgen_parts[1], hashes)))
+    goto fail;
+  /* XTS splits the key in two halves: the cipher gets one. */
+  alg = luks_cipher_alg (cipher, strcmp (mode_parts[0], "xts") == 0 ? key_bytes / 2
+                                                                     : key_bytes);
+  if (alg == NULL)
+    goto fail;
+
+  /* Members in QEMU's declaration order: the output orders them as qemu-img does. */
+  g_variant_builder_add (&b, "{sv}", "format", g_variant_new_string ("luks"));
+  g_variant_builder_add (&b, "{sv}", "cipher-alg", g_variant_new_string (alg));
+  g_variant_builder_add (&b, "{sv}", "cipher-mode", g_variant_new_string (mode_parts[0]));
+  g_variant_builder_add (&b, "{sv}", "ivgen-alg", g_variant_new_string (ivgen_parts[0]));
+  if (ivgen_parts[1] != NULL)
+    g_variant_builder_add (&b, "{sv}", "ivgen-hash-alg",
+                           g_variant_new_string (ivgen_parts[1]));
+  g_variant_builder_add (&b, "{sv}", "hash-alg", g_variant_new_string (hash));
+  g_variant_builder_add (&b, "{sv}", "payload-offset",
+                         g_variant_new_int64 ((gint64) qcow2_ldl (hdr + 104) * LUKS_SECTOR));
+  g_variant_builder_add (&b, "{sv}", "master-key-iters",
+                         g_variant_new_int64 (qcow2_ldl (hdr + 164)));
+  g_variant_builder_add (&b, "{sv}", "uuid", g_variant_new_string (uuid));
+
+  g_variant_builder_init (&slots, G_VARIANT_TYPE ("aa{sv}"));
+  for (guint i = 0; i < LUKS_SLOTS; i++)
+    {
+      const guint8 *slot = hdr + 208 + 48 * i;
+      gboolean active = qcow2_ldl (slot) == LUKS_SLOT_ENABLED;
+      GVariantBuilder sb;
+
+      g_variant_builder_init (&sb, G_VARIANT_TYPE_VARDICT);
+      g_variant_builder_add (&sb, "{sv}", "active", g_variant_new_boolean (active));
+      if (active)
+        {
+          g_variant_builder_add (&sb, "{sv}", "iters",
+                                 g_variant_new_int64 (qcow2_ldl (slot + 4)));
+          g_variant_builder_add (&sb, "{sv}", "stripes",
+                                 g_variant_new_int64 (qcow2_ldl (slot + 44)));
+        }
+      g_variant_builder_add (&sb, "{sv}", "key-offset",
+                             g_variant_new_int64 ((gint64) qcow2_ldl (slot + 40) *
+                                                  LUKS_SECTOR));
+      g_variant_builder_add (&slots, "a{sv}", &sb);
+    }
+  g_variant_builder_add (&b, "{sv}", "slots", g_variant_builder_end (&slots));
+  return g_variant_builder_end (&b);
+
+fail:
+  g_variant_builder_clear (&b);
+  return NULL;
+}
+
 static void
 qcow2_fill_info (StrataImage     *self,
                  StrataImageInfo *info)
 {
   Qcow2State *s = self->priv;
   g_autoptr(GPtrArray) warnings = g_ptr_array_new ();
-  GVariant *bitmaps;
+  GVariant *bitmaps, *encrypt;
   GVariantBuilder b;
 
   info->cluster_size = s->cluster_size;
@@ -549,6 +701,8 @@ qcow2_fill_info (StrataImage     *self,
     g_variant_builder_add (&b, "{sv}", "bitmaps", bitmaps);
   g_variant_builder_add (&b, "{sv}", "refcount-bits",
                          g_variant_new_int64 (s->refcount_bits));
+  if (s->crypt_method != 0 && (encrypt = encrypt_variant (s)) != NULL)
+    g_variant_builder_add (&b, "{sv}", "encrypt", encrypt);
   if (s->version >= 3)
     {
       g_variant_builder_add (&b, "{sv}", "corrupt",
