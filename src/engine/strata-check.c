@@ -89,7 +89,14 @@ check_qcow2 (const char               *filename,
           return FALSE;
         }
       result->messages = g_steal_pointer (&first.messages);
-      if (first.leaks == 0)
+      /* Leaks are only repaired on an otherwise sound image: with corruptions around, what
+       * looks unreferenced may be in use through a damaged table, and lowering its refcount
+       * would turn a readable image into a corrupt one. */
+      if (first.leaks > 0 && (first.corruptions > 0 || first.check_errors > 0))
+        g_ptr_array_add (result->messages,
+                         g_strdup_printf ("%s: leaks not repaired because the image has "
+                                          "errors", filename));
+      if (first.leaks == 0 || first.corruptions > 0 || first.check_errors > 0)
         {
           first.filename = g_steal_pointer (&result->filename);
           first.format = g_steal_pointer (&result->format);

@@ -167,6 +167,59 @@ test_corruption (void)
   g_assert_cmpstr (before, ==, after);
 }
 
+/* A header QEMU refuses at open (L1 table of 2^31 - 1 entries) is "could not check": exit 1,
+ * quickly, and -r leaks writes nothing (it used to lower a shared compressed cluster's
+ * refcount). With leaks and corruptions together, -r leaks writes nothing either. */
+static void
+test_unusable_header (void)
+{
+  const char *path = tu_path ("l1huge.qcow2");
+  const char *both = tu_path ("leaky-corrupt.qcow2");
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+  StrataCheckResult r;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *err = NULL;
+  gint64 start;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' 1M && "
+                     "qemu-io -c 'write -P 1 0 64k' -c 'write -c -P 2 512k 8k' '%s' && "
+                     "printf '\\177\\377\\377\\377' | "
+                     "dd of='%s' bs=1 seek=36 conv=notrunc status=none", path, path, path));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", path), ==, 1);
+  before = tu_file_checksum (path);
+  start = g_get_monotonic_time ();
+  g_assert_false (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "l1huge.qcow2"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  strata_check_result_clear (&r);
+  g_assert_cmpint (tu_run (NULL, &err, "'%s' check -r leaks '%s'", tu_strata_img (), path),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "l1huge.qcow2"));
+  after = tu_file_checksum (path);
+  g_assert_cmpstr (before, ==, after);
+
+  g_clear_pointer (&before, g_free);
+  g_clear_pointer (&after, g_free);
+  g_clear_error (&error);
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 64M && "
+                     "qemu-io -c 'write -P 1 0 200k' '%s'", both, both));
+  make_leaks (both);
+  make_corrupt (both);
+  g_assert_cmpint (check_both (both, &r), ==, 2);
+  strata_check_result_clear (&r);
+  before = tu_file_checksum (both);
+  g_assert_true (strata_check_sync (both, &opts, NULL, &r, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.leaks_fixed, ==, 0);
+  g_assert_cmpuint (r.corruptions, >, 0);
+  strata_check_result_clear (&r);
+  after = tu_file_checksum (both);
+  g_assert_cmpstr (before, ==, after);
+}
+
 static void
 test_raw_has_no_check (void)
 {
@@ -216,6 +269,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain-check/matrix", test_matrix);
   g_test_add_func ("/chain-check/leaks-and-repair", test_leaks_and_repair);
   g_test_add_func ("/chain-check/corruption", test_corruption);
+  g_test_add_func ("/chain-check/unusable-header", test_unusable_header);
   g_test_add_func ("/chain-check/raw-has-no-check", test_raw_has_no_check);
   g_test_add_func ("/chain-check/async", test_async);
 
