@@ -128,14 +128,24 @@ check_siblings (const char                *filename,
                 GError                   **error)
 {
   g_auto(GStrv) siblings = NULL;
+  g_auto(GStrv) unsure = NULL;
   g_autofree char *list = NULL;
 
   if (opts->force)
     return TRUE;
 
-  siblings = strata_find_siblings (base_path, opts->library_dirs, filename, cancellable, error);
+  siblings = strata_find_siblings_full (base_path, opts->library_dirs, filename, &unsure,
+                                        cancellable, error);
   if (siblings == NULL)
     return FALSE;
+  if (siblings[0] == NULL && unsure[0] != NULL)
+    {
+      list = g_strjoinv ("; ", unsure);
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE,
+                   "%s: %s. Check it, commit into a copy (--into-copy), or use --force to "
+                   "accept the risk", base_path, list);
+      return FALSE;
+    }
   if (siblings[0] == NULL)
     return TRUE;
 

@@ -501,6 +501,50 @@ test_commit_into_copy_elsewhere (void)
     }
 }
 
+/* Siblings next to the overlay (not the base) are found; a candidate the driver refuses
+ * (unknown incompatible feature) whose raw backing name cannot be resolved stops the commit
+ * too, naming it; --force overrides. QEMU judges that nothing changed. */
+static void
+test_sibling_guard_overlay_folder (void)
+{
+  g_autofree char *pre = mkdir_scratch ("sib-overlay-folder");
+  g_autofree char *ov = g_build_filename (pre, "o", "ov.qcow2", NULL);
+  g_autofree char *sib = g_build_filename (pre, "o", "sib2.qcow2", NULL);
+  g_autofree char *base = g_build_filename (pre, "b", "base.qcow2", NULL);
+  g_autofree char *sum = NULL;
+  g_autofree char *sum2 = NULL;
+  g_autoptr(GError) error = NULL;
+  StrataCommitOptions force = { .force = TRUE };
+
+  g_free (tu_run_ok ("cd '%s' && mkdir b o && qemu-img create -q -f qcow2 b/base.qcow2 1M && "
+                     "qemu-io -c 'write -P 1 0 1M' b/base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b ../b/base.qcow2 -F qcow2 o/ov.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b ../b/base.qcow2 -F qcow2 o/sib2.qcow2 && "
+                     "qemu-io -c 'write -P 2 0 64k' o/ov.qcow2", pre));
+  sum = tu_file_checksum (base);
+  g_assert_false (strata_commit_sync (ov, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE);
+  g_assert_nonnull (strstr (error->message, "sib2.qcow2"));
+  g_clear_error (&error);
+
+  /* Unknown incompatible feature bit, and a backing name offset past the end of the file. */
+  g_free (tu_run_ok ("printf '\\200' | dd of='%s' bs=1 seek=79 conv=notrunc status=none && "
+                     "printf '\\177' | dd of='%s' bs=1 seek=9 conv=notrunc status=none",
+                     sib, sib));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img info '%s'", sib), !=, 0);
+  g_assert_false (strata_commit_sync (ov, NULL, NULL, NULL, NULL, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE);
+  g_assert_nonnull (strstr (error->message, "could not tell whether"));
+  g_assert_nonnull (strstr (error->message, "sib2.qcow2"));
+  g_clear_error (&error);
+  sum2 = tu_file_checksum (base);
+  g_assert_cmpstr (sum, ==, sum2);
+
+  g_assert_true (strata_commit_sync (ov, &force, NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+  tu_assert_qemu_check_clean (base);
+}
+
 static void
 test_commit_keep_and_into_copy (void)
 {
@@ -716,6 +760,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/commit-matrix", test_commit_matrix);
   g_test_add_func ("/chain/three-levels", test_three_levels);
   g_test_add_func ("/chain/commit-into-copy", test_commit_keep_and_into_copy);
+  g_test_add_func ("/chain/sibling-guard-overlay-folder", test_sibling_guard_overlay_folder);
   g_test_add_func ("/chain/commit-into-copy-elsewhere", test_commit_into_copy_elsewhere);
   g_test_add_func ("/chain/commit-async-keep", test_commit_async_keep);
   g_test_add_func ("/chain/cancel", test_cancel);
