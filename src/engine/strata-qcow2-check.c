@@ -535,12 +535,14 @@ check_refblocks (Check *c)
           message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is not cluster aligned; "
                    "refcount table entry corrupted", i);
           c->res->corruptions++;
+          c->res->needs_rebuild = TRUE;
           continue;
         }
       if (offset >= c->file_size)
         {
           message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is outside image", i);
           c->res->corruptions++;
+          c->res->needs_rebuild = TRUE;
           continue;
         }
       inc_refcounts (c, offset, c->cluster_size);
@@ -624,6 +626,8 @@ compare_refcounts (Check         *c,
                    cluster, stored, computed);
           if (stored < computed)
             c->res->corruptions++;
+          if (stored == 0)
+            c->res->needs_rebuild = TRUE;
           else
             c->res->leaks++;
         }
