@@ -626,10 +626,10 @@ compare_refcounts (Check         *c,
                    cluster, stored, computed);
           if (stored < computed)
             c->res->corruptions++;
-          if (stored == 0)
-            c->res->needs_rebuild = TRUE;
           else
             c->res->leaks++;
+          if (stored == 0)
+            c->res->needs_rebuild = TRUE;
         }
 
       if (dirty)

@@ -258,6 +258,45 @@ test_unusable_header (void)
   g_assert_cmpstr (before, ==, after);
 }
 
+/* The second L2 entry points at the first entry's data cluster: that cluster is referenced
+ * twice with refcount 1 (a corruption that needs no rebuild) and the second's own cluster
+ * is leaked. -r leaks must leave such an image alone: with a damaged table, "unreferenced"
+ * is not to be trusted. */
+static void
+test_no_leak_repair_beside_corruption (void)
+{
+  const char *path = tu_path ("shared-l2.qcow2");
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+  StrataCheckResult r;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && "
+                     "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 64k 64k' '%s' && "
+                     "python3 - '%s' <<'EOF'\n"
+                     "import struct, sys\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "l1 = struct.unpack('>Q', h[40:48])[0]\n"
+                     "f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00\n"
+                     "f.seek(l2); e = f.read(8); f.seek(l2 + 8); f.write(e)\n"
+                     "EOF", path, path, path));
+  g_assert_cmpint (check_both (path, &r), ==, 2);
+  g_assert_cmpuint (r.leaks, >, 0);
+  g_assert_false (r.needs_rebuild);
+  strata_check_result_clear (&r);
+
+  before = tu_file_checksum (path);
+  g_assert_true (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.leaks_fixed, ==, 0);
+  g_assert_cmpuint (r.corruptions, >, 0);
+  g_assert_cmpint (strata_check_result_exit_code (&r), ==, 2);
+  strata_check_result_clear (&r);
+  after = tu_file_checksum (path);
+  g_assert_cmpstr (before, ==, after);
+}
+
 static void
 test_raw_has_no_check (void)
 {
@@ -309,6 +348,8 @@ main (int argc, char **argv)
   g_test_add_func ("/chain-check/corruption", test_corruption);
   g_test_add_func ("/chain-check/unusable-header", test_unusable_header);
   g_test_add_func ("/chain-check/exit-codes", test_exit_codes);
+  g_test_add_func ("/chain-check/no-leak-repair-beside-corruption",
+                   test_no_leak_repair_beside_corruption);
   g_test_add_func ("/chain-check/raw-has-no-check", test_raw_has_no_check);
   g_test_add_func ("/chain-check/async", test_async);
 
