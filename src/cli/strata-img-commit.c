@@ -31,8 +31,8 @@ progress_cb (gpointer user_data)
 }
 
 static void
-print_sizes (const char *label, const char *overlay, const char *base,
-             const StrataCommitSizes *s)
+print_sizes_as (const char *label, const char *overlay, const char *base_label,
+                const char *base, const StrataCommitSizes *s)
 {
   g_autofree char *oa = g_format_size_full (s->overlay_apparent, G_FORMAT_SIZE_IEC_UNITS);
   g_autofree char *ol = g_format_size_full (s->overlay_allocated, G_FORMAT_SIZE_IEC_UNITS);
@@ -42,10 +42,17 @@ print_sizes (const char *label, const char *overlay, const char *base,
   printf ("%s:\n"
           "  overlay %s: apparent %" G_GUINT64_FORMAT " (%s), allocated %" G_GUINT64_FORMAT
           " (%s)\n"
-          "  base    %s: apparent %" G_GUINT64_FORMAT " (%s), allocated %" G_GUINT64_FORMAT
+          "  %s %s: apparent %" G_GUINT64_FORMAT " (%s), allocated %" G_GUINT64_FORMAT
           " (%s)\n",
           label, overlay, s->overlay_apparent, oa, s->overlay_allocated, ol,
-          base, s->base_apparent, ba, s->base_allocated, bl);
+          base_label, base, s->base_apparent, ba, s->base_allocated, bl);
+}
+
+static void
+print_sizes (const char *label, const char *overlay, const char *base,
+             const StrataCommitSizes *s)
+{
+  print_sizes_as (label, overlay, "base   ", base, s);
 }
 
 int
@@ -141,10 +148,20 @@ strata_img_commit (int argc, char **argv)
 
   if (!quiet)
     {
+      /* Before the commit the copy did not exist: what was measured is the original base,
+       * which the copy started as. */
       if (into_copy != NULL)
-        print_sizes ("Before", argv[1], state.result.base, &state.result.before);
+        {
+          print_sizes_as ("Before", argv[1], "original base", state.result.original_base,
+                          &state.result.before);
+          printf ("  copied to %s\n", state.result.base);
+        }
       printf ("Image committed.\n");
-      print_sizes ("After", argv[1], state.result.base, &state.result.after);
+      if (into_copy != NULL)
+        print_sizes_as ("After", argv[1], "copy (new base)", state.result.base,
+                        &state.result.after);
+      else
+        print_sizes ("After", argv[1], state.result.base, &state.result.after);
     }
   strata_commit_result_clear (&state.result);
   return rc;

@@ -37,6 +37,33 @@ has_qcow2_magic (const char *filename)
          memcmp (magic, "QFI\xfb", 4) == 0;
 }
 
+/* qemu-img check opens the image with its backing chain and fails (exit 1) when the backing
+ * file cannot be opened. An image whose own header the driver refuses is left to the
+ * check, which says what is wrong with it. */
+static gboolean
+backing_opens (const char *filename, const char *format, GError **error)
+{
+  g_autoptr(StrataImage) image = NULL;
+  g_autoptr(StrataImage) chain = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  image = strata_image_open (filename, format,
+                             STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE |
+                             STRATA_OPEN_NO_BACKING, NULL);
+  if (image == NULL || strata_image_get_backing_name (image) == NULL)
+    return TRUE;
+  g_clear_pointer (&image, strata_image_unref);
+
+  chain = strata_image_open (filename, format,
+                             STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE, &local_error);
+  if (chain != NULL)
+    return TRUE;
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_BACKING,
+               "Could not open '%s': Could not open backing file: %s", filename,
+               local_error->message);
+  return FALSE;
+}
+
 static gboolean
 check_qcow2 (const char               *filename,
              const StrataCheckOptions *opts,
@@ -59,6 +86,9 @@ check_qcow2 (const char               *filename,
       if (!strata_protect_check_writable (filename, error))
         return FALSE;
     }
+
+  if (!backing_opens (filename, opts->format, error))
+    return FALSE;
 
   file = strata_file_open (filename, repair ? STRATA_FILE_WRITE : STRATA_FILE_READ, error);
   if (file == NULL)
@@ -89,7 +119,25 @@ check_qcow2 (const char               *filename,
           return FALSE;
         }
       result->messages = g_steal_pointer (&first.messages);
-      if (first.leaks == 0)
+      /* As qemu-img: a repair that would need the refcount structures rebuilt fails
+       * ("could not check", exit 1) rather than patch a table it cannot trust. */
+      if (first.needs_rebuild)
+        {
+          g_ptr_array_add (result->messages,
+                           g_strdup ("ERROR need to rebuild refcount structures"));
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                       "%s: Check failed: the refcount structures need to be rebuilt, "
+                       "which Strata does not do; nothing was changed", filename);
+          return FALSE;
+        }
+      /* Leaks are only repaired on an otherwise sound image: with corruptions around, what
+       * looks unreferenced may be in use through a damaged table, and lowering its refcount
+       * would turn a readable image into a corrupt one. */
+      if (first.leaks > 0 && (first.corruptions > 0 || first.check_errors > 0))
+        g_ptr_array_add (result->messages,
+                         g_strdup_printf ("%s: leaks not repaired because the image has "
+                                          "errors", filename));
+      if (first.leaks == 0 || first.corruptions > 0 || first.check_errors > 0)
         {
           first.filename = g_steal_pointer (&result->filename);
           first.format = g_steal_pointer (&result->format);

@@ -40,6 +40,9 @@ typedef struct
   /* The per-problem lines qemu-img prints to stderr ("Leaked cluster 10 refcount=1
    * reference=0"), in order, across the first check, the repair and the re-check. */
   GPtrArray *messages;
+  /* A referenced cluster with stored refcount 0, or a broken refcount table entry: only a
+   * rebuild of the refcount structures could repair it (QEMU refuses -r leaks then). */
+  gboolean   needs_rebuild;
 } StrataCheckResult;
 
 void     strata_check_result_clear (StrataCheckResult *result);

@@ -7,6 +7,7 @@
 #include "strata-siblings.h"
 
 #include <errno.h>
+#include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,6 +18,7 @@ void
 strata_commit_result_clear (StrataCommitResult *result)
 {
   g_clear_pointer (&result->base, g_free);
+  g_clear_pointer (&result->original_base, g_free);
   memset (result, 0, sizeof *result);
 }
 
@@ -126,14 +128,24 @@ check_siblings (const char                *filename,
                 GError                   **error)
 {
   g_auto(GStrv) siblings = NULL;
+  g_auto(GStrv) unsure = NULL;
   g_autofree char *list = NULL;
 
   if (opts->force)
     return TRUE;
 
-  siblings = strata_find_siblings (base_path, opts->library_dirs, filename, cancellable, error);
+  siblings = strata_find_siblings_full (base_path, opts->library_dirs, filename, &unsure,
+                                        cancellable, error);
   if (siblings == NULL)
     return FALSE;
+  if (siblings[0] == NULL && unsure[0] != NULL)
+    {
+      list = g_strjoinv ("; ", unsure);
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE,
+                   "%s: %s. Check it, commit into a copy (--into-copy), or use --force to "
+                   "accept the risk", base_path, list);
+      return FALSE;
+    }
   if (siblings[0] == NULL)
     return TRUE;
 
@@ -161,10 +173,33 @@ reclaim_overlay_space (const char *filename, GError **error)
   return strata_qcow2_punch_free (file, &punched, error);
 }
 
+/* The name to store in @image for @target: relative when it is in @image's folder (so the
+ * pair can be moved together), absolute otherwise. */
+static char *
+backing_name_for (const char *image, const char *target)
+{
+  g_autofree char *odir = g_path_get_dirname (image);
+  g_autofree char *ndir = g_path_get_dirname (target);
+  g_autofree char *oabs = g_canonicalize_filename (odir, NULL);
+  g_autofree char *nabs = g_canonicalize_filename (ndir, NULL);
+
+  if (g_strcmp0 (oabs, nabs) == 0)
+    return g_path_get_basename (target);
+  return g_canonicalize_filename (target, NULL);
+}
+
+/*
+ * Commits @filename into its backing file, or, with @copy (a fresh copy of that backing
+ * file), into the copy: then the overlay's pointer moves to the copy only once the copy holds
+ * all the data on disk, and *@pointer_moved tells the caller whether a failure happened
+ * before that point (the overlay untouched, the copy disposable) or after.
+ */
 static gboolean
 commit_into_base (const char                *filename,
                   const StrataCommitOptions *opts,
                   gboolean                   guard_siblings,
+                  const char                *copy,
+                  gboolean                  *pointer_moved,
                   StrataJob                 *job,
                   StrataCommitResult        *result,
                   GCancellable              *cancellable,
@@ -181,9 +216,11 @@ commit_into_base (const char                *filename,
   if (!opts->keep_overlay && !strata_protect_check_writable (filename, error))
     return FALSE;
 
+  if (pointer_moved != NULL)
+    *pointer_moved = FALSE;
   overlay = strata_image_open (filename, opts->format,
-                               (opts->keep_overlay ? STRATA_OPEN_READ_ONLY : STRATA_OPEN_WRITE) |
-                               STRATA_OPEN_NO_BACKING, error);
+                               (opts->keep_overlay && copy == NULL ? STRATA_OPEN_READ_ONLY :
+                                STRATA_OPEN_WRITE) | STRATA_OPEN_NO_BACKING, error);
   if (overlay == NULL)
     return FALSE;
   if (strata_image_get_backing_name (overlay) == NULL)
@@ -192,8 +229,11 @@ commit_into_base (const char                *filename,
                    "%s: Image does not have a backing file", filename);
       return FALSE;
     }
-  base_path = strata_resolve_backing_name (filename, strata_image_get_backing_name (overlay),
-                                           error);
+  if (copy != NULL)
+    base_path = g_strdup (copy);
+  else
+    base_path = strata_resolve_backing_name (filename,
+                                             strata_image_get_backing_name (overlay), error);
   if (base_path == NULL)
     return FALSE;
   base_format = g_strdup (strata_image_get_backing_format (overlay));
@@ -265,6 +305,20 @@ commit_into_base (const char                *filename,
   if (!strata_image_close (base, error))
     return FALSE;
   g_clear_pointer (&base, strata_image_unref);
+
+  /* The copy now reads as base + overlay: only now may the overlay point at it. */
+  if (copy != NULL)
+    {
+      g_autofree char *name = backing_name_for (filename, copy);
+
+      /* A failed header write may still have reached the disk: the caller looks. */
+      if (pointer_moved != NULL)
+        *pointer_moved = TRUE;
+      if (!strata_image_set_backing (overlay, name, base_format, error))
+        return FALSE;
+      if (opts->keep_overlay && !strata_image_close (overlay, error))
+        return FALSE;
+    }
 
   if (!opts->keep_overlay)
     {
@@ -396,19 +450,93 @@ fail:
   return FALSE;
 }
 
-/* The name to store in the overlay for @new_base: relative when it is in the overlay's
- * folder (so the pair can be moved together), absolute otherwise. */
-static char *
-backing_name_for (const char *overlay, const char *new_base)
+/* Same file (device and inode)? */
+static gboolean
+same_file (const char *a, const char *b)
 {
-  g_autofree char *odir = g_path_get_dirname (overlay);
-  g_autofree char *ndir = g_path_get_dirname (new_base);
-  g_autofree char *oabs = g_canonicalize_filename (odir, NULL);
-  g_autofree char *nabs = g_canonicalize_filename (ndir, NULL);
+  struct stat sa, sb;
 
-  if (g_strcmp0 (oabs, nabs) == 0)
-    return g_path_get_basename (new_base);
-  return g_canonicalize_filename (new_base, NULL);
+  return a != NULL && b != NULL && stat (a, &sa) == 0 && stat (b, &sb) == 0 &&
+         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Makes the fresh copy at @copy_path read exactly as @old_base: byte-identical header, and a
+ * backing pointer that resolves to the same file. A relative backing name resolves against
+ * the image's own folder, so a copy in another folder gets its name rewritten.
+ */
+static gboolean
+prepare_copy (const char   *copy_path,
+              StrataImage  *old_base,
+              GError      **error)
+{
+  g_autoptr(StrataImage) copy = NULL;
+  const char *base_path = strata_image_get_filename (old_base);
+  const char *format = strata_image_get_format (old_base);
+  const char *bname = strata_image_get_backing_name (old_base);
+  const char *bpath = strata_image_get_backing_path (old_base);
+  g_autofree char *cdir = g_path_get_dirname (copy_path);
+  g_autofree char *bdir = g_path_get_dirname (base_path);
+  g_autofree char *cabs = g_canonicalize_filename (cdir, NULL);
+  g_autofree char *babs = g_canonicalize_filename (bdir, NULL);
+  guint8 h1[4096], h2[4096];
+  guint64 s1, s2;
+
+  /* The copy is byte-identical, so moving the pointer without comparing content is
+   * correct; still make sure the copy is what we think it is before trusting it. */
+  copy = strata_image_open (copy_path, format, STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING,
+                            error);
+  if (copy == NULL)
+    return FALSE;
+  if (!strata_file_get_size (strata_image_get_file (copy), &s1, error) ||
+      !strata_file_get_size (strata_image_get_file (old_base), &s2, error) ||
+      !strata_file_pread_zerofill (strata_image_get_file (copy), h1, sizeof h1, 0, error) ||
+      !strata_file_pread_zerofill (strata_image_get_file (old_base), h2, sizeof h2, 0, error))
+    return FALSE;
+  if (s1 != s2 || memcmp (h1, h2, sizeof h1) != 0 ||
+      strata_image_get_size (copy) != strata_image_get_size (old_base))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                   "%s: the copy of %s does not match it", copy_path, base_path);
+      return FALSE;
+    }
+  g_clear_pointer (&copy, strata_image_unref);
+
+  if (bname == NULL || g_path_is_absolute (bname) || g_strcmp0 (cabs, babs) == 0)
+    return TRUE;
+
+  if (bpath == NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: cannot resolve its backing file name \"%s\"", base_path, bname);
+      return FALSE;
+    }
+  {
+    g_autofree char *name = backing_name_for (copy_path, bpath);
+
+    copy = strata_image_open (copy_path, format, STRATA_OPEN_WRITE | STRATA_OPEN_NO_BACKING,
+                              error);
+    if (copy == NULL ||
+        !strata_image_set_backing (copy, name, strata_image_get_backing_format (old_base),
+                                   error) ||
+        !strata_image_close (copy, error))
+      return FALSE;
+    g_clear_pointer (&copy, strata_image_unref);
+  }
+
+  /* Verify through a fresh open: the copy's backing must be the very file the base uses. */
+  copy = strata_image_open (copy_path, format, STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING,
+                            error);
+  if (copy == NULL)
+    return FALSE;
+  if (!same_file (strata_image_get_backing_path (copy), bpath))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                   "%s: its backing file name \"%s\" does not lead to %s as the one of %s does",
+                   copy_path, strata_image_get_backing_name (copy), bpath, base_path);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 static gboolean
@@ -421,12 +549,9 @@ commit_into_copy (const char                *filename,
 {
   g_autoptr(StrataImage) overlay = NULL;
   g_autoptr(StrataImage) old_base = NULL;
-  g_autoptr(StrataImage) copy = NULL;
   g_autofree char *base_path = NULL;
-  g_autofree char *base_format = NULL;
-  g_autofree char *name = NULL;
-  guint8 h1[4096], h2[4096];
-  guint64 s1, s2;
+  g_autofree char *old_name = NULL;
+  gboolean pointer_moved = FALSE;
 
   if (!strata_protect_check_writable (filename, error))
     return FALSE;
@@ -443,40 +568,39 @@ commit_into_copy (const char                *filename,
     }
   strata_image_ref (old_base);
   base_path = g_strdup (strata_image_get_filename (old_base));
-  base_format = g_strdup (strata_image_get_format (old_base));
+  old_name = g_strdup (strata_image_get_backing_name (overlay));
 
   if (!copy_file_sparse (base_path, opts->into_copy, job, cancellable, error))
     return FALSE;
-
-  /* The copy is byte-identical, so moving the pointer without comparing content is
-   * correct; still make sure the copy is what we think it is before trusting it. */
-  copy = strata_image_open (opts->into_copy, base_format, STRATA_OPEN_READ_ONLY, error);
-  if (copy == NULL)
-    return FALSE;
-  if (!strata_file_get_size (strata_image_get_file (copy), &s1, error) ||
-      !strata_file_get_size (strata_image_get_file (old_base), &s2, error) ||
-      !strata_file_pread_zerofill (strata_image_get_file (copy), h1, sizeof h1, 0, error) ||
-      !strata_file_pread_zerofill (strata_image_get_file (old_base), h2, sizeof h2, 0, error))
-    return FALSE;
-  if (s1 != s2 || memcmp (h1, h2, sizeof h1) != 0 ||
-      strata_image_get_size (copy) != strata_image_get_size (old_base))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
-                   "%s: the copy of %s does not match it; nothing was changed",
-                   opts->into_copy, base_path);
-      return FALSE;
-    }
-  g_clear_pointer (&copy, strata_image_unref);
+  if (!prepare_copy (opts->into_copy, old_base, error))
+    goto fail;
   g_clear_pointer (&old_base, strata_image_unref);
-
-  name = backing_name_for (filename, opts->into_copy);
-  if (!strata_image_set_backing (overlay, name, base_format, error) ||
-      !strata_image_close (overlay, error))
-    return FALSE;
   g_clear_pointer (&overlay, strata_image_unref);
 
+  g_free (result->original_base);
+  result->original_base = g_strdup (base_path);
   /* Nothing else can use a file that did not exist a moment ago. */
-  return commit_into_base (filename, opts, FALSE, job, result, cancellable, error);
+  if (commit_into_base (filename, opts, FALSE, opts->into_copy, &pointer_moved, job, result,
+                        cancellable, error))
+    return TRUE;
+  /* Once the overlay points at the copy, the copy holds its data: keep it. */
+  if (pointer_moved)
+    {
+      g_autoptr(StrataImage) again = strata_image_open (filename, opts->format,
+                                                        STRATA_OPEN_READ_ONLY |
+                                                        STRATA_OPEN_FORCE_SHARE |
+                                                        STRATA_OPEN_NO_BACKING, NULL);
+
+      if (again == NULL ||
+          g_strcmp0 (strata_image_get_backing_name (again), old_name) != 0)
+        return FALSE;
+    }
+
+fail:
+  g_prefix_error (error, "nothing was changed, the copy was removed: ");
+  if (g_unlink (opts->into_copy) != 0 && errno != ENOENT)
+    g_warning ("%s: could not remove the copy: %s", opts->into_copy, g_strerror (errno));
+  return FALSE;
 }
 
 gboolean
@@ -501,7 +625,7 @@ strata_commit_sync (const char                *filename,
   if (opts->into_copy != NULL)
     ok = commit_into_copy (filename, opts, job, result, cancellable, error);
   else
-    ok = commit_into_base (filename, opts, TRUE, job, result, cancellable, error);
+    ok = commit_into_base (filename, opts, TRUE, NULL, NULL, job, result, cancellable, error);
 
   strata_commit_result_clear (&local);
   if (ok && job != NULL)

@@ -32,6 +32,7 @@ typedef struct
   StrataCommitSizes  predicted; /* predicted after, from the allocation maps */
   StrataCommitSizes  after;     /* measured after */
   guint64            bytes_committed;
+  char              *original_base; /* with into_copy: the base that was copied */
 } StrataCommitResult;
 
 void     strata_commit_result_clear (StrataCommitResult *result);

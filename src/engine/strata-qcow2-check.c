@@ -30,6 +30,7 @@
 #define EXT_BITMAPS 0x23852875
 #define MAX_L1_BYTES (32 * 1024 * 1024)
 #define MAX_REFTABLE_BYTES (8 * 1024 * 1024)
+#define MAX_MESSAGES 1000
 
 typedef struct
 {
@@ -65,6 +66,16 @@ message (Check *c, const char *format, ...)
 {
   va_list args;
 
+  /* Counts stay exact; only the listing is bounded, so a badly damaged image cannot flood
+   * the terminal (or memory) with millions of lines. */
+  if (c->res->messages->len > MAX_MESSAGES)
+    return;
+  if (c->res->messages->len == MAX_MESSAGES)
+    {
+      g_ptr_array_add (c->res->messages,
+                       g_strdup_printf ("%s: further errors not listed", c->path));
+      return;
+    }
   va_start (args, format);
   g_ptr_array_add (c->res->messages, g_strdup_vprintf (format, args));
   va_end (args);
@@ -341,6 +352,76 @@ check_snapshots (Check *c, GCancellable *cancellable, GError **error)
   return TRUE;
 }
 
+/* The limits QEMU's driver enforces when it opens an image: an image it refuses to open has
+ * no meaningful refcounts, and counting (or worse, repairing) from a nonsensical table would
+ * flood the output and lower refcounts that are in use. Such an image is "could not check". */
+static gboolean
+header_unusable (Check *c, GError **error, const char *format, ...) G_GNUC_PRINTF (3, 4);
+
+static gboolean
+header_unusable (Check *c, GError **error, const char *format, ...)
+{
+  g_autofree char *what = NULL;
+  va_list args;
+
+  va_start (args, format);
+  what = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+               "%s: could not check the image: %s", c->path, what);
+  return FALSE;
+}
+
+/* A table of @bytes at @offset: aligned to a cluster, no overflow, inside the file. */
+static gboolean
+table_in_file (Check *c, guint64 offset, guint64 bytes)
+{
+  return (offset & (c->cluster_size - 1)) == 0 && offset <= G_MAXINT64 - bytes &&
+         offset + bytes <= c->file_size;
+}
+
+static gboolean
+validate_header (Check    *c,
+                 guint32   version,
+                 guint32   header_length,
+                 guint32   reftable_clusters,
+                 GError  **error)
+{
+  guint64 reftable_bytes = (guint64) reftable_clusters * c->cluster_size;
+  guint64 l1_bytes = (guint64) c->l1_size * 8;
+  guint64 l2_entries = c->cluster_size / (c->extended_l2 ? 16 : 8);
+  guint64 l1_needed;
+
+  if (version == 3 && (header_length < 104 || header_length > c->cluster_size))
+    return header_unusable (c, error, "invalid header length %u", header_length);
+  if (version == 2 && c->refcount_order != 4)
+    return header_unusable (c, error, "invalid refcount order %u", c->refcount_order);
+  if (reftable_clusters == 0 || reftable_bytes > MAX_REFTABLE_BYTES)
+    return header_unusable (c, error, "refcount table of %u clusters is too large",
+                            reftable_clusters);
+  if (!table_in_file (c, c->reftable_offset, reftable_bytes))
+    return header_unusable (c, error, "the refcount table at 0x%" G_GINT64_MODIFIER "x is "
+                            "misaligned or past the end of the file", c->reftable_offset);
+  if (l1_bytes > MAX_L1_BYTES)
+    return header_unusable (c, error, "active L1 table of %u entries is too large",
+                            c->l1_size);
+  /* The L1 table must map the whole virtual disk. */
+  l1_needed = c->virtual_size / c->cluster_size / l2_entries +
+              (c->virtual_size % (c->cluster_size * l2_entries) != 0);
+  if (l1_needed > c->l1_size)
+    return header_unusable (c, error, "L1 table of %u entries is too small for the disk size",
+                            c->l1_size);
+  if (l1_bytes > 0 && !table_in_file (c, c->l1_offset, l1_bytes))
+    return header_unusable (c, error, "the L1 table at 0x%" G_GINT64_MODIFIER "x is "
+                            "misaligned or past the end of the file", c->l1_offset);
+  if (c->nb_snapshots > 65536)
+    return header_unusable (c, error, "too many snapshots (%u)", c->nb_snapshots);
+  if (c->nb_snapshots > 0 && !table_in_file (c, c->snapshots_offset, 40ULL * c->nb_snapshots))
+    return header_unusable (c, error, "the snapshot table at 0x%" G_GINT64_MODIFIER "x is "
+                            "misaligned or past the end of the file", c->snapshots_offset);
+  return TRUE;
+}
+
 static gboolean
 read_header (Check *c, GError **error)
 {
@@ -392,15 +473,8 @@ read_header (Check *c, GError **error)
   c->extended_l2 = (incompat & INCOMPAT_EXTL2) != 0;
   c->external_data = (incompat & INCOMPAT_DATA_FILE) != 0;
 
-  if ((guint64) reftable_clusters * c->cluster_size > MAX_REFTABLE_BYTES ||
-      c->reftable_offset + (guint64) reftable_clusters * c->cluster_size > c->file_size ||
-      (c->reftable_offset & (c->cluster_size - 1)))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                   "%s: the refcount table at 0x%" G_GINT64_MODIFIER "x is invalid",
-                   c->path, c->reftable_offset);
-      return FALSE;
-    }
+  if (!validate_header (c, version, header_length, reftable_clusters, error))
+    return FALSE;
   c->reftable_entries = (guint64) reftable_clusters * c->cluster_size / 8;
   c->reftable = g_new (guint64, MAX (c->reftable_entries, 1));
   if (!strata_file_pread (c->file, c->reftable, c->reftable_entries * 8, c->reftable_offset,
@@ -461,12 +535,14 @@ check_refblocks (Check *c)
           message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is not cluster aligned; "
                    "refcount table entry corrupted", i);
           c->res->corruptions++;
+          c->res->needs_rebuild = TRUE;
           continue;
         }
       if (offset >= c->file_size)
         {
           message (c, "ERROR refcount block %" G_GUINT64_FORMAT " is outside image", i);
           c->res->corruptions++;
+          c->res->needs_rebuild = TRUE;
           continue;
         }
       inc_refcounts (c, offset, c->cluster_size);
@@ -552,6 +628,8 @@ compare_refcounts (Check         *c,
             c->res->corruptions++;
           else
             c->res->leaks++;
+          if (stored == 0)
+            c->res->needs_rebuild = TRUE;
         }
 
       if (dirty)

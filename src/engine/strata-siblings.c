@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-siblings.h"
 #include "strata-error.h"
+#include "strata-file.h"
 #include "strata-image.h"
 
 #include <errno.h>
@@ -43,30 +44,96 @@ compare_paths (gconstpointer a, gconstpointer b)
   return strcmp (*(char * const *) a, *(char * const *) b);
 }
 
-/* TRUE when @path is an image whose immediate backing resolves to @base_id. */
+typedef enum
+{
+  USES_NO,
+  USES_YES,
+  USES_UNKNOWN,
+} Uses;
+
 static gboolean
-uses_base (const char *path, const FileId *base_id)
+has_image_suffix (const char *name)
+{
+  return g_str_has_suffix (name, ".qcow2") || g_str_has_suffix (name, ".qcow") ||
+         g_str_has_suffix (name, ".vmdk") || g_str_has_suffix (name, ".img");
+}
+
+/* When the driver cannot open @path, its raw header still tells whether it is a qcow2 or
+ * VMDK image and (qcow2) which backing name it stores: an image we cannot inspect fully may
+ * still use the base, and a guard that skipped it would let a commit change its content. */
+static Uses
+uses_base_raw (const char *path, const FileId *base_id, const char *open_error, char **why)
+{
+  g_autoptr(StrataFile) file = NULL;
+  g_autoptr(GError) local_error = NULL;
+  guint8 h[20] = { 0 };
+  guint64 name_offset, size = 0;
+  guint32 name_len;
+
+  file = strata_file_open (path, STRATA_FILE_READ, &local_error);
+  if (file == NULL || !strata_file_pread_zerofill (file, h, sizeof h, 0, &local_error))
+    {
+      if (!has_image_suffix (path))
+        return USES_NO;
+      *why = g_strdup (local_error->message);
+      return USES_UNKNOWN;
+    }
+  if (memcmp (h, "KDMV", 4) == 0 || memcmp (h, "# Disk DescriptorFile", 20) == 0)
+    {
+      *why = g_strdup (open_error);
+      return USES_UNKNOWN;
+    }
+  if (memcmp (h, "QFI\xfb", 4) != 0)
+    return USES_NO;
+
+  name_offset = GUINT64_FROM_BE (*(guint64 *) (void *) (h + 8));
+  name_len = GUINT32_FROM_BE (*(guint32 *) (void *) (h + 16));
+  if (name_offset == 0 || name_len == 0)
+    return USES_NO;
+  if (name_len <= 1023 && strata_file_get_size (file, &size, NULL) &&
+      name_offset + name_len <= size)
+    {
+      g_autofree char *name = g_malloc0 (name_len + 1);
+      g_autofree char *resolved = NULL;
+      FileId id;
+
+      if (strata_file_pread (file, name, name_len, name_offset, NULL) &&
+          strlen (name) == name_len &&
+          (resolved = strata_resolve_backing_name (path, name, NULL)) != NULL)
+        {
+          if (file_id_of (resolved, &id))
+            return file_id_equal (&id, base_id) ? USES_YES : USES_NO;
+        }
+    }
+  *why = g_strdup (open_error);
+  return USES_UNKNOWN;
+}
+
+/* Whether @path is an image whose immediate backing resolves to @base_id. */
+static Uses
+uses_base (const char *path, const FileId *base_id, char **why)
 {
   g_autoptr(StrataImage) image = NULL;
+  g_autoptr(GError) local_error = NULL;
   g_autofree char *resolved = NULL;
   const char *backing_name;
   FileId id;
 
   /* Force-share: a running VM on a sibling must not hide it from the guard. */
   image = strata_image_open (path, NULL, STRATA_OPEN_NO_BACKING | STRATA_OPEN_FORCE_SHARE,
-                             NULL);
+                             &local_error);
   if (image == NULL)
-    return FALSE;
+    return uses_base_raw (path, base_id, local_error->message, why);
 
   backing_name = strata_image_get_backing_name (image);
   if (backing_name == NULL)
-    return FALSE;
+    return USES_NO;
 
   resolved = strata_resolve_backing_name (path, backing_name, NULL);
   if (resolved == NULL)
-    return FALSE;
+    return USES_NO;
 
-  return file_id_of (resolved, &id) && file_id_equal (&id, base_id);
+  return file_id_of (resolved, &id) && file_id_equal (&id, base_id) ? USES_YES : USES_NO;
 }
 
 char **
@@ -76,6 +143,18 @@ strata_find_siblings (const char          *base,
                       GCancellable        *cancellable,
                       GError             **error)
 {
+  return strata_find_siblings_full (base, library_dirs, exclude, NULL, cancellable, error);
+}
+
+char **
+strata_find_siblings_full (const char          *base,
+                           const char * const  *library_dirs,
+                           const char          *exclude,
+                           char              ***unsure,
+                           GCancellable        *cancellable,
+                           GError             **error)
+{
+  g_autoptr(GPtrArray) unknown = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) dirs = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GArray) seen_dirs = g_array_new (FALSE, FALSE, sizeof (FileId));
   g_autoptr(GArray) seen_files = g_array_new (FALSE, FALSE, sizeof (FileId));
@@ -96,6 +175,9 @@ strata_find_siblings (const char          *base,
     has_exclude = file_id_of (exclude, &exclude_id);
 
   g_ptr_array_add (dirs, g_path_get_dirname (base));
+  /* The overlay's own folder: its siblings often live next to it, not next to the base. */
+  if (exclude != NULL)
+    g_ptr_array_add (dirs, g_path_get_dirname (exclude));
   for (guint i = 0; library_dirs != NULL && library_dirs[i] != NULL; i++)
     g_ptr_array_add (dirs, g_strdup (library_dirs[i]));
 
@@ -143,8 +225,24 @@ strata_find_siblings (const char          *base,
             continue;
           g_array_append_val (seen_files, id);
 
-          if (uses_base (path, &base_id))
-            g_ptr_array_add (found, g_steal_pointer (&path));
+          {
+            g_autofree char *why = NULL;
+
+            switch (uses_base (path, &base_id, &why))
+              {
+              case USES_YES:
+                g_ptr_array_add (found, g_steal_pointer (&path));
+                break;
+              case USES_UNKNOWN:
+                g_ptr_array_add (unknown,
+                                 g_strdup_printf ("could not tell whether %s uses the "
+                                                  "base: %s", path, why));
+                break;
+              case USES_NO:
+              default:
+                break;
+              }
+          }
         }
     next_dir:
       ;
@@ -152,5 +250,11 @@ strata_find_siblings (const char          *base,
 
   g_ptr_array_sort (found, compare_paths);
   g_ptr_array_add (found, NULL);
+  if (unsure != NULL)
+    {
+      g_ptr_array_sort (unknown, compare_paths);
+      g_ptr_array_add (unknown, NULL);
+      *unsure = (char **) g_ptr_array_free (g_steal_pointer (&unknown), FALSE);
+    }
   return (char **) g_ptr_array_free (g_steal_pointer (&found), FALSE);
 }

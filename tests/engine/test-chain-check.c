@@ -158,10 +158,140 @@ test_corruption (void)
   g_assert_cmpuint (r.corruptions, >, 0);
   strata_check_result_clear (&r);
 
-  /* -r leaks leaves a corrupt image alone: nothing to repair, nothing written. */
+  /* -r leaks leaves a corrupt image alone: a referenced cluster with refcount 0 needs a
+   * rebuild, so qemu-img fails with exit 1 and so does Strata, writing nothing. */
+  before = tu_file_checksum (path);
+  g_assert_false (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "corrupt.qcow2"));
+  strata_check_result_clear (&r);
+  after = tu_file_checksum (path);
+  g_assert_cmpstr (before, ==, after);
+  g_assert_cmpint (tu_run (NULL, NULL, "'%s' check -r leaks '%s'", tu_strata_img (), path),
+                   ==, 1);
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check -r leaks '%s'", path), ==, 1);
+}
+
+/* Exit codes as qemu-img's: a dirty lazy-refcount image under -r leaks (1, nothing
+ * written), an overlay whose backing file is missing (1, the message names the file). */
+static void
+test_exit_codes (void)
+{
+  const char *dirty = tu_path ("dirty.qcow2");
+  const char *ov = tu_path ("orphan.qcow2");
+  const char *gone = tu_path ("gone.qcow2");
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *err = NULL;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o lazy_refcounts=on '%s' 1M", dirty));
+  tu_run (NULL, NULL, "qemu-io -c 'write -P 1 0 64k' -c 'sigraise 9' '%s'", dirty);
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", dirty), ==, 2);
+  before = tu_file_checksum (dirty);
+  g_assert_cmpint (tu_run (NULL, NULL, "'%s' check '%s'", tu_strata_img (), dirty), ==, 2);
+  g_assert_cmpint (tu_run (NULL, &err, "'%s' check -r leaks '%s'", tu_strata_img (), dirty),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "dirty.qcow2"));
+  after = tu_file_checksum (dirty);
+  g_assert_cmpstr (before, ==, after);
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check -r leaks '%s'", dirty), ==, 1);
+
+  g_clear_pointer (&err, g_free);
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && "
+                     "qemu-img create -q -f qcow2 -b '%s' -F qcow2 '%s' && rm '%s'",
+                     gone, gone, ov, gone));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", ov), ==, 1);
+  g_assert_cmpint (tu_run (NULL, &err, "'%s' check '%s'", tu_strata_img (), ov), ==, 1);
+  g_assert_nonnull (strstr (err, "orphan.qcow2"));
+  g_assert_nonnull (strstr (err, "backing file"));
+}
+
+/* A header QEMU refuses at open (L1 table of 2^31 - 1 entries) is "could not check": exit 1,
+ * quickly, and -r leaks writes nothing (it used to lower a shared compressed cluster's
+ * refcount). With leaks and corruptions together, -r leaks writes nothing either. */
+static void
+test_unusable_header (void)
+{
+  const char *path = tu_path ("l1huge.qcow2");
+  const char *both = tu_path ("leaky-corrupt.qcow2");
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+  StrataCheckResult r;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *err = NULL;
+  gint64 start;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' 1M && "
+                     "qemu-io -c 'write -P 1 0 64k' -c 'write -c -P 2 512k 8k' '%s' && "
+                     "printf '\\177\\377\\377\\377' | "
+                     "dd of='%s' bs=1 seek=36 conv=notrunc status=none", path, path, path));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", path), ==, 1);
+  before = tu_file_checksum (path);
+  start = g_get_monotonic_time ();
+  g_assert_false (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_nonnull (error);
+  g_assert_nonnull (strstr (error->message, "l1huge.qcow2"));
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  strata_check_result_clear (&r);
+  g_assert_cmpint (tu_run (NULL, &err, "'%s' check -r leaks '%s'", tu_strata_img (), path),
+                   ==, 1);
+  g_assert_nonnull (strstr (err, "l1huge.qcow2"));
+  after = tu_file_checksum (path);
+  g_assert_cmpstr (before, ==, after);
+
+  g_clear_pointer (&before, g_free);
+  g_clear_pointer (&after, g_free);
+  g_clear_error (&error);
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 64M && "
+                     "qemu-io -c 'write -P 1 0 200k' '%s'", both, both));
+  make_leaks (both);
+  make_corrupt (both);
+  g_assert_cmpint (check_both (both, &r), ==, 2);
+  strata_check_result_clear (&r);
+  before = tu_file_checksum (both);
+  if (strata_check_sync (both, &opts, NULL, &r, NULL, &error))
+    g_assert_cmpuint (r.corruptions, >, 0);
+  g_assert_cmpuint (r.leaks_fixed, ==, 0);
+  strata_check_result_clear (&r);
+  after = tu_file_checksum (both);
+  g_assert_cmpstr (before, ==, after);
+}
+
+/* The second L2 entry points at the first entry's data cluster: that cluster is referenced
+ * twice with refcount 1 (a corruption that needs no rebuild) and the second's own cluster
+ * is leaked. -r leaks must leave such an image alone: with a damaged table, "unreferenced"
+ * is not to be trusted. */
+static void
+test_no_leak_repair_beside_corruption (void)
+{
+  const char *path = tu_path ("shared-l2.qcow2");
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS };
+  StrataCheckResult r;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && "
+                     "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 64k 64k' '%s' && "
+                     "python3 - '%s' <<'EOF'\n"
+                     "import struct, sys\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "l1 = struct.unpack('>Q', h[40:48])[0]\n"
+                     "f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00\n"
+                     "f.seek(l2); e = f.read(8); f.seek(l2 + 8); f.write(e)\n"
+                     "EOF", path, path, path));
+  g_assert_cmpint (check_both (path, &r), ==, 2);
+  g_assert_cmpuint (r.leaks, >, 0);
+  g_assert_false (r.needs_rebuild);
+  strata_check_result_clear (&r);
+
   before = tu_file_checksum (path);
   g_assert_true (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (r.leaks_fixed, ==, 0);
   g_assert_cmpuint (r.corruptions, >, 0);
+  g_assert_cmpint (strata_check_result_exit_code (&r), ==, 2);
   strata_check_result_clear (&r);
   after = tu_file_checksum (path);
   g_assert_cmpstr (before, ==, after);
@@ -216,6 +346,10 @@ main (int argc, char **argv)
   g_test_add_func ("/chain-check/matrix", test_matrix);
   g_test_add_func ("/chain-check/leaks-and-repair", test_leaks_and_repair);
   g_test_add_func ("/chain-check/corruption", test_corruption);
+  g_test_add_func ("/chain-check/unusable-header", test_unusable_header);
+  g_test_add_func ("/chain-check/exit-codes", test_exit_codes);
+  g_test_add_func ("/chain-check/no-leak-repair-beside-corruption",
+                   test_no_leak_repair_beside_corruption);
   g_test_add_func ("/chain-check/raw-has-no-check", test_raw_has_no_check);
   g_test_add_func ("/chain-check/async", test_async);
 
