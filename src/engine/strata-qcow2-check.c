@@ -24,6 +24,8 @@
 #define OFLAG_COPIED (1ULL << 63)
 #define OFLAG_COMPRESSED (1ULL << 62)
 #define OFLAG_ZERO 1ULL
+/* Bits of a standard (uncompressed) L2 entry that must be zero. */
+#define L2E_STD_RESERVED_MASK 0x3f000000000001feULL
 #define INCOMPAT_DATA_FILE (1ULL << 2)
 #define INCOMPAT_EXTL2 (1ULL << 4)
 #define EXT_CRYPTO 0x0537be77
@@ -88,6 +90,17 @@ inc_refcounts (Check *c, guint64 offset, guint64 size)
 
   if (size == 0)
     return;
+
+  /* A reference that ends a whole cluster or more past the end of the file: the file was
+   * cut short (a partly written last cluster is normal, with subclusters or compression). */
+  if (offset + size > c->file_size && offset + size - c->file_size >= c->cluster_size)
+    {
+      message (c, "ERROR: counting reference for region exceeding the end of the file by one "
+               "cluster or more: offset 0x%" G_GINT64_MODIFIER "x size 0x%" G_GINT64_MODIFIER
+               "x", offset, size);
+      c->res->corruptions++;
+      return;
+    }
 
   first = offset >> c->cluster_bits;
   last = (offset + size - 1) >> c->cluster_bits;
@@ -228,9 +241,16 @@ check_l2 (Check        *c,
   for (guint i = 0; i < n_entries; i++)
     {
       guint64 entry = be64_at (l2 + (gsize) i * entry_size);
+      guint64 bitmap = c->extended_l2 ? be64_at (l2 + (gsize) i * entry_size + 8) : 0;
 
       if (entry & OFLAG_COMPRESSED)
         {
+          if (bitmap != 0)
+            {
+              message (c, "ERROR compressed cluster %u with non-zero subcluster allocation "
+                       "bitmap, entry=0x%" G_GINT64_MODIFIER "x", i, entry);
+              c->res->corruptions++;
+            }
           guint64 coffset = entry & coffset_mask;
           guint64 nb_sectors = ((entry >> csize_shift) & csize_mask) + 1;
           guint64 csize = nb_sectors * 512 - (coffset & 511);
@@ -253,6 +273,27 @@ check_l2 (Check        *c,
 
       {
         guint64 offset = entry & L2E_OFFSET_MASK;
+        guint32 alloc_bits = bitmap & 0xffffffff;
+        guint32 zero_bits = bitmap >> 32;
+
+        if (entry & L2E_STD_RESERVED_MASK)
+          {
+            message (c, "ERROR found l2 entry with reserved bits set: %" G_GINT64_MODIFIER "x",
+                     entry);
+            c->res->corruptions++;
+          }
+        if (c->extended_l2 && offset == 0 && alloc_bits != 0)
+          {
+            message (c, "ERROR: unallocated cluster %u has a non-zero subcluster allocation "
+                     "bitmap, entry=0x%" G_GINT64_MODIFIER "x", i, bitmap);
+            c->res->corruptions++;
+          }
+        if (c->extended_l2 && offset != 0 && (alloc_bits & zero_bits) != 0)
+          {
+            message (c, "ERROR offset=%" G_GINT64_MODIFIER "x: Allocated cluster has corrupted "
+                     "subcluster allocation bitmap", offset);
+            c->res->corruptions++;
+          }
 
         if (offset == 0 || c->external_data)
           continue;

@@ -347,13 +347,6 @@ static const struct
   const char *what;
   const char *reason;
 } known_issues[] = {
-  { "incompat-extended-l2-64k/check", "check misses a non-zero subcluster bitmap in an "
-    "unallocated extended L2 entry that qemu-img check reports (owner: chain, "
-    "strata-qcow2-check.c)" },
-  { "trunc-data/check", "check misses a data cluster past the end of the file that "
-    "qemu-img check reports as corruption (owner: chain, strata-qcow2-check.c)" },
-  { "l2-entry-reserved/check", "check misses an L2 entry with reserved bits set that "
-    "qemu-img check reports as corruption (owner: chain, strata-qcow2-check.c)" },
   { NULL, NULL },
 };
 
