@@ -801,10 +801,10 @@ qcow2_write_compressed (StrataImage  *self,
       return qcow2_write (self, offset, n, plain, error);
     }
 
-  /* Pack behind the previous compressed cluster when it is still the last one. */
+  /* Pack behind the previous compressed cluster, as QEMU does: into what is left of its host
+   * cluster wherever that is, or across into the next one when it is still the last. */
   start = s->compressed_next;
-  if (start == 0 || start >= s->host_end || start < s->host_end - cs ||
-      (start & (cs - 1)) == 0)
+  if (start == 0 || start >= s->host_end || (start & (cs - 1)) == 0)
     start = 0;
   if (start != 0)
     {
@@ -817,14 +817,19 @@ qcow2_write_compressed (StrataImage  *self,
         start = 0;
     }
 
-  if (start != 0 && start + length <= s->host_end)
+  if (start != 0 && start + length <= (start | (cs - 1)) + 1)
     {
+      /* It fits in the tail cluster, which gains a reference. */
       if (!qcow2_update_refcount (s, start, length, 1, error))
         return FALSE;
     }
   else
     {
       guint64 need, host;
+
+      /* Spilling over needs the tail cluster to be the last one, so the next is fresh. */
+      if (start != 0 && start < s->host_end - cs)
+        start = 0;
 
       if (start != 0)
         {
