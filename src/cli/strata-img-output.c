@@ -472,8 +472,11 @@ strata_img_info_to_json (const StrataImageInfo *info)
     }
 
   /* Strata's own keys, under names qemu-img will never use. */
-  json_builder_set_member_name (builder, "strata-allocated-bytes");
-  json_builder_add_int_value (builder, (gint64) info->allocated_bytes);
+  if (info->has_allocated_bytes)
+    {
+      json_builder_set_member_name (builder, "strata-allocated-bytes");
+      json_builder_add_int_value (builder, (gint64) info->allocated_bytes);
+    }
   json_builder_set_member_name (builder, "strata-in-use");
   json_builder_add_boolean_value (builder, info->in_use);
   json_builder_set_member_name (builder, "strata-protected");

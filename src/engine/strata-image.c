@@ -714,6 +714,33 @@ strata_image_close (StrataImage  *self,
   return strata_image_flush (self, error);
 }
 
+/* Hostile images can have millions of tiny runs; past this many the count is left unknown
+ * rather than making `info` slow. */
+#define MAX_ALLOCATION_RUNS (1 << 22)
+
+static void
+count_allocated (StrataImage     *self,
+                 StrataImageInfo *info)
+{
+  guint64 offset = 0;
+  guint64 total = 0;
+
+  for (guint runs = 0; offset < self->virtual_size; runs++)
+    {
+      StrataBlockStatus bs;
+
+      if (runs >= MAX_ALLOCATION_RUNS ||
+          !strata_image_block_status (self, offset, self->virtual_size - offset, &bs, NULL))
+        return;
+      if (bs.kind != STRATA_BLOCK_UNALLOCATED)
+        total += bs.length;
+      offset += bs.length;
+    }
+
+  info->allocated_bytes = total;
+  info->has_allocated_bytes = TRUE;
+}
+
 StrataImageInfo *
 strata_image_get_info (StrataImage  *self,
                        GError      **error)
@@ -738,6 +765,9 @@ strata_image_get_info (StrataImage  *self,
 
   if (self->driver->fill_info != NULL)
     self->driver->fill_info (self, info);
+
+  if (!info->has_allocated_bytes)
+    count_allocated (self, info);
 
   return info;
 }

@@ -82,6 +82,7 @@ typedef struct
   gboolean  in_use;                /* opened with force-share while another process holds it */
   gboolean  read_only_mode;        /* the file's write bits are all clear ("protected") */
   guint64   allocated_bytes;       /* guest bytes stored in this layer (data + zero) */
+  gboolean  has_allocated_bytes;   /* FALSE when it could not be worked out */
   /* Format specific data, a{sv}, with qemu-img's keys and types ("compat", "refcount-bits",
    * ...). NULL when the format has none. */
   GVariant *format_specific;

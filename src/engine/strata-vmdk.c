@@ -1316,6 +1316,7 @@ vmdk_fill_info (StrataImage     *self,
       pos += st.length;
     }
   info->allocated_bytes = allocated;
+  info->has_allocated_bytes = TRUE;
 }
 
 static void

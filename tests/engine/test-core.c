@@ -111,6 +111,26 @@ test_job_progress (void)
   g_assert_cmpfloat (strata_job_get_fraction (job), ==, 1.0);
 }
 
+/* strata-allocated-bytes: what qemu-img map reports as present in the top layer. */
+static void
+test_allocated_bytes (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataImage) image = NULL;
+  g_autoptr(StrataImageInfo) info = NULL;
+  const char *path = tu_path ("alloc.qcow2");
+
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' 1T && "
+                     "qemu-io -c 'write 0 1M' -c 'write -z 5M 64k' -c 'write 500G 100k' '%s'",
+                     path, path));
+  image = strata_image_open (path, NULL, STRATA_OPEN_READ_ONLY, &error);
+  g_assert_no_error (error);
+  info = strata_image_get_info (image, &error);
+  g_assert_no_error (error);
+  g_assert_true (info->has_allocated_bytes);
+  g_assert_cmpuint (info->allocated_bytes, ==, 1048576 + 65536 + 102400);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -120,6 +140,7 @@ main (int argc, char **argv)
   g_test_add_func ("/core/raw-read-and-status", test_raw_read_and_status);
   g_test_add_func ("/core/missing-file", test_missing_file);
   g_test_add_func ("/core/job-progress", test_job_progress);
+  g_test_add_func ("/core/allocated-bytes", test_allocated_bytes);
 
   return g_test_run ();
 }
