@@ -4,30 +4,24 @@
 #include <stdio.h>
 
 #include "strata-commit.h"
+#include "strata-img-wait.h"
 #include "strata-error.h"
 
 typedef struct
 {
-  GMainLoop          *loop;
-  GError             *error;
-  StrataCommitResult  result;
-} RunState;
+  const char          *filename;
+  StrataCommitOptions *opts;
+} CommitStart;
 
 static void
-done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+start_commit (gpointer            data,
+              StrataJob          *job,
+              GAsyncReadyCallback callback,
+              gpointer            callback_data)
 {
-  RunState *state = user_data;
+  CommitStart *c = data;
 
-  strata_commit_finish (result, &state->result, &state->error);
-  g_main_loop_quit (state->loop);
-}
-
-static gboolean
-progress_cb (gpointer user_data)
-{
-  printf ("    (%.2f/100%%)\r", strata_job_get_fraction (user_data) * 100.0);
-  fflush (stdout);
-  return G_SOURCE_CONTINUE;
+  strata_commit_async (c->filename, c->opts, job, NULL, callback, callback_data);
 }
 
 static void
@@ -68,8 +62,9 @@ strata_img_commit (int argc, char **argv)
   gboolean keep = FALSE, force = FALSE, progress = FALSE, quiet = FALSE;
   StrataCommitOptions opts = { 0 };
   g_autoptr(StrataJob) job = NULL;
-  RunState state = { 0 };
-  guint timer = 0;
+  StrataCommitResult state = { 0 };
+  g_autoptr(GAsyncResult) result = NULL;
+  gboolean ok;
   int rc = 0;
   GOptionEntry entries[] = {
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "Format of the image", "FMT" },
@@ -127,22 +122,15 @@ strata_img_commit (int argc, char **argv)
     }
 
   job = strata_job_new ("Commit");
-  state.loop = g_main_loop_new (NULL, FALSE);
-  strata_commit_async (argv[1], &opts, job, NULL, done_cb, &state);
-  if (progress && !quiet)
-    timer = g_timeout_add (250, progress_cb, job);
-  g_main_loop_run (state.loop);
-  if (timer != 0)
-    {
-      g_source_remove (timer);
-      printf (state.error == NULL ? "    (100.00/100%%)\n" : "\n");
-    }
-  g_main_loop_unref (state.loop);
+  result = strata_img_wait (job, progress && !quiet, start_commit,
+                            &(CommitStart) { argv[1], &opts });
+  ok = strata_commit_finish (result, &state, &error);
+  strata_img_wait_end (progress && !quiet, ok);
 
-  if (state.error != NULL)
+  if (!ok)
     {
-      strata_img_error ("%s", state.error->message);
-      g_error_free (state.error);
+      strata_img_error ("%s", error->message);
+      strata_commit_result_clear (&state);
       return 1;
     }
 
@@ -152,17 +140,17 @@ strata_img_commit (int argc, char **argv)
        * which the copy started as. */
       if (into_copy != NULL)
         {
-          print_sizes_as ("Before", argv[1], "original base", state.result.original_base,
-                          &state.result.before);
-          printf ("  copied to %s\n", state.result.base);
+          print_sizes_as ("Before", argv[1], "original base", state.original_base,
+                          &state.before);
+          printf ("  copied to %s\n", state.base);
         }
       printf ("Image committed.\n");
       if (into_copy != NULL)
-        print_sizes_as ("After", argv[1], "copy (new base)", state.result.base,
-                        &state.result.after);
+        print_sizes_as ("After", argv[1], "copy (new base)", state.base,
+                        &state.after);
       else
-        print_sizes ("After", argv[1], state.result.base, &state.result.after);
+        print_sizes ("After", argv[1], state.base, &state.after);
     }
-  strata_commit_result_clear (&state.result);
+  strata_commit_result_clear (&state);
   return rc;
 }

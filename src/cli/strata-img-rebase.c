@@ -3,29 +3,24 @@
 
 #include <stdio.h>
 
+#include "strata-img-wait.h"
 #include "strata-rebase.h"
 
 typedef struct
 {
-  GMainLoop *loop;
-  GError    *error;
-} RunState;
+  const char          *filename;
+  StrataRebaseOptions *opts;
+} RebaseStart;
 
 static void
-done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+start_rebase (gpointer            data,
+              StrataJob          *job,
+              GAsyncReadyCallback callback,
+              gpointer            callback_data)
 {
-  RunState *state = user_data;
+  RebaseStart *r = data;
 
-  strata_rebase_finish (result, &state->error);
-  g_main_loop_quit (state->loop);
-}
-
-static gboolean
-progress_cb (gpointer user_data)
-{
-  printf ("    (%.2f/100%%)\r", strata_job_get_fraction (user_data) * 100.0);
-  fflush (stdout);
-  return G_SOURCE_CONTINUE;
+  strata_rebase_async (r->filename, r->opts, job, NULL, callback, callback_data);
 }
 
 int
@@ -41,8 +36,8 @@ strata_img_rebase (int argc, char **argv)
   gboolean unsafe = FALSE, force_share = FALSE, progress = FALSE, quiet = FALSE;
   StrataRebaseOptions opts = { 0 };
   g_autoptr(StrataJob) job = NULL;
-  RunState state = { 0 };
-  guint timer = 0;
+  g_autoptr(GAsyncResult) result = NULL;
+  gboolean ok;
   GOptionEntry entries[] = {
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "Format of the image", "FMT" },
     { "backing", 'b', 0, G_OPTION_ARG_STRING, &backing, "New backing file (\"\" for none)",
@@ -85,25 +80,14 @@ strata_img_rebase (int argc, char **argv)
   opts.force_share = force_share;
 
   job = strata_job_new ("Rebase");
-  state.loop = g_main_loop_new (NULL, FALSE);
-  strata_rebase_async (argv[1], &opts, job, NULL, done_cb, &state);
-  if (progress && !quiet)
-    timer = g_timeout_add (250, progress_cb, job);
-  g_main_loop_run (state.loop);
-  if (timer != 0)
-    {
-      g_source_remove (timer);
-      if (state.error == NULL)
-        printf ("    (100.00/100%%)\n");
-      else
-        printf ("\n");
-    }
-  g_main_loop_unref (state.loop);
+  result = strata_img_wait (job, progress && !quiet, start_rebase,
+                            &(RebaseStart) { argv[1], &opts });
+  ok = strata_rebase_finish (result, &error);
+  strata_img_wait_end (progress && !quiet, ok);
 
-  if (state.error != NULL)
+  if (!ok)
     {
-      strata_img_error ("%s", state.error->message);
-      g_error_free (state.error);
+      strata_img_error ("%s", error->message);
       return 1;
     }
   return 0;
