@@ -717,18 +717,15 @@ check_chain_unchanged (StrataImage  *src,
   return TRUE;
 }
 
+/* Disk usage of every file the source reads (layers and VMDK extents). */
 static guint64
 chain_allocated (StrataImage *src)
 {
+  g_autoptr(GPtrArray) files = strata_image_list_chain_files (src);
   guint64 total = 0;
 
-  for (StrataImage *layer = src; layer != NULL; layer = strata_image_get_backing (layer))
-    {
-      g_autoptr(StrataImageInfo) info = strata_image_get_info (layer, NULL);
-
-      if (info != NULL)
-        total += info->actual_size;
-    }
+  for (guint i = 0; i < files->len; i++)
+    total += strata_file_get_allocated (g_ptr_array_index (files, i));
   return total;
 }
 
