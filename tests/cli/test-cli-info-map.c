@@ -38,6 +38,8 @@ typedef struct
   /* A known difference owned by a format driver: when the outputs differ, the case is
    * reported as incomplete (with the differences) instead of failing the suite. */
   const char *gap;
+  /* When set, a.qcow2 (8M) is first made encrypted with these encrypt.* options. */
+  const char *encrypt;
 } Case;
 
 static const Case cases[] = {
@@ -115,17 +117,14 @@ static const Case cases[] = {
   { "vmdk-chain", SRC_RAW " && qemu-img convert -O vmdk src.raw base.vmdk && "
     "qemu-img create -q -f vmdk -b base.vmdk -F vmdk top.vmdk && qemu-io -f vmdk "
     "-c 'write -P 0x31 1M 64k' top.vmdk", "top.vmdk" },
-  /* LUKS times its key derivation; on a loaded machine that can fail, so try again. */
-  { "qcow2-encrypted-luks", "for i in 1 2 3; do qemu-img create -q --object "
-    "secret,id=sec0,data=abc123 -f qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,"
-    "encrypt.iter-time=50 a.qcow2 8M && break; done && test -s a.qcow2", "a.qcow2" },
-  { "qcow2-encrypted-luks-cbc-essiv", "for i in 1 2 3; do qemu-img create -q --object "
-    "secret,id=sec0,data=abc123 -f qcow2 -o encrypt.format=luks,encrypt.key-secret=sec0,"
-    "encrypt.iter-time=50,encrypt.cipher-alg=aes-128,encrypt.cipher-mode=cbc,"
-    "encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,encrypt.hash-alg=sha1 "
-    "a.qcow2 8M && break; done && test -s a.qcow2", "a.qcow2" },
-  { "qcow2-encrypted-aes", "qemu-img create -q --object secret,id=sec0,data=abc123 -f qcow2 "
-    "-o encrypt.format=aes,encrypt.key-secret=sec0 a.qcow2 8M", "a.qcow2" },
+  /* Made by tu_qemu_create_encrypted() (a.qcow2, 8M), which retries LUKS's timing failure. */
+  { "qcow2-encrypted-luks", "true", "a.qcow2", NULL,
+    "encrypt.format=luks,encrypt.iter-time=50" },
+  { "qcow2-encrypted-luks-cbc-essiv", "true", "a.qcow2", NULL,
+    "encrypt.format=luks,encrypt.iter-time=50,encrypt.cipher-alg=aes-128,"
+    "encrypt.cipher-mode=cbc,encrypt.ivgen-alg=essiv,encrypt.ivgen-hash-alg=sha256,"
+    "encrypt.hash-alg=sha1" },
+  { "qcow2-encrypted-aes", "true", "a.qcow2", NULL, "encrypt.format=aes" },
   { "chain3-relative",
     QCOW2 ("", "base.qcow2", "16M") " && qemu-io -f qcow2 -c 'write -P 0x11 0 1M' "
     "-c 'write -P 0x12 8M 1M' base.qcow2 && "
@@ -248,11 +247,18 @@ test_case (gconstpointer data)
   const Case *c = data;
   g_autofree char *dir = g_build_filename (tu_dir (), c->name, NULL);
 
-  if ((strstr (c->setup, "qcow2") != NULL && !cli_driver_available ("qcow2")) ||
+  if (((strstr (c->setup, "qcow2") != NULL || c->encrypt != NULL) &&
+       !cli_driver_available ("qcow2")) ||
       (strstr (c->setup, "vmdk") != NULL && !cli_driver_available ("vmdk")))
     return;
 
   g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  if (c->encrypt != NULL)
+    {
+      g_autofree char *image = g_build_filename (dir, "a.qcow2", NULL);
+
+      tu_qemu_create_encrypted (image, c->encrypt, "8M");
+    }
   g_free (tu_run_ok ("cd '%s' && %s", dir, c->setup));
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)

@@ -35,6 +35,20 @@ void        tu_assert_qemu_check_clean (const char *path);
 /* Asserts `qemu-img compare` finds the two images' guest contents identical. */
 void        tu_assert_qemu_compare     (const char *a,
                                         const char *b);
+/* The secret (object "sec0") tu_qemu_create_encrypted() encrypts with. */
+#define TU_ENCRYPT_SECRET_ARGS "--object secret,id=sec0,data=abc123"
+
+/* Creates an encrypted qcow2 image with qemu-img: @path (relative to the scratch folder or
+ * absolute), @size as qemu-img takes it, @encrypt_opts the encrypt.* options
+ * ("encrypt.format=luks,encrypt.iter-time=50", "encrypt.format=aes"); the key secret is
+ * added. qemu-img 7.2 calibrates LUKS key derivation with per-thread CPU time in whole
+ * milliseconds and gives up ("Unable to get accurate CPU usage") when a round measures 0 ms,
+ * which depends on the machine and its load: that failure alone is retried, a bounded number
+ * of times. Any other failure (or the last retry's) fails the test with qemu-img's message. */
+void        tu_qemu_create_encrypted (const char *path,
+                                      const char *encrypt_opts,
+                                      const char *size);
+
 /* SHA-256 of a file's bytes (to prove a file was left untouched). */
 char       *tu_file_checksum     (const char *path);
 gboolean    tu_file_exists       (const char *path);

@@ -476,8 +476,7 @@ test_refuse_writing (void)
   g_assert_no_error (error);
   strata_image_unref (image);
 
-  g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o encrypt.format=luks,encrypt.key-secret=s "
-                     "--object secret,id=s,data=pw enc.qcow2 1M"));
+  tu_qemu_create_encrypted ("enc.qcow2", "encrypt.format=luks,encrypt.iter-time=50", "1M");
   image = strata_image_open (tu_path ("enc.qcow2"), NULL, STRATA_OPEN_WRITE, &error);
   g_assert_null (image);
   g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
