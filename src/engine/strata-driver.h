@@ -53,6 +53,10 @@ struct _StrataDriver
                                const void *buf, GError **error);
   gboolean  (*write_zeroes)   (StrataImage *self, guint64 offset, guint64 length,
                                GError **error);
+  /* Optional, for formats with backing files: zeroes that hide whatever backing lies below,
+   * even a backing set later (see strata_image_write_zeroes_masking()). */
+  gboolean  (*write_zeroes_masking) (StrataImage *self, guint64 offset, guint64 length,
+                                     GError **error);
   gboolean  (*discard)        (StrataImage *self, guint64 offset, guint64 length,
                                GError **error);
   gboolean  (*write_compressed) (StrataImage *self, guint64 offset, const void *data,

@@ -238,6 +238,9 @@ image_open_one (const char       *filename,
   if (self->backing_name != NULL && !(flags & STRATA_OPEN_NO_BACKING))
     {
       StrataOpenFlags bflags = flags & (STRATA_OPEN_FORCE_SHARE | STRATA_OPEN_NO_LOCK);
+
+      if (flags & STRATA_OPEN_FORCE_SHARE_BACKING)
+        bflags |= STRATA_OPEN_FORCE_SHARE;
       g_autoptr(GError) local_error = NULL;
 
       self->backing_path = strata_resolve_backing_name (filename, self->backing_name, error);
@@ -599,6 +602,24 @@ strata_image_write (StrataImage  *self,
   return self->driver->write (self, offset, length, buf, error);
 }
 
+static gboolean
+write_zeroes (StrataImage  *self,
+              guint64       offset,
+              guint64       length,
+              gboolean      masking,
+              GError      **error)
+{
+  if (!require_writable (self, self->driver->write_zeroes, "zero writes", error) ||
+      !check_range (self, offset, length, error))
+    return FALSE;
+  if (length == 0)
+    return TRUE;
+  /* A format without backing files has nothing that could show through. */
+  if (masking && self->driver->write_zeroes_masking != NULL)
+    return self->driver->write_zeroes_masking (self, offset, length, error);
+  return self->driver->write_zeroes (self, offset, length, error);
+}
+
 gboolean
 strata_image_write_zeroes (StrataImage  *self,
                            guint64       offset,
@@ -606,13 +627,17 @@ strata_image_write_zeroes (StrataImage  *self,
                            GError      **error)
 {
   g_return_val_if_fail (self != NULL, FALSE);
+  return write_zeroes (self, offset, length, FALSE, error);
+}
 
-  if (!require_writable (self, self->driver->write_zeroes, "zero writes", error) ||
-      !check_range (self, offset, length, error))
-    return FALSE;
-  if (length == 0)
-    return TRUE;
-  return self->driver->write_zeroes (self, offset, length, error);
+gboolean
+strata_image_write_zeroes_masking (StrataImage  *self,
+                                   guint64       offset,
+                                   guint64       length,
+                                   GError      **error)
+{
+  g_return_val_if_fail (self != NULL, FALSE);
+  return write_zeroes (self, offset, length, TRUE, error);
 }
 
 gboolean

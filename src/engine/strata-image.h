@@ -21,6 +21,7 @@ typedef enum
   STRATA_OPEN_FORCE_SHARE = 1 << 1, /* -U: open even if a running QEMU holds it; no locks */
   STRATA_OPEN_NO_BACKING  = 1 << 2, /* do not open the backing chain */
   STRATA_OPEN_NO_LOCK     = 1 << 3, /* take no locks at all (temporary files of our own) */
+  STRATA_OPEN_FORCE_SHARE_BACKING = 1 << 4, /* -U for the backing chain only (rebase -U) */
 } StrataOpenFlags;
 
 typedef enum
@@ -140,6 +141,13 @@ gboolean         strata_image_write           (StrataImage      *self,
                                                GError          **error);
 /* Makes the range read as zeros in this layer (a zero cluster in qcow2 v3, a hole in raw). */
 gboolean         strata_image_write_zeroes    (StrataImage      *self,
+                                               guint64           offset,
+                                               guint64           length,
+                                               GError          **error);
+/* Like strata_image_write_zeroes(), but the range reads as zeros whatever backing lies
+ * below, now or after the backing pointer changes: zero clusters (qcow2 v3) or zero data
+ * (v2) even where nothing is below today. For a safe rebase onto a new backing. */
+gboolean         strata_image_write_zeroes_masking (StrataImage *self,
                                                guint64           offset,
                                                guint64           length,
                                                GError          **error);

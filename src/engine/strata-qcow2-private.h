@@ -330,6 +330,10 @@ gboolean qcow2_write_zeroes     (StrataImage *self,
                                  guint64      offset,
                                  guint64      length,
                                  GError     **error);
+gboolean qcow2_write_zeroes_masking (StrataImage *self,
+                                     guint64      offset,
+                                     guint64      length,
+                                     GError     **error);
 gboolean qcow2_discard          (StrataImage *self,
                                  guint64      offset,
                                  guint64      length,

@@ -535,11 +535,13 @@ write_zero_bytes (StrataImage  *self,
 }
 
 /* Whether [offset, offset + len) inside one cluster already reads as zeros from this layer
- * (zero clusters, or unallocated with nothing below). */
+ * (zero clusters, or unallocated with nothing below; with @masking, as if a backing showed
+ * through everywhere). */
 static gboolean
 reads_as_zero_here (StrataImage  *self,
                     guint64       offset,
                     guint64       len,
+                    gboolean      masking,
                     gboolean     *zero,
                     GError      **error)
 {
@@ -551,7 +553,7 @@ reads_as_zero_here (StrataImage  *self,
   if (bs.length < len)
     return TRUE;
   *zero = bs.kind == STRATA_BLOCK_ZERO ||
-          (bs.kind == STRATA_BLOCK_UNALLOCATED && !backing_covers (self, offset));
+          (bs.kind == STRATA_BLOCK_UNALLOCATED && !masking && !backing_covers (self, offset));
   return TRUE;
 }
 
@@ -619,11 +621,18 @@ set_subclusters (Qcow2State  *s,
   return set_l2_entry (s, cluster, entry, bitmap, error);
 }
 
+/*
+ * Zeroes (or, with @discard, unmaps) a range. Unallocated clusters with nothing below them
+ * already read as zeros and are left alone, unless @masking: then the range must read as
+ * zeros whatever backing lies below, now or after the backing pointer changes (a safe rebase
+ * onto a new backing where the old view was zeros).
+ */
 static gboolean
 zero_or_discard (StrataImage  *self,
                  guint64       offset,
                  guint64       length,
                  gboolean      discard,
+                 gboolean      masking,
                  GError      **error)
 {
   Qcow2State *s = self->priv;
@@ -640,7 +649,7 @@ zero_or_discard (StrataImage  *self,
        * has a zero write where no backing shows through. Skip it in one step, so that
        * zeroing a huge fresh image costs nothing. */
       if (l1_index < s->l1_size && (s->l1_table[l1_index] & QCOW2_OFFSET_MASK) == 0 &&
-          (discard || !backing_covers (self, offset)))
+          (discard || (!masking && !backing_covers (self, offset))))
         {
           guint64 next = (l1_index + 1) << (s->cluster_bits + s->l2_bits);
 
@@ -656,7 +665,7 @@ zero_or_discard (StrataImage  *self,
         {
           guint64 entry = 0, bitmap = 0;
 
-          if (discard || (s->version < 3 && !backing_covers (self, cluster)))
+          if (discard || (s->version < 3 && !masking && !backing_covers (self, cluster)))
             entry = 0; /* unallocated: reads fall through (zeros without a backing) */
           else if (s->version < 3)
             {
@@ -670,7 +679,7 @@ zero_or_discard (StrataImage  *self,
           else
             entry = QCOW2_OFLAG_ZERO;
 
-          if (!discard && !backing_covers (self, cluster))
+          if (!discard && !masking && !backing_covers (self, cluster))
             {
               guint64 cur, cur_bitmap;
 
@@ -695,7 +704,7 @@ zero_or_discard (StrataImage  *self,
             return FALSE;
           if (!done)
             {
-              if (!reads_as_zero_here (self, offset, n, &is_zero, error))
+              if (!reads_as_zero_here (self, offset, n, masking, &is_zero, error))
                 return FALSE;
               if (!is_zero && !write_zero_bytes (self, offset, n, error))
                 return FALSE;
@@ -707,7 +716,7 @@ zero_or_discard (StrataImage  *self,
            * as in QEMU); otherwise the range must read as zeros. */
           if (!discard || !backing_covers (self, offset))
             {
-              if (!reads_as_zero_here (self, offset, n, &is_zero, error))
+              if (!reads_as_zero_here (self, offset, n, masking, &is_zero, error))
                 return FALSE;
               if (!is_zero && !write_zero_bytes (self, offset, n, error))
                 return FALSE;
@@ -726,7 +735,16 @@ qcow2_write_zeroes (StrataImage  *self,
                     guint64       length,
                     GError      **error)
 {
-  return zero_or_discard (self, offset, length, FALSE, error);
+  return zero_or_discard (self, offset, length, FALSE, FALSE, error);
+}
+
+gboolean
+qcow2_write_zeroes_masking (StrataImage  *self,
+                            guint64       offset,
+                            guint64       length,
+                            GError      **error)
+{
+  return zero_or_discard (self, offset, length, FALSE, TRUE, error);
 }
 
 gboolean
@@ -735,7 +753,7 @@ qcow2_discard (StrataImage  *self,
                guint64       length,
                GError      **error)
 {
-  return zero_or_discard (self, offset, length, TRUE, error);
+  return zero_or_discard (self, offset, length, TRUE, FALSE, error);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -955,7 +973,7 @@ qcow2_truncate (StrataImage  *self,
     self->virtual_size = size;
     if (self->backing != NULL && old_size < self->backing->virtual_size)
       return zero_or_discard (self, old_size,
-                              MIN (size, self->backing->virtual_size) - old_size, FALSE,
+                              MIN (size, self->backing->virtual_size) - old_size, FALSE, FALSE,
                               error);
   }
   return TRUE;

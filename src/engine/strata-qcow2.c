@@ -911,6 +911,7 @@ const StrataDriver strata_qcow2_driver = {
   .fill_info = qcow2_fill_info,
   .write = qcow2_write,
   .write_zeroes = qcow2_write_zeroes,
+  .write_zeroes_masking = qcow2_write_zeroes_masking,
   .discard = qcow2_discard,
   .write_compressed = qcow2_write_compressed,
   .flush = qcow2_flush,

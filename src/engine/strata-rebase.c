@@ -106,7 +106,12 @@ same_file (const char *a, StrataFile *b)
          sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
-/* Copies, where the overlay is unallocated, the old view where it differs from the new. */
+/*
+ * Copies, where the overlay is unallocated, the old view where it differs from the new. The
+ * old view there is the old chain's, or zeros where there is none (no old backing, past the
+ * end of a shorter one); zeros are written so that they hide the new backing even where
+ * nothing shows through today.
+ */
 static gboolean
 copy_differences (StrataImage  *overlay,
                   StrataImage  *old_chain,
@@ -208,7 +213,9 @@ copy_differences (StrataImage  *overlay,
 
               if (buffer_is_zero (old_buf + i, j - i))
                 {
-                  if (!strata_image_write_zeroes (overlay, pos + i, j - i, error))
+                  /* Masking: where nothing is below today (no old backing, or past its
+                   * end) the new backing must not show through either. */
+                  if (!strata_image_write_zeroes_masking (overlay, pos + i, j - i, error))
                     return FALSE;
                 }
               else if (!strata_image_write (overlay, pos + i, j - i, old_buf + i, error))
@@ -261,10 +268,12 @@ strata_rebase_sync (const char                *filename,
   if (opts->force_share)
     bflags |= STRATA_OPEN_FORCE_SHARE;
 
-  /* In unsafe mode the old chain is not needed (it may be missing: that is often why). */
+  /* In unsafe mode the old chain is not needed (it may be missing: that is often why). With
+   * -U the old chain is read even if in use, like the new one; the overlay keeps its locks. */
   overlay = strata_image_open (filename, opts->format,
                                STRATA_OPEN_WRITE |
-                               (opts->unsafe ? STRATA_OPEN_NO_BACKING : 0),
+                               (opts->unsafe ? STRATA_OPEN_NO_BACKING : 0) |
+                               (opts->force_share ? STRATA_OPEN_FORCE_SHARE_BACKING : 0),
                                error);
   if (overlay == NULL)
     return FALSE;

@@ -14,7 +14,7 @@ typedef struct
                                * none (flatten) */
   const char *backing_format; /* -F: required whenever @backing is not empty */
   gboolean    unsafe;         /* -u: only rewrite the pointer */
-  gboolean    force_share;    /* -U: open the backing files even if in use */
+  gboolean    force_share;    /* -U: open the old and new backing files even if in use */
 } StrataRebaseOptions;
 
 /*

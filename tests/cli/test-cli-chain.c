@@ -267,7 +267,34 @@ test_refuses_running_qemu (void)
   /* A VM running on the base itself. */
   h = hold_with_qemu_io (d, "base.qcow2");
   assert_refused (d, "commit top.qcow2", "base.qcow2", files);
+  /* A safe rebase reads the old base; -U lets it read it in use, as it does the new one. */
+  assert_refused (d, "rebase -b copy.qcow2 -F qcow2 top.qcow2", "base.qcow2", files);
+  g_free (tu_run_ok ("cd '%s' && qemu-img convert -U -O raw top.qcow2 view.raw && "
+                     "qemu-io -f qcow2 -c 'write -P 7 8M 64k' copy.qcow2 && "
+                     "%s rebase -U -b copy.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-img compare -U top.qcow2 view.raw && qemu-img check -q top.qcow2",
+                     d, tu_strata_img ()));
   release (h);
+}
+
+/* The reported case, through the command line: an overlay with no backing file rebased onto
+ * one with data where the overlay is unallocated. The guest read zeros there before, and
+ * must after (zero clusters, as qemu-img writes). */
+static void
+test_rebase_no_old_backing (void)
+{
+  g_autofree char *d = scratch ("rebase-no-old-backing");
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 t.qcow2 384k && "
+                     "qemu-img create -q -f qcow2 new.qcow2 384k && "
+                     "qemu-io -f qcow2 -c 'write -P 0x11 256k 64k' new.qcow2 && "
+                     "cp t.qcow2 q.qcow2 && %s rebase -b new.qcow2 -F qcow2 t.qcow2 && "
+                     "qemu-img rebase -b new.qcow2 -F qcow2 q.qcow2 && "
+                     "qemu-io -f qcow2 -c 'read -P 0 0 384k' t.qcow2 | "
+                     "grep -q '^read 393216/393216' && "
+                     "! qemu-io -f qcow2 -c 'read -P 0 0 384k' t.qcow2 | grep -q failed && "
+                     "qemu-img compare t.qcow2 q.qcow2 && qemu-img check -q t.qcow2",
+                     d, tu_strata_img ()));
 }
 
 static void
@@ -416,6 +443,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-chain/compare", test_compare_cli);
   g_test_add_func ("/cli-chain/rebase-requires-format", test_rebase_requires_format);
   g_test_add_func ("/cli-chain/refuses-running-qemu", test_refuses_running_qemu);
+  g_test_add_func ("/cli-chain/rebase-no-old-backing", test_rebase_no_old_backing);
   g_test_add_func ("/cli-chain/sibling-guard", test_sibling_guard);
   g_test_add_func ("/cli-chain/protected-base", test_protected_base);
   g_test_add_func ("/cli-chain/mission", test_mission);

@@ -369,6 +369,139 @@ test_commit_matrix (void)
     }
 }
 
+/* --- safe rebase where nothing was below --- */
+
+/* Cluster layouts for the rebase cases below (every cluster size, v2, extended L2). */
+static const struct { const char *name; const char *opts; } layouts[] = {
+  { "c512", "cluster_size=512" },
+  { "c4k", "cluster_size=4k" },
+  { "c64k", "cluster_size=64k" },
+  { "c2M", "cluster_size=2M" },
+  { "v2", "compat=0.10" },
+  { "extl2-64k", "extended_l2=on,cluster_size=64k" },
+  { "extl2-2M", "extended_l2=on,cluster_size=2M" },
+};
+
+/* The overlay (3 MiB + 512: a partial last cluster at every size): data starting and ending
+ * inside clusters and subclusters, zero clusters and zero subclusters, data across 2 MiB and
+ * in the last sector. */
+#define TOP_SIZE "3146240"
+#define TOP_WRITES "-c 'write -P 3 0 5k' -c 'write -z 1M 64k' -c 'write -z 1600k 2k' " \
+                   "-c 'write -P 4 2047k 2k' -c 'write -P 5 3145728 512'"
+
+typedef struct
+{
+  const char *name;
+  /* Shell commands (with %s for -o OPTS, once per image made with them) that make top.qcow2,
+   * its old chain if any, and the new backing (new.qcow2 or new.raw: data everywhere). */
+  const char *setup;
+  guint       n_opts;
+  const char *backing;       /* the new backing name */
+  const char *backing_format;
+  gboolean    no_old_backing;
+} NothingBelowCase;
+
+#define NEW_QCOW2 "qemu-img create -q -f qcow2 new.qcow2 4M && " \
+                  "qemu-io -c 'write -P 0x11 0 4M' new.qcow2"
+#define NEW_RAW "qemu-img create -q -f raw new.raw 4M && " \
+                "qemu-io -f raw -c 'write -P 0x22 0 4M' new.raw"
+
+static const NothingBelowCase nothing_below_cases[] = {
+  /* The reported case: no old backing at all, so the guest read zeros wherever the overlay
+   * is unallocated. */
+  { "no-old-backing",
+    "qemu-img create -q -f qcow2 %s top.qcow2 " TOP_SIZE " && qemu-io " TOP_WRITES
+    " top.qcow2 && " NEW_QCOW2, 1, "new.qcow2", "qcow2", TRUE },
+  { "no-old-backing-raw-new",
+    "qemu-img create -q -f qcow2 %s top.qcow2 " TOP_SIZE " && qemu-io " TOP_WRITES
+    " top.qcow2 && " NEW_RAW, 1, "new.raw", "raw", TRUE },
+  /* The old backing ends at 1 MiB: past it the guest read zeros. */
+  { "old-backing-shorter",
+    "qemu-img create -q -f qcow2 %s base.qcow2 1M && qemu-io -c 'write -P 1 0 1M' "
+    "base.qcow2 && qemu-img create -q -f qcow2 %s -b base.qcow2 -F qcow2 top.qcow2 "
+    TOP_SIZE " && qemu-io " TOP_WRITES " top.qcow2 && " NEW_QCOW2, 2, "new.qcow2", "qcow2",
+    FALSE },
+  { "old-backing-shorter-raw-new",
+    "qemu-img create -q -f qcow2 %s base.qcow2 1M && qemu-io -c 'write -P 1 0 1M' "
+    "base.qcow2 && qemu-img create -q -f qcow2 %s -b base.qcow2 -F qcow2 top.qcow2 "
+    TOP_SIZE " && qemu-io " TOP_WRITES " top.qcow2 && " NEW_RAW, 2, "new.raw", "raw",
+    FALSE },
+  /* A compressed overlay (convert -c leaves the zero areas unallocated). */
+  { "compressed-no-old-backing",
+    "qemu-img create -q -f raw src.raw " TOP_SIZE " && qemu-io -f raw " TOP_WRITES
+    " -c 'write -P 6 2200k 300k' src.raw && qemu-img convert -c -O qcow2 %s src.raw "
+    "top.qcow2 && " NEW_QCOW2, 1, "new.qcow2", "qcow2", TRUE },
+};
+
+/* The same safe rebase by qemu-img and by Strata on copies: Strata's result reads exactly
+ * what the overlay read before (qemu-img compare), checks clean and equals qemu-img's. */
+static void
+test_rebase_nothing_below (void)
+{
+  for (guint c = 0; c < G_N_ELEMENTS (nothing_below_cases); c++)
+    for (guint l = 0; l < G_N_ELEMENTS (layouts); l++)
+      {
+        const NothingBelowCase *nb = &nothing_below_cases[c];
+        g_autofree char *name = g_strdup_printf ("nb-%s-%s", nb->name, layouts[l].name);
+        g_autofree char *pre = mkdir_scratch (name);
+        g_autofree char *q = g_strdup_printf ("%s-qemu", pre);
+        g_autofree char *s = g_strdup_printf ("%s-strata", pre);
+        g_autofree char *top = g_build_filename (s, "top.qcow2", NULL);
+        g_autofree char *qtop = g_build_filename (q, "top.qcow2", NULL);
+        g_autofree char *view = g_build_filename (pre, "view.raw", NULL);
+        g_autofree char *o = g_strdup_printf ("-o %s", layouts[l].opts);
+        g_autofree char *setup = nb->n_opts == 1 ? g_strdup_printf (nb->setup, o)
+                                                 : g_strdup_printf (nb->setup, o, o);
+        g_autoptr(GError) error = NULL;
+        StrataRebaseOptions ro = { .backing = nb->backing,
+                                   .backing_format = nb->backing_format };
+        g_autofree char *qout = NULL;
+        int qrc;
+
+        g_test_message ("rebase, nothing below: %s", name);
+        g_free (tu_run_ok ("cd '%s' && %s && qemu-img convert -O raw top.qcow2 view.raw",
+                           pre, setup));
+        copy_dir (pre, q);
+        copy_dir (pre, s);
+
+        g_free (tu_run_ok ("cd '%s' && qemu-img rebase -b %s -F %s top.qcow2", q,
+                           nb->backing, nb->backing_format));
+        g_assert_true (strata_rebase_sync (top, &ro, NULL, NULL, &error));
+        g_assert_no_error (error);
+
+        assert_clean (s, "top.qcow2");
+        tu_assert_qemu_compare (top, view);
+
+        /* qemu-img 7.2 itself leaves a v2 overlay without any backing unallocated (its zero
+         * write is skipped there), so the new backing shows through: there Strata keeps
+         * the guest's view and is not compared with it. Everywhere else both must agree. */
+        qrc = tu_run (&qout, NULL, "qemu-img compare -U '%s' '%s'", qtop, view);
+        if (qrc != 0)
+          {
+            g_assert_true (nb->no_old_backing && strstr (layouts[l].opts, "compat=0.10"));
+            g_test_message ("%s: qemu-img changed the guest's view (%s); Strata did not",
+                            name, qout);
+          }
+        else
+          assert_same (q, s, "top.qcow2");
+
+        /* And flattening (-b "") keeps the view too, with or without an old backing. */
+        if (!nb->no_old_backing)
+          {
+            StrataRebaseOptions flat = { .backing = "" };
+
+            copy_dir (pre, q);
+            copy_dir (pre, s);
+            g_free (tu_run_ok ("cd '%s' && qemu-img rebase -b '' top.qcow2", q));
+            g_assert_true (strata_rebase_sync (top, &flat, NULL, NULL, &error));
+            g_assert_no_error (error);
+            assert_clean (s, "top.qcow2");
+            tu_assert_qemu_compare (top, view);
+            assert_same (q, s, "top.qcow2");
+          }
+      }
+}
+
 /* base <- mid <- top: commit top into mid (whose own backing keeps answering elsewhere), and
  * safe-rebase top from mid onto base (the mid layer's data must move into top). */
 static void
@@ -756,6 +889,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/siblings", test_siblings);
   g_test_add_func ("/chain/rebase-needs-format", test_rebase_needs_format);
   g_test_add_func ("/chain/rebase-matrix", test_rebase_matrix);
+  g_test_add_func ("/chain/rebase-nothing-below", test_rebase_nothing_below);
   g_test_add_func ("/chain/commit-matrix", test_commit_matrix);
   g_test_add_func ("/chain/three-levels", test_three_levels);
   g_test_add_func ("/chain/commit-into-copy", test_commit_keep_and_into_copy);
