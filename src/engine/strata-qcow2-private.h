@@ -82,6 +82,7 @@ G_BEGIN_DECLS
 #define QCOW2_COMPAT_LAZY_REFCOUNTS   (1ull << 0)
 #define QCOW2_AUTOCLEAR_BITMAPS       (1ull << 0)
 #define QCOW2_AUTOCLEAR_DATA_RAW      (1ull << 1)
+#define QCOW2_AUTOCLEAR_KNOWN         0x3ull
 
 /* Table entry bits. */
 #define QCOW2_OFLAG_COPIED            (1ull << 63)
@@ -320,6 +321,8 @@ gboolean qcow2_writeback_refcounts (Qcow2State *s,
 
 /* strata-qcow2-write.c: the write side of the driver table. */
 gboolean qcow2_open_for_writing (Qcow2State  *s,
+                                 GError     **error);
+gboolean qcow2_begin_change     (Qcow2State  *s,
                                  GError     **error);
 gboolean qcow2_write            (StrataImage *self,
                                  guint64      offset,

@@ -45,6 +45,32 @@ qcow2_open_for_writing (Qcow2State  *s,
   return TRUE;
 }
 
+/*
+ * Called before anything changes the image (data, metadata or header). As the qcow2
+ * specification asks of a writer, autoclear bits it does not know are cleared first, on disk:
+ * a feature whose data this writer cannot keep consistent is then switched off rather than
+ * trusted stale. Known bits (bitmaps: such images are refused for writing) are kept. Opening
+ * and closing without a change leaves the header as it was.
+ */
+gboolean
+qcow2_begin_change (Qcow2State  *s,
+                    GError     **error)
+{
+  guint64 unknown = s->autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN;
+  guint8 v[8];
+
+  if (G_LIKELY (unknown == 0))
+    return TRUE;
+
+  /* (Version 2 headers have no autoclear field: the value is then always 0.) */
+  qcow2_stq (v, s->autoclear_features & ~unknown);
+  if (!strata_file_pwrite (s->file, v, 8, 88, error) ||
+      !strata_file_flush (s->file, error))
+    return FALSE;
+  s->autoclear_features &= ~unknown;
+  return TRUE;
+}
+
 /* ------------------------------------------------------------------------------------ */
 /* Write back                                                                             */
 
@@ -483,6 +509,9 @@ qcow2_write (StrataImage  *self,
   Qcow2State *s = self->priv;
   const guint8 *p = buf;
 
+  if (!qcow2_begin_change (s, error))
+    return FALSE;
+
   while (length > 0)
     {
       guint64 in = offset & (s->cluster_size - 1);
@@ -638,6 +667,9 @@ zero_or_discard (StrataImage  *self,
   Qcow2State *s = self->priv;
   guint64 cs = s->cluster_size;
   guint64 end = offset + length;
+
+  if (!qcow2_begin_change (s, error))
+    return FALSE;
 
   while (offset < end)
     {
@@ -819,6 +851,9 @@ qcow2_write_compressed (StrataImage  *self,
       return qcow2_write (self, offset, n, plain, error);
     }
 
+  if (!qcow2_begin_change (s, error))
+    return FALSE;
+
   /* Pack behind the previous compressed cluster, as QEMU does: into what is left of its host
    * cluster wherever that is, or across into the next one when it is still the last. */
   start = s->compressed_next;
@@ -908,6 +943,8 @@ qcow2_truncate (StrataImage  *self,
 
   if (size == self->virtual_size)
     return TRUE;
+  if (!qcow2_begin_change (s, error))
+    return FALSE;
   if (size < self->virtual_size)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
@@ -989,7 +1026,8 @@ qcow2_write_header (Qcow2State  *s,
   g_autofree guint8 *old = NULL;
   guint64 old_len;
 
-  if (!qcow2_flush (s->image, error))
+  if (!qcow2_begin_change (s, error) ||
+      !qcow2_flush (s->image, error))
     return FALSE;
 
   header = qcow2_build_header (s, s->image->virtual_size, backing_name, backing_format, error);

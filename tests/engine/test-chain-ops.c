@@ -14,8 +14,10 @@
 #include "strata-siblings.h"
 #include "test-util.h"
 
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 static char *
 mkdir_scratch (const char *name)
@@ -502,6 +504,159 @@ test_rebase_nothing_below (void)
       }
 }
 
+/* --- unknown autoclear feature bits --- */
+
+/* Two bits no version of QEMU defines (the field is big-endian at header offset 88). */
+#define UNKNOWN_AUTOCLEAR 0x8000000000000020ull
+
+static void
+set_autoclear (const char *path, guint64 value)
+{
+  guint64 be = GUINT64_TO_BE (value);
+  int fd = open (path, O_WRONLY);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pwrite (fd, &be, 8, 88), ==, 8);
+  g_assert_cmpint (close (fd), ==, 0);
+}
+
+static guint64
+get_autoclear (const char *dir, const char *file)
+{
+  g_autofree char *path = g_build_filename (dir, file, NULL);
+  guint64 be = 0;
+  int fd = open (path, O_RDONLY);
+
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_cmpint (pread (fd, &be, 8, 88), ==, 8);
+  close (fd);
+  return GUINT64_FROM_BE (be);
+}
+
+/* base <- top, both with unknown autoclear bits set by hand. */
+static void
+make_autoclear_chain (const char *dir)
+{
+  g_autofree char *base = g_build_filename (dir, "base.qcow2", NULL);
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 4M && "
+                     "qemu-io -c 'write -P 1 0 2M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 new.qcow2 4M && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 64k' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", dir));
+  set_autoclear (base, UNKNOWN_AUTOCLEAR);
+  set_autoclear (top, UNKNOWN_AUTOCLEAR);
+  /* QEMU still opens the image (autoclear bits are never a reason to refuse). */
+  tu_assert_qemu_check_clean (top);
+}
+
+/* The qcow2 specification: a writer clears autoclear bits it does not know before it changes
+ * the image. Each operation is done by qemu-img and by Strata on copies; the field must end
+ * the same in every file either one changed, and reading leaves it alone. */
+static void
+test_autoclear_unknown_bits (void)
+{
+  g_autofree char *pre = mkdir_scratch ("autoclear");
+  g_autofree char *q = g_strdup_printf ("%s-qemu", pre);
+  g_autofree char *s = g_strdup_printf ("%s-strata", pre);
+  g_autofree char *top = g_build_filename (s, "top.qcow2", NULL);
+  g_autofree char *view = g_build_filename (pre, "view.raw", NULL);
+  g_autoptr(GError) error = NULL;
+
+  make_autoclear_chain (pre);
+
+  /* Reading, or opening for writing without a change, leaves the field as it is. */
+  copy_dir (pre, s);
+  {
+    g_autofree char *before = tu_file_checksum (top);
+    g_autofree char *after = NULL;
+    StrataImage *image = strata_image_open (top, NULL, STRATA_OPEN_READ_ONLY, &error);
+    guint8 buf[4096];
+
+    g_assert_no_error (error);
+    g_assert_true (strata_image_read (image, 0, sizeof buf, buf, &error));
+    strata_image_unref (image);
+    image = strata_image_open (top, NULL, STRATA_OPEN_WRITE, &error);
+    g_assert_no_error (error);
+    g_assert_true (strata_image_close (image, &error));
+    g_assert_no_error (error);
+    strata_image_unref (image);
+    after = tu_file_checksum (top);
+    g_assert_cmpstr (before, ==, after);
+  }
+
+  /* A guest write through the engine (qemu-io on the other copy). */
+  copy_dir (pre, q);
+  copy_dir (pre, s);
+  g_free (tu_run_ok ("cd '%s' && qemu-io -c 'write -P 7 3M 4k' top.qcow2", q));
+  {
+    StrataImage *image = strata_image_open (top, NULL, STRATA_OPEN_WRITE, &error);
+    guint8 buf[4096];
+
+    g_assert_no_error (error);
+    memset (buf, 7, sizeof buf);
+    g_assert_true (strata_image_write (image, 3 << 20, sizeof buf, buf, &error));
+    g_assert_true (strata_image_close (image, &error));
+    g_assert_no_error (error);
+    strata_image_unref (image);
+  }
+  g_assert_cmphex (get_autoclear (q, "top.qcow2"), ==, 0);
+  g_assert_cmphex (get_autoclear (s, "top.qcow2"), ==, get_autoclear (q, "top.qcow2"));
+  g_assert_cmphex (get_autoclear (s, "base.qcow2"), ==, UNKNOWN_AUTOCLEAR);
+  assert_clean (s, "top.qcow2");
+  assert_same (q, s, "top.qcow2");
+
+  /* Safe and unsafe rebase: the overlay changes. */
+  for (guint unsafe = 0; unsafe < 2; unsafe++)
+    {
+      StrataRebaseOptions ro = { .backing = "new.qcow2", .backing_format = "qcow2",
+                                 .unsafe = unsafe };
+
+      copy_dir (pre, q);
+      copy_dir (pre, s);
+      g_free (tu_run_ok ("cd '%s' && qemu-img rebase %s -b new.qcow2 -F qcow2 top.qcow2", q,
+                         unsafe ? "-u" : ""));
+      g_assert_true (strata_rebase_sync (top, &ro, NULL, NULL, &error));
+      g_assert_no_error (error);
+      g_assert_cmphex (get_autoclear (q, "top.qcow2"), ==, 0);
+      g_assert_cmphex (get_autoclear (s, "top.qcow2"), ==, get_autoclear (q, "top.qcow2"));
+      assert_clean (s, "top.qcow2");
+      assert_same (q, s, "top.qcow2");
+      if (!unsafe)
+        tu_assert_qemu_compare (top, view);
+    }
+
+  /* Commit: the base is written and the overlay emptied, so both change. qemu-img 7.2 clears
+   * the overlay's bits (it opens it read-write) but not the base's (reopened read-write, not
+   * opened): there Strata follows the specification, not qemu-img. */
+  {
+    StrataCommitOptions co = { 0 };
+    StrataCommitResult r = { 0 };
+    g_autofree char *base = g_build_filename (s, "base.qcow2", NULL);
+
+    copy_dir (pre, q);
+    copy_dir (pre, s);
+    g_free (tu_run_ok ("cd '%s' && rm new.qcow2 && qemu-img commit top.qcow2", q));
+    g_free (tu_run_ok ("rm '%s/new.qcow2'", s));
+    g_assert_true (strata_commit_sync (top, &co, NULL, &r, NULL, &error));
+    g_assert_no_error (error);
+    strata_commit_result_clear (&r);
+    for (guint i = 0; i < 2; i++)
+      {
+        const char *f = i == 0 ? "base.qcow2" : "top.qcow2";
+
+        g_assert_cmphex (get_autoclear (s, f), ==, 0);
+        if (i == 1)
+          g_assert_cmphex (get_autoclear (q, f), ==, 0);
+        assert_clean (s, f);
+        assert_same (q, s, f);
+      }
+    tu_assert_qemu_compare (base, view);
+  }
+}
+
 /* base <- mid <- top: commit top into mid (whose own backing keeps answering elsewhere), and
  * safe-rebase top from mid onto base (the mid layer's data must move into top). */
 static void
@@ -890,6 +1045,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/rebase-needs-format", test_rebase_needs_format);
   g_test_add_func ("/chain/rebase-matrix", test_rebase_matrix);
   g_test_add_func ("/chain/rebase-nothing-below", test_rebase_nothing_below);
+  g_test_add_func ("/chain/autoclear-unknown-bits", test_autoclear_unknown_bits);
   g_test_add_func ("/chain/commit-matrix", test_commit_matrix);
   g_test_add_func ("/chain/three-levels", test_three_levels);
   g_test_add_func ("/chain/commit-into-copy", test_commit_keep_and_into_copy);
