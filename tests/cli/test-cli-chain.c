@@ -158,59 +158,7 @@ test_rebase_requires_format (void)
                      d, tu_strata_img ()));
 }
 
-/* --- a running QEMU, simulated by qemu-io reading commands from a FIFO --- */
-
-typedef struct
-{
-  char *dir;
-  char *name;
-} Holder;
-
-static Holder *
-hold_with_qemu_io (const char *dir, const char *image)
-{
-  Holder *h = g_new0 (Holder, 1);
-  int tries;
-
-  h->dir = g_strdup (dir);
-  h->name = g_strdup_printf ("hold-%s", image);
-  /* qemu-io blocks opening the FIFO until the writer (a sleep) opens it; the sleep keeps it
-   * open, so qemu-io waits for commands with the image open read-write. */
-  g_free (tu_run_ok ("cd '%s' && rm -f %s.fifo && mkfifo %s.fifo && "
-                     "{ qemu-io -f qcow2 '%s' < %s.fifo > %s.log 2>&1 & echo $! > %s.pid; } && "
-                     "{ sleep 120 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
-                     dir, h->name, h->name, image, h->name, h->name, h->name, h->name, h->name));
-
-  /* Wait (generously: the machine may be loaded) until it holds the image's locks. Watch
-   * /proc/locks rather than probing with another opener: a probe holding its own lock at the
-   * wrong moment would make qemu-io fail to open the image. */
-  for (tries = 0; tries < 600; tries++)
-    {
-      if (tu_run (NULL, NULL, "cd '%s' && grep -q \":$(stat -c %%i '%s') 20[0-3] 20[0-3]$\" "
-                  "/proc/locks", dir, image) == 0)
-        break;
-      if (tu_run (NULL, NULL, "cd '%s' && kill -0 $(cat %s.pid)", dir, h->name) != 0)
-        {
-          g_autofree char *log = tu_run_ok ("cat '%s/%s.log'", dir, h->name);
-
-          g_error ("qemu-io on %s exited: %s", image, log);
-        }
-      g_usleep (50000);
-    }
-  g_assert_cmpint (tries, <, 600);
-  return h;
-}
-
-static void
-release (Holder *h)
-{
-  g_free (tu_run_ok ("cd '%s' && kill $(cat %s.wpid); pid=$(cat %s.pid); "
-                     "for i in $(seq 100); do kill -0 $pid 2>/dev/null || break; sleep 0.05; "
-                     "done; ! kill -0 $pid 2>/dev/null", h->dir, h->name, h->name));
-  g_free (h->dir);
-  g_free (h->name);
-  g_free (h);
-}
+/* --- a running QEMU, simulated by qemu-io (tu_hold_with_qemu_io) --- */
 
 static void
 make_chain (const char *d)
@@ -253,19 +201,19 @@ test_refuses_running_qemu (void)
 {
   g_autofree char *d = scratch ("running");
   const char *files[] = { "top.qcow2", "base.qcow2", "copy.qcow2", NULL };
-  Holder *h;
+  TuHolder *h;
 
   make_chain (d);
 
-  h = hold_with_qemu_io (d, "top.qcow2");
+  h = tu_hold_with_qemu_io (d, "top.qcow2", "qcow2");
   assert_refused (d, "rebase -b copy.qcow2 -F qcow2 top.qcow2", "top.qcow2", files);
   assert_refused (d, "rebase -u -b copy.qcow2 -F qcow2 top.qcow2", "top.qcow2", files);
   assert_refused (d, "commit top.qcow2", "top.qcow2", files);
   assert_refused (d, "check -r leaks top.qcow2", "top.qcow2", files);
-  release (h);
+  tu_holder_release (h);
 
   /* A VM running on the base itself. */
-  h = hold_with_qemu_io (d, "base.qcow2");
+  h = tu_hold_with_qemu_io (d, "base.qcow2", "qcow2");
   assert_refused (d, "commit top.qcow2", "base.qcow2", files);
   /* A safe rebase reads the old base; -U lets it read it in use, as it does the new one. */
   assert_refused (d, "rebase -b copy.qcow2 -F qcow2 top.qcow2", "base.qcow2", files);
@@ -274,7 +222,7 @@ test_refuses_running_qemu (void)
                      "%s rebase -U -b copy.qcow2 -F qcow2 top.qcow2 && "
                      "qemu-img compare -U top.qcow2 view.raw && qemu-img check -q top.qcow2",
                      d, tu_strata_img ()));
-  release (h);
+  tu_holder_release (h);
 }
 
 /* The reported case, through the command line: an overlay with no backing file rebased onto
@@ -305,7 +253,7 @@ test_sibling_guard (void)
   g_autofree char *cmd = NULL;
   g_autofree char *err = NULL;
   const char *files[] = { "top.qcow2", "base.qcow2", "sib.qcow2", NULL };
-  Holder *h;
+  TuHolder *h;
 
   make_chain (d);
   g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 sib.qcow2 "
@@ -320,9 +268,9 @@ test_sibling_guard (void)
   g_assert_nonnull (strstr (err, "far.qcow2"));
 
   /* --force accepts the risk, but a sibling that is running still holds the base. */
-  h = hold_with_qemu_io (d, "sib.qcow2");
+  h = tu_hold_with_qemu_io (d, "sib.qcow2", "qcow2");
   assert_refused (d, "commit --force top.qcow2", "base.qcow2", files);
-  release (h);
+  tu_holder_release (h);
 }
 
 static void

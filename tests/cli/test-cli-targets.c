@@ -50,19 +50,19 @@ static void
 test_target_held_by_qemu (void)
 {
   g_autofree char *dir = make_dir ("held");
+  TuHolder *h;
 
   g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 live.qcow2 2M && "
                      "qemu-io -c 'write -P 9 0 1M' live.qcow2 >/dev/null && "
-                     "qemu-img create -q -f qcow2 src.qcow2 1M && mkfifo ctl", dir));
-  /* qemu-io keeps the image open (holding QEMU's locks) until its input closes. */
-  g_free (tu_run_ok ("cd '%s' && (sleep 120 > ctl 2>/dev/null < /dev/null & echo $! > holder.pid) && "
-                     "(qemu-io live.qcow2 < ctl > /dev/null 2>&1 &) && sleep 1", dir));
+                     "qemu-img create -q -f qcow2 src.qcow2 1M", dir));
+  /* qemu-io keeps the image open (holding QEMU's locks) until released. */
+  h = tu_hold_with_qemu_io (dir, "live.qcow2", "qcow2");
 
   assert_refused (dir, "live.qcow2", "holds open", "create -f raw live.qcow2 1M");
   assert_refused (dir, "live.qcow2", "holds open", "create -f qcow2 live.qcow2 1M");
   assert_refused (dir, "live.qcow2", "holds open", "convert -O qcow2 src.qcow2 live.qcow2");
 
-  g_free (tu_run_ok ("cd '%s' && kill $(cat holder.pid) 2>/dev/null; sleep 0.5; true", dir));
+  tu_holder_release (h);
 }
 
 static void

@@ -3,9 +3,13 @@
 
 #include <gio/gio.h>
 #include <glib/gstdio.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static char *scratch_dir;
 
@@ -194,6 +198,122 @@ tu_qemu_create_encrypted (const char *path,
                  cmd, err);
       g_test_message ("qemu-img could not time LUKS key derivation (try %u): %s", i, err);
     }
+}
+
+gboolean
+tu_byte_locked (const char *path,
+                guint       byte)
+{
+  struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  int rc;
+
+  if (fd < 0)
+    g_error ("%s: %s", path, g_strerror (errno));
+  rc = fcntl (fd, F_OFD_GETLK, &fl);
+  close (fd);
+  if (rc != 0)
+    g_error ("%s: F_OFD_GETLK: %s", path, g_strerror (errno));
+  return fl.l_type != F_UNLCK;
+}
+
+/* Alive and not a zombie (where nothing reaps orphans, an exited qemu-io stays one). */
+static gboolean
+pid_running (GPid pid)
+{
+  g_autofree char *stat_path = g_strdup_printf ("/proc/%d/stat", (int) pid);
+  g_autofree char *stat = NULL;
+  const char *p;
+
+  if (kill (pid, 0) != 0)
+    return FALSE;
+  if (!g_file_get_contents (stat_path, &stat, NULL, NULL))
+    return TRUE;
+  p = strrchr (stat, ')');
+  return p == NULL || p[1] == '\0' || p[2] != 'Z';
+}
+
+/* A hang guard only: a loaded machine may take long, but not this long. */
+#define LOCK_WAIT_MAX_US (300 * G_USEC_PER_SEC)
+
+void
+tu_wait_qemu_rw_locks (const char *path,
+                       const char *format,
+                       GPid        pid)
+{
+  gboolean raw = g_strcmp0 (format, "raw") == 0;
+  gint64 deadline = g_get_monotonic_time () + LOCK_WAIT_MAX_US;
+
+  while (!tu_byte_locked (path, 101) || (!raw && !tu_byte_locked (path, 203)))
+    {
+      if (!pid_running (pid))
+        g_error ("qemu-io (pid %d) exited before it locked %s", (int) pid, path);
+      if (g_get_monotonic_time () > deadline)
+        g_error ("qemu-io (pid %d) did not lock %s in %d s", (int) pid, path,
+                 (int) (LOCK_WAIT_MAX_US / G_USEC_PER_SEC));
+      g_usleep (20000);
+    }
+}
+
+struct _TuHolder
+{
+  char *dir;
+  char *name;
+  char *image;
+};
+
+static GPid
+read_pid (const char *dir, const char *name, const char *ext)
+{
+  g_autofree char *file = g_strdup_printf ("%s/%s.%s", dir, name, ext);
+  g_autofree char *text = NULL;
+
+  if (!g_file_get_contents (file, &text, NULL, NULL))
+    g_error ("no pid in %s", file);
+  return (GPid) atoi (text);
+}
+
+TuHolder *
+tu_hold_with_qemu_io (const char *dir,
+                      const char *image,
+                      const char *format)
+{
+  TuHolder *h = g_new0 (TuHolder, 1);
+  g_autofree char *base = g_path_get_basename (image);
+
+  h->dir = g_strdup (dir);
+  h->name = g_strdup_printf ("hold-%s", base);
+  h->image = g_path_is_absolute (image) ? g_strdup (image)
+                                        : g_build_filename (dir, image, NULL);
+  /* qemu-io blocks opening the FIFO until the writer (a sleep) opens it; the sleep keeps it
+   * open, so qemu-io waits for commands with the image open read-write. */
+  g_free (tu_run_ok ("cd '%s' && rm -f %s.fifo && mkfifo %s.fifo && "
+                     "{ qemu-io -f %s '%s' < %s.fifo > %s.log 2>&1 & echo $! > %s.pid; } && "
+                     "{ sleep 600 > %s.fifo 2>/dev/null & echo $! > %s.wpid; }",
+                     dir, h->name, h->name, format, image, h->name, h->name, h->name, h->name,
+                     h->name));
+  tu_wait_qemu_rw_locks (h->image, format, read_pid (dir, h->name, "pid"));
+  return h;
+}
+
+void
+tu_holder_release (TuHolder *h)
+{
+  gint64 deadline = g_get_monotonic_time () + LOCK_WAIT_MAX_US;
+  GPid pid = read_pid (h->dir, h->name, "pid");
+
+  kill (read_pid (h->dir, h->name, "wpid"), SIGTERM);
+  /* Released when its locks are gone (an unreaped zombie holds none). */
+  while (tu_byte_locked (h->image, 100) || tu_byte_locked (h->image, 101))
+    {
+      if (g_get_monotonic_time () > deadline)
+        g_error ("qemu-io (pid %d) did not release %s", (int) pid, h->image);
+      g_usleep (20000);
+    }
+  g_free (h->dir);
+  g_free (h->name);
+  g_free (h->image);
+  g_free (h);
 }
 
 char *

@@ -49,6 +49,30 @@ void        tu_qemu_create_encrypted (const char *path,
                                       const char *encrypt_opts,
                                       const char *size);
 
+/* QEMU's image locks, as a running VM holds them (simulated by qemu-io). */
+
+/* TRUE when some process holds a lock on byte @byte of @path (QEMU locks bytes 100 + perm
+ * and 200 + perm). Asks with F_OFD_GETLK, which takes no lock itself, so it cannot make the
+ * holder's own open fail the way a probing opener could, and needs no /proc/locks. */
+gboolean    tu_byte_locked       (const char *path,
+                                  guint       byte);
+/* Waits until process @pid has opened @path read-write with all of QEMU's locks: the write
+ * byte (101) and, for formats other than raw (which share writes), the last "not shared" byte
+ * (203). Fails the test if @pid exits first. No timing assumption: only a hang guard of
+ * several minutes. */
+void        tu_wait_qemu_rw_locks (const char *path,
+                                   const char *format,
+                                   GPid        pid);
+
+typedef struct _TuHolder TuHolder;
+/* Starts qemu-io on @image (in @dir) read-write, reading commands from a FIFO kept open by a
+ * sleeping writer, and returns once it holds the image's locks. */
+TuHolder   *tu_hold_with_qemu_io (const char *dir,
+                                  const char *image,
+                                  const char *format);
+/* Closes qemu-io's input and waits until it released the locks. */
+void        tu_holder_release    (TuHolder   *holder);
+
 /* SHA-256 of a file's bytes (to prove a file was left untouched). */
 char       *tu_file_checksum     (const char *path);
 gboolean    tu_file_exists       (const char *path);

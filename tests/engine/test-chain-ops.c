@@ -992,7 +992,7 @@ test_locks_raw (void)
   g_autoptr(GError) error = NULL;
   g_autofree char *err = NULL;
   StrataImage *image;
-  int tries;
+  TuHolder *h;
 
   g_free (tu_run_ok ("qemu-img create -q -f raw '%s' 1M", img));
   image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
@@ -1005,21 +1005,9 @@ test_locks_raw (void)
   g_clear_error (&error);
   strata_image_unref (image);
 
-  g_free (tu_run_ok ("cd '%s' && mkfifo f && "
-                     "{ qemu-io -f raw disk.raw < f > log 2>&1 & echo $! > pid; } && "
-                     "{ sleep 120 > f 2>/dev/null & echo $! > wpid; }", d));
-  /* Watch /proc/locks: probing by opening would race with qemu-io's own open. */
-  for (tries = 0; tries < 600; tries++)
-    {
-      /* A read-write qemu-io on raw holds bytes 100-101 (read, write). */
-      if (tu_run (NULL, NULL, "grep -q \":$(stat -c %%i '%s') 10[01] 101$\" /proc/locks",
-                  img) == 0)
-        break;
-      g_usleep (50000);
-    }
+  h = tu_hold_with_qemu_io (d, "disk.raw", "raw");
   image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
   g_assert_null (image);
-  g_assert_cmpint (tries, <, 600);
   g_assert_error (error, STRATA_ERROR, STRATA_ERROR_LOCKED);
   g_assert_nonnull (strstr (error->message, img));
   g_clear_error (&error);
@@ -1027,8 +1015,7 @@ test_locks_raw (void)
   image = strata_image_open (img, "raw", STRATA_OPEN_FORCE_SHARE, &error);
   g_assert_no_error (error);
   strata_image_unref (image);
-  g_free (tu_run_ok ("cd '%s' && kill $(cat wpid); pid=$(cat pid); for i in $(seq 100); do "
-                     "kill -0 $pid 2>/dev/null || break; sleep 0.05; done", d));
+  tu_holder_release (h);
   image = strata_image_open (img, "raw", STRATA_OPEN_WRITE, &error);
   g_assert_no_error (error);
   strata_image_unref (image);

@@ -534,11 +534,11 @@ test_refuse_target_in_use (void)
   const char *src = make_source (&sources[0]);
   const char *dst = tu_path ("in-use.raw");
   StrataConvertOptions opts;
+  TuHolder *h;
 
-  /* qemu-io holds the image's locks while it sleeps, like a running VM. */
-  g_free (tu_run_ok ("truncate -s 1M '%s' && "
-                     "(qemu-io -f raw -c 'sleep 3000' '%s' >/dev/null 2>&1 &) && sleep 0.5",
-                     dst, dst));
+  /* qemu-io holds the image's locks, like a running VM. */
+  g_free (tu_run_ok ("truncate -s 1M '%s'", dst));
+  h = tu_hold_with_qemu_io (tu_dir (), dst, "raw");
   sum_before = tu_file_checksum (dst);
 
   strata_convert_options_init (&opts);
@@ -549,6 +549,7 @@ test_refuse_target_in_use (void)
 
   sum_after = tu_file_checksum (dst);
   g_assert_cmpstr (sum_before, ==, sum_after);
+  tu_holder_release (h);
 }
 
 static void
