@@ -316,6 +316,29 @@ tu_holder_release (TuHolder *h)
   g_free (h);
 }
 
+gboolean
+tu_nobody_can_run (const char *dir)
+{
+  g_autofree char *err = NULL;
+  g_autofree char *reason = NULL;
+
+  if (geteuid () != 0)
+    reason = g_strdup ("switching to the user nobody needs root");
+  else if (tu_run (NULL, &err, TU_AS_NOBODY " true") != 0)
+    reason = g_strdup_printf ("setpriv cannot switch to nobody here: %s", err);
+  else if (tu_run (NULL, NULL, TU_AS_NOBODY " '%s' --version", tu_strata_img ()) != 0)
+    reason = g_strdup_printf ("nobody cannot run %s (a folder on its path is closed to "
+                              "others)", tu_strata_img ());
+  else if (tu_run (NULL, NULL, TU_AS_NOBODY " test -x '%s'", dir) != 0)
+    reason = g_strdup_printf ("nobody cannot enter %s (a folder on its path is closed to "
+                              "others)", dir);
+
+  if (reason == NULL)
+    return TRUE;
+  g_test_skip (reason);
+  return FALSE;
+}
+
 char *
 tu_file_checksum (const char *path)
 {

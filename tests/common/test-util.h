@@ -73,6 +73,13 @@ TuHolder   *tu_hold_with_qemu_io (const char *dir,
 /* Closes qemu-io's input and waits until it released the locks. */
 void        tu_holder_release    (TuHolder   *holder);
 
+/* Runs what follows as the user nobody (for permission errors: root ignores mode bits). */
+#define TU_AS_NOBODY "setpriv --reuid=nobody --regid=nogroup --clear-groups"
+/* TRUE when TU_AS_NOBODY works here and nobody can run strata-img and enter @dir; otherwise
+ * the test is skipped with the reason (not root, no CAP_SETUID, a closed folder on the path
+ * of the build or of $TMPDIR) and FALSE is returned. */
+gboolean    tu_nobody_can_run    (const char *dir);
+
 /* SHA-256 of a file's bytes (to prove a file was left untouched). */
 char       *tu_file_checksum     (const char *path);
 gboolean    tu_file_exists       (const char *path);

@@ -34,7 +34,7 @@
 #pragma weak strata_create_qcow2
 #pragma weak strata_convert_sync
 
-#define AS_NOBODY "setpriv --reuid=nobody --regid=nogroup --clear-groups"
+#define AS_NOBODY TU_AS_NOBODY
 
 /* Failures that are known bugs in code this test does not own: test path and reason. */
 static const struct
@@ -47,6 +47,9 @@ static const struct
 
 static char *full_mnt;   /* a 2 MiB tmpfs, when root */
 static char *ro_mnt;     /* a read-only bind mount of a folder with a source in it */
+/* Why they are missing (not root, or no CAP_SYS_ADMIN in this container). */
+static char *full_mnt_why;
+static char *ro_mnt_why;
 
 static const char *
 known_reason (void)
@@ -151,7 +154,7 @@ test_full_convert (gconstpointer data)
 
   if (full_mnt == NULL)
     {
-      g_test_skip ("mounting a small tmpfs needs root");
+      g_test_skip (full_mnt_why);
       return;
     }
 
@@ -175,7 +178,7 @@ test_full_create (void)
 
   if (full_mnt == NULL)
     {
-      g_test_skip ("mounting a small tmpfs needs root");
+      g_test_skip (full_mnt_why);
       return;
     }
 
@@ -204,6 +207,8 @@ test_readonly_folder (void)
   g_autofree char *err = NULL;
   int rc;
 
+  if (!tu_nobody_can_run (dir))
+    return;
   /* nobody cannot write into root's 0755 folder. */
   rc = tu_run (NULL, &err, "%s %s convert -O qcow2 '%s' '%s/out.qcow2'", AS_NOBODY,
                tu_strata_img (), src, dir);
@@ -232,7 +237,7 @@ test_readonly_mount (void)
 
   if (ro_mnt == NULL)
     {
-      g_test_skip ("a read-only bind mount needs root");
+      g_test_skip (ro_mnt_why);
       return;
     }
   src = g_build_filename (ro_mnt, "src.qcow2", NULL);
@@ -268,6 +273,8 @@ test_unreadable_source (void)
   g_autofree char *src = g_build_filename (dir, "secret.qcow2", NULL);
   static const char *commands[] = { "info", "map", "check", "convert -O raw" };
 
+  if (!tu_nobody_can_run (dir))
+    return;
   g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && chmod 000 '%s'", src, src));
 
   for (guint i = 0; i < G_N_ELEMENTS (commands); i++)
@@ -782,22 +789,33 @@ mount_filesystems (void)
   g_autofree char *ro = g_build_filename (tu_dir (), "ro-mnt", NULL);
 
   if (geteuid () != 0)
-    return;
+    {
+      full_mnt_why = g_strdup ("mounting a small tmpfs needs root");
+      ro_mnt_why = g_strdup ("a read-only bind mount needs root");
+      return;
+    }
 
   g_mkdir_with_parents (full, 0755);
   if (mount ("tmpfs", full, "tmpfs", 0, "size=2m,mode=0755") == 0)
     full_mnt = g_steal_pointer (&full);
   else
-    g_test_message ("could not mount a tmpfs: %s", g_strerror (errno));
+    full_mnt_why = g_strdup_printf ("could not mount a tmpfs (no CAP_SYS_ADMIN in this "
+                                    "container?): %s", g_strerror (errno));
 
   g_mkdir_with_parents (ro, 0755);
   g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s/src.qcow2' 1M && "
                      "qemu-io -c 'write -P 0x42 0 64k' '%s/src.qcow2' >/dev/null", ro, ro));
-  if (mount (ro, ro, NULL, MS_BIND, NULL) == 0 &&
-      mount (NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) == 0)
-    ro_mnt = g_steal_pointer (&ro);
+  if (mount (ro, ro, NULL, MS_BIND, NULL) != 0)
+    ro_mnt_why = g_strdup_printf ("could not make a bind mount (no CAP_SYS_ADMIN in this "
+                                  "container?): %s", g_strerror (errno));
+  else if (mount (NULL, ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+    {
+      ro_mnt_why = g_strdup_printf ("could not make a bind mount read-only: %s",
+                                    g_strerror (errno));
+      umount2 (ro, MNT_DETACH);
+    }
   else
-    g_test_message ("could not make a read-only bind mount: %s", g_strerror (errno));
+    ro_mnt = g_steal_pointer (&ro);
 
   atexit (unmount_all);
 }
