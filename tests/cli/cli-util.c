@@ -12,12 +12,16 @@ cli_result_clear (CliResult *r)
   g_clear_pointer (&r->err, g_free);
 }
 
+/* A guard against hangs only (exit 124), far above what any command here takes on a loaded
+ * machine under the sanitizers: no result may depend on how fast the machine is. */
+#define HANG_GUARD "timeout 120"
+
 void
 cli_run_qemu (CliResult  *r,
               const char *dir,
               const char *args)
 {
-  r->rc = tu_run (&r->out, &r->err, "cd '%s' && timeout 20 qemu-img %s", dir, args);
+  r->rc = tu_run (&r->out, &r->err, "cd '%s' && " HANG_GUARD " qemu-img %s", dir, args);
 }
 
 void
@@ -25,7 +29,7 @@ cli_run_strata (CliResult  *r,
                 const char *dir,
                 const char *args)
 {
-  r->rc = tu_run (&r->out, &r->err, "cd '%s' && timeout 20 '%s' %s", dir, tu_strata_img (),
+  r->rc = tu_run (&r->out, &r->err, "cd '%s' && " HANG_GUARD " '%s' %s", dir, tu_strata_img (),
                   args);
 }
 

@@ -20,7 +20,8 @@ typedef struct
 void      cli_result_clear          (CliResult  *r);
 G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CliResult, cli_result_clear)
 
-/* Runs "cd DIR && timeout 20 PROGRAM ARGS" (PROGRAM = qemu-img or strata-img). */
+/* Runs "cd DIR && timeout 120 PROGRAM ARGS" (PROGRAM = qemu-img or strata-img); the
+ * timeout only guards against hangs. */
 void      cli_run_qemu              (CliResult  *r,
                                      const char *dir,
                                      const char *args);

@@ -36,7 +36,7 @@ assert_refused (const char *dir,
   g_autofree char *listing_after = NULL;
   int rc;
 
-  rc = tu_run (NULL, &err, "cd '%s' && timeout 30 %s %s", dir, tu_strata_img (), args);
+  rc = tu_run (NULL, &err, "cd '%s' && timeout 120 %s %s", dir, tu_strata_img (), args);
   g_assert_cmpint (rc, ==, 1);
   if (strstr (err, needle) == NULL)
     g_error ("strata-img %s: expected \"%s\" in: %s", args, needle, err);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char *scratch_dir;
@@ -54,6 +55,11 @@ tu_init (int *argc, char ***argv)
   g_autofree char *tmpl = NULL;
   const char *base = g_getenv ("STRATA_TEST_TMPDIR");
 
+  /* Messages compared with qemu-img's (strerror texts, numbers with a decimal point) and
+   * searched for English words must not follow the user's language: strata-img calls
+   * setlocale(), qemu-img does not. The children inherit this. */
+  g_setenv ("LC_ALL", "C.UTF-8", TRUE);
+  g_unsetenv ("LANGUAGE");
   g_test_init (argc, argv, NULL);
 
   prg = g_path_get_basename ((*argv)[0]);
@@ -337,6 +343,27 @@ tu_nobody_can_run (const char *dir)
     return TRUE;
   g_test_skip (reason);
   return FALSE;
+}
+
+gboolean
+tu_fs_punches_holes (const char *dir)
+{
+  g_autofree char *path = g_build_filename (dir, ".punch-probe", NULL);
+  g_autofree guint8 *data = g_malloc (256 * 1024);
+  struct stat before, after;
+  gboolean punched = FALSE;
+  int fd = open (path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+  g_assert_cmpint (fd, >=, 0);
+  memset (data, 0x5a, 256 * 1024);
+  if (write (fd, data, 256 * 1024) == 256 * 1024 && fsync (fd) == 0 &&
+      fstat (fd, &before) == 0 &&
+      fallocate (fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 64 * 1024, 128 * 1024) == 0 &&
+      fsync (fd) == 0 && fstat (fd, &after) == 0)
+    punched = after.st_blocks < before.st_blocks;
+  close (fd);
+  g_unlink (path);
+  return punched;
 }
 
 char *

@@ -10,7 +10,8 @@ G_BEGIN_DECLS
  * commands (qemu-img, qemu-io, strata-img) and asserting on their results.
  */
 
-/* Initialises GTest and creates the scratch folder (removed at exit unless
+/* Initialises GTest, sets LC_ALL=C.UTF-8 (for this program and every command it runs), and
+ * creates the scratch folder under $STRATA_TEST_TMPDIR or $TMPDIR (removed at exit unless
  * STRATA_TEST_KEEP=1). */
 void        tu_init              (int *argc, char ***argv);
 /* The scratch folder of this test program. */
@@ -79,6 +80,10 @@ void        tu_holder_release    (TuHolder   *holder);
  * the test is skipped with the reason (not root, no CAP_SETUID, a closed folder on the path
  * of the build or of $TMPDIR) and FALSE is returned. */
 gboolean    tu_nobody_can_run    (const char *dir);
+
+/* Whether the file system holding @dir gives blocks back when a hole is punched (tmpfs,
+ * ext4, xfs and btrfs do; some network and FUSE file systems do not). */
+gboolean    tu_fs_punches_holes  (const char *dir);
 
 /* SHA-256 of a file's bytes (to prove a file was left untouched). */
 char       *tu_file_checksum     (const char *path);

@@ -220,7 +220,11 @@ test_unusable_header (void)
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
   g_autofree char *err = NULL;
-  gint64 start;
+  /* "Quickly" means without reading or allocating the 16 GiB table: checked with an address
+   * space limit (as the malformed corpus does), not a clock. ASan reserves terabytes of
+   * address space, so sanitized builds go without. */
+  const char *mem_limit = g_strcmp0 (g_getenv ("STRATA_TEST_SANITIZED"), "1") == 0
+                          ? "" : "prlimit --as=2147483648";
 
   g_free (tu_run_ok ("qemu-img create -q -f qcow2 -o cluster_size=4k '%s' 1M && "
                      "qemu-io -c 'write -P 1 0 64k' -c 'write -c -P 2 512k 8k' '%s' && "
@@ -228,14 +232,16 @@ test_unusable_header (void)
                      "dd of='%s' bs=1 seek=36 conv=notrunc status=none", path, path, path));
   g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", path), ==, 1);
   before = tu_file_checksum (path);
-  start = g_get_monotonic_time ();
   g_assert_false (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
   g_assert_nonnull (error);
   g_assert_nonnull (strstr (error->message, "l1huge.qcow2"));
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
   strata_check_result_clear (&r);
-  g_assert_cmpint (tu_run (NULL, &err, "'%s' check -r leaks '%s'", tu_strata_img (), path),
-                   ==, 1);
+  g_assert_cmpint (tu_run (NULL, &err, "%s '%s' check '%s'", mem_limit, tu_strata_img (),
+                           path), ==, 1);
+  g_assert_nonnull (strstr (err, "l1huge.qcow2"));
+  g_clear_pointer (&err, g_free);
+  g_assert_cmpint (tu_run (NULL, &err, "%s '%s' check -r leaks '%s'", mem_limit,
+                           tu_strata_img (), path), ==, 1);
   g_assert_nonnull (strstr (err, "l1huge.qcow2"));
   after = tu_file_checksum (path);
   g_assert_cmpstr (before, ==, after);

@@ -344,8 +344,9 @@ test_commit_matrix (void)
       g_assert_no_error (error);
       g_assert_cmpstr (r.base, ==, base);
       g_assert_cmpuint (r.after.base_apparent, >, 0);
-      /* The emptied overlay gives its data clusters' space back, as qemu-img's does. */
-      if (strstr (v->opts, "2M") == NULL)
+      /* The emptied overlay gives its data clusters' space back, as qemu-img's does (where
+       * the file system can give space back from inside a file). */
+      if (strstr (v->opts, "2M") == NULL && tu_fs_punches_holes (s))
         g_assert_cmpuint (r.after.overlay_allocated, <, r.before.overlay_allocated);
       g_test_message ("%s: overlay allocated %" G_GUINT64_FORMAT " -> predicted %"
                       G_GUINT64_FORMAT ", measured %" G_GUINT64_FORMAT "; base allocated %"

@@ -453,8 +453,13 @@ test_sigkill_commit (void)
                      "qemu-io -c 'write -P 2 32M 192M' -c 'write -z 300M 16M' top.qcow2 && "
                      "qemu-img convert -O raw top.qcow2 view.raw", dir, dir));
 
-  rc = tu_run (&out, NULL, "cd '%s' && (%s commit -q --force top.qcow2 & pid=$!; "
-               "sleep 0.4; kill -9 $pid; wait $pid; echo exit=$?)", dir, tu_strata_img ());
+  /* Killed once the base has grown (the commit is writing), however fast the machine is; if
+   * it finishes first, the checks below still hold. */
+  rc = tu_run (&out, NULL, "cd '%s' && s0=$(stat -c %%s base.qcow2) && "
+               "(%s commit -q --force top.qcow2 & pid=$!; "
+               "while kill -0 $pid 2>/dev/null && [ $(stat -c %%s base.qcow2) = $s0 ]; do "
+               "sleep 0.005; done; kill -9 $pid; wait $pid; echo exit=$?)", dir,
+               tu_strata_img ());
   g_assert_cmpint (rc, ==, 0);
   g_test_message ("killed commit: %s", out);
 
