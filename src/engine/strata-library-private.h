@@ -38,6 +38,7 @@ typedef struct
   guint64          allocated;     /* st_blocks * 512 */
   gboolean         protected;
   gboolean         in_use;
+  guint64          lock_stamp;    /* the lock probe in_use comes from (0: the inspection) */
 
   /* Filled for readable images. */
   StrataImageInfo *info;          /* without any whole-table walk; filename = path */

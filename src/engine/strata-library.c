@@ -75,6 +75,7 @@ typedef struct
   gboolean      recursive;
   GPtrArray    *files;      /* BATCH: BatchFile; LOCKS: char * */
   GArray       *relinks;    /* BATCH: Relink (filled by the worker) */
+  guint64       stamp;      /* LOCKS: later probes win over earlier ones */
 } Job;
 
 typedef struct
@@ -91,6 +92,7 @@ typedef struct
   GError    *error;        /* WALK: the top folder could not be read */
   GArray    *relinks;      /* BATCH */
   GArray    *in_use;       /* LOCKS: gboolean per path */
+  guint64    stamp;
 } Result;
 
 static Shared *
@@ -348,6 +350,7 @@ worker_func (gpointer data,
 
   r->kind = job->kind;
   r->generation = job->generation;
+  r->stamp = job->stamp;
   r->path = g_strdup (job->path);
   r->folder = g_strdup (job->folder);
 
@@ -432,6 +435,8 @@ struct _StrataLibrary
   GHashTable   *dirty;          /* path → library folder, waiting for the coalesce timer */
   guint         dirty_source;
 
+  guint         locks_pending;
+  guint64       locks_stamp;  /* LOCKS jobs among the pending async ones */
   GError       *sync_error;     /* the first folder scan_sync could not read */
   gboolean      scanning;
   guint         n_images;
@@ -672,8 +677,9 @@ folder_for_path (StrataLibrary *self,
 static void
 update_scanning (StrataLibrary *self)
 {
+  /* Lock probes are not a scan: the app asks for them every few seconds. */
   gboolean scanning = self->start_source != 0 ||
-                      g_atomic_int_get (&self->shared->pending[0]) > 0;
+                      g_atomic_int_get (&self->shared->pending[0]) > (int) self->locks_pending;
 
   if (scanning != self->scanning)
     {
@@ -1261,7 +1267,7 @@ rebuild (StrataLibrary *self,
     {
       if (requests != NULL)
         g_ptr_array_add (requests, g_strdup (g_ptr_array_index (wanted, i)));
-      else if (g_atomic_int_get (&self->shared->pending[0]) == 0)
+      else if (g_atomic_int_get (&self->shared->pending[0]) == (int) self->locks_pending)
         request_external (self, g_ptr_array_index (wanted, i));
     }
 }
@@ -1394,6 +1400,12 @@ apply_batch (StrataLibrary *self,
     {
       Relink *rl = &g_array_index (r->relinks, Relink, i);
       LibEntry *e = find_entry (self, rl->path);
+      LibEntry *ext = g_hash_table_lookup (self->externals, rl->backing_path);
+
+      /* What we knew of the backing file is older than this look at it. */
+      if (ext != NULL && (ext->exists != rl->exists ||
+                          (rl->exists && (ext->dev != rl->dev || ext->ino != rl->ino))))
+        g_hash_table_remove (self->externals, rl->backing_path);
 
       if (e == NULL || g_strcmp0 (e->backing_path, rl->backing_path) != 0)
         continue;
@@ -1417,7 +1429,11 @@ apply_locks (StrataLibrary *self,
       StrataLibraryNode *node;
       g_autofree char *id = NULL;
 
-      if (e == NULL || !e->exists || e->in_use == in_use)
+      /* Probes finish in any order: an older one must not undo a newer one. */
+      if (e == NULL || !e->exists || e->lock_stamp > r->stamp)
+        continue;
+      e->lock_stamp = r->stamp;
+      if (e->in_use == in_use)
         continue;
       e->in_use = in_use;
       id = lib_file_id (e->dev, e->ino);
@@ -1436,6 +1452,8 @@ apply_one (StrataLibrary *self,
            Result        *r,
            gboolean       sync)
 {
+  if (r->kind == JOB_LOCKS && (r->generation != self->generation || r->cancelled))
+    self->locks_pending--;
   if (r->generation != self->generation || r->cancelled)
     {
       if (r->kind == JOB_FILE && r->folder == NULL && r->path != NULL)
@@ -1470,6 +1488,7 @@ apply_one (StrataLibrary *self,
       return TRUE;
 
     case JOB_LOCKS:
+      self->locks_pending--;
       apply_locks (self, r);
       return FALSE;
 
@@ -1744,6 +1763,8 @@ strata_library_refresh_locks (StrataLibrary *self,
             g_ptr_array_add (job->files, g_strdup (strata_library_node_get_path (node)));
         }
     }
+  job->stamp = ++self->locks_stamp;
+  self->locks_pending++;
   shared_queue (self->shared, job);
 }
 
