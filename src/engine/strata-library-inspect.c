@@ -210,6 +210,11 @@ lib_entry_inspect (const char *path,
     }
   entry->exists = TRUE;
   fill_stat (entry, &st);
+  {
+    struct stat lst;
+
+    entry->is_link = lstat (path, &lst) == 0 && S_ISLNK (lst.st_mode);
+  }
 
   /* Only regular files: opening a FIFO or a device could block or hurt. */
   if (!S_ISREG (st.st_mode))

@@ -27,6 +27,7 @@ typedef struct
   gboolean         exists;        /* FALSE: nothing at path (gone, or a missing backing) */
   gboolean         is_image;      /* FALSE: not an image, skipped (only meaningful if exists) */
   gboolean         is_dir;
+  gboolean         is_link;       /* the path is a symbolic link */
   gboolean         unreadable;    /* an image (or a file that should be one) we cannot read */
   char            *error;         /* why unreadable, or why it does not exist */
 

@@ -417,6 +417,7 @@ struct _StrataLibrary
   GPtrArray    *folders;        /* char *, NULL-terminated */
   GHashTable   *recursive;      /* folder → GINT_TO_POINTER (recursive) */
   GPtrArray    *unstarted;      /* folders waiting for the first async scan */
+  GHashTable   *unstarted_files; /* add_file() paths (→ folder) waiting likewise */
   guint         start_source;
 
   GHashTable   *records;        /* path → LibEntry, files found in the folders */
@@ -467,6 +468,7 @@ static guint signals[N_SIGNALS];
 
 static void rebuild (StrataLibrary *self, GPtrArray *requests);
 static void ensure_monitor (StrataLibrary *self, const char *dir, const char *folder);
+static void queue_batch (StrataLibrary *self, GHashTable *paths, gboolean only_changed);
 
 static void
 strata_library_dispose (GObject *object)
@@ -522,6 +524,7 @@ strata_library_finalize (GObject *object)
   g_ptr_array_unref (self->folders);
   g_hash_table_unref (self->recursive);
   g_ptr_array_unref (self->unstarted);
+  g_hash_table_unref (self->unstarted_files);
   g_hash_table_unref (self->records);
   g_hash_table_unref (self->externals);
   g_hash_table_unref (self->external_pending);
@@ -598,6 +601,7 @@ strata_library_init (StrataLibrary *self)
   g_ptr_array_add (self->folders, NULL);
   self->recursive = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unstarted = g_ptr_array_new_with_free_func (g_free);
+  self->unstarted_files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->records = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) lib_entry_free);
   self->externals = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -721,6 +725,13 @@ start_cb (gpointer data)
       queue_walk (self, folder, folder, FALSE, TRUE, self->cancellable);
     }
   g_ptr_array_set_size (self->unstarted, 0);
+  if (g_hash_table_size (self->unstarted_files) > 0)
+    {
+      g_autoptr(GHashTable) files = g_steal_pointer (&self->unstarted_files);
+
+      self->unstarted_files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      queue_batch (self, files, FALSE);
+    }
   update_scanning (self);
   return G_SOURCE_REMOVE;
 }
@@ -729,7 +740,8 @@ static void
 schedule_start (StrataLibrary *self,
                 const char    *folder)
 {
-  g_ptr_array_add (self->unstarted, g_strdup (folder));
+  if (folder != NULL)
+    g_ptr_array_add (self->unstarted, g_strdup (folder));
   if (self->start_source == 0)
     {
       GSource *source = g_idle_source_new ();
@@ -919,7 +931,7 @@ typedef struct
   const char     *folder;
   const LibEntry *entry;
   char           *error;
-  char           *missing_path;  /* MISSING nodes own their path */
+  char           *missing_path;  /* the path, when the Want owns it (missing, external) */
   const char     *backing_id;    /* points into another Want's id */
   guint           stamp;
 } Want;
@@ -933,14 +945,34 @@ want_free (Want *w)
   g_free (w);
 }
 
+static guint
+count_slashes (const char *path)
+{
+  guint n = 0;
+
+  for (; *path != '\0'; path++)
+    n += *path == '/';
+  return n;
+}
+
+/* Which name of a file the node shows: a real name before a symbolic link, a shallower one
+ * before a deeper one, then by name; so the choice does not depend on which worker finished
+ * first. */
 static int
-compare_entries_by_order (gconstpointer a,
-                          gconstpointer b)
+compare_names (gconstpointer a,
+               gconstpointer b)
 {
   const LibEntry *ea = *(const LibEntry * const *) a;
   const LibEntry *eb = *(const LibEntry * const *) b;
+  guint da, db;
 
-  return ea->order < eb->order ? -1 : ea->order > eb->order;
+  if (ea->is_link != eb->is_link)
+    return ea->is_link ? 1 : -1;
+  da = count_slashes (ea->path);
+  db = count_slashes (eb->path);
+  if (da != db)
+    return da < db ? -1 : 1;
+  return strcmp (ea->path, eb->path);
 }
 
 static Want *
@@ -1031,7 +1063,20 @@ link_backing (StrataLibrary *self,
 
   target = g_hash_table_lookup (wants, tid);
   if (target == NULL && ext != NULL && ext->is_image)
-    target = want_add (wants, order, g_steal_pointer (&tid), entry_kind (ext), ext);
+    {
+      g_autofree char *canon = absolute_path (ext->path);
+      struct stat st;
+
+      target = want_add (wants, order, g_steal_pointer (&tid), entry_kind (ext), ext);
+      /* "/vm/../base.qcow2" reads better as "/base.qcow2", when that is the same file (a
+       * symbolic link on the way would make ".." lead elsewhere). */
+      if (!g_str_equal (canon, ext->path) && stat (canon, &st) == 0 &&
+          st.st_dev == ext->dev && st.st_ino == ext->ino)
+        {
+          target->missing_path = g_steal_pointer (&canon);
+          target->path = target->missing_path;
+        }
+    }
   if (target == NULL)
     return ext == NULL ? e->backing_path : NULL;
   w->backing_id = target->id;
@@ -1104,12 +1149,12 @@ rebuild (StrataLibrary *self,
   gpointer key, value;
   guint n_images = 0, n_problems = 0;
 
-  /* Files in the folders, the first name found winning for links. */
+  /* Files in the folders; for links, the name compare_names() puts first. */
   g_hash_table_iter_init (&iter, self->records);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     if (((LibEntry *) value)->exists && ((LibEntry *) value)->is_image)
       g_ptr_array_add (entries, value);
-  g_ptr_array_sort (entries, compare_entries_by_order);
+  g_ptr_array_sort (entries, compare_names);
   for (guint i = 0; i < entries->len; i++)
     {
       LibEntry *e = g_ptr_array_index (entries, i);
@@ -1128,8 +1173,23 @@ rebuild (StrataLibrary *self,
       LibEntry *e = g_hash_table_lookup (self->externals, key);
       char *id;
 
-      if (e == NULL || !e->exists || !e->is_image)
+      if (e == NULL || (e->exists && !e->is_image))
         continue;
+      if (!e->exists)
+        {
+          g_autofree char *mid = missing_id (key);
+
+          if (!g_hash_table_contains (wants, mid))
+            {
+              Want *w = want_add (wants, order, g_steal_pointer (&mid), STRATA_NODE_MISSING,
+                                  NULL);
+
+              w->missing_path = g_strdup (key);
+              w->path = w->missing_path;
+              w->error = g_strdup (e->error);
+            }
+          continue;
+        }
       id = lib_file_id (e->dev, e->ino);
       if (g_hash_table_contains (wants, id))
         g_free (id);
@@ -1731,6 +1791,24 @@ strata_library_rescan_file (StrataLibrary *self,
 }
 
 void
+strata_library_add_file (StrataLibrary *self,
+                         const char    *path)
+{
+  g_autofree char *abs = NULL;
+  const char *folder;
+
+  g_return_if_fail (STRATA_IS_LIBRARY (self));
+  g_return_if_fail (path != NULL);
+
+  abs = absolute_path (path);
+  folder = folder_for_path (self, abs);
+  if (folder == NULL)
+    g_hash_table_add (self->opened, g_strdup (abs));
+  g_hash_table_replace (self->unstarted_files, g_steal_pointer (&abs), g_strdup (folder));
+  schedule_start (self, NULL);
+}
+
+void
 strata_library_refresh_locks (StrataLibrary *self,
                               GPtrArray     *nodes)
 {
@@ -1791,6 +1869,7 @@ strata_library_scan_sync (StrataLibrary  *self,
   self->cancellable = g_cancellable_new ();
   g_clear_handle_id (&self->start_source, g_source_remove);
   g_ptr_array_set_size (self->unstarted, 0);
+  g_hash_table_remove_all (self->unstarted_files);
   g_hash_table_remove_all (self->externals);
   g_hash_table_remove_all (self->external_pending);
   g_clear_error (&self->sync_error);

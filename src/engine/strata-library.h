@@ -19,8 +19,11 @@ G_BEGIN_DECLS
  * for the CLI and tests.
  *
  * Nodes are identified by device + inode: a symbolic or hard link to an image is the same
- * node, shown under the first name found in the folders (a name in a library folder wins
- * over the name an overlay's backing pointer used).
+ * node, shown under one name in the folders (a name in a library folder wins over the name
+ * an overlay's backing pointer used; among several, a real name before a symbolic link, a
+ * shallower path before a deeper one, then the first by strcmp: the choice does not depend
+ * on timing). A file replaced by another (a new inode under the same name, as an atomic
+ * rewrite does) is a new node: the old one is removed, the new one added.
  */
 
 typedef enum
@@ -130,6 +133,13 @@ guint               strata_library_count_in_folder  (StrataLibrary      *self,
 gboolean            strata_library_get_scanning     (StrataLibrary      *self);
 guint               strata_library_get_n_images     (StrataLibrary      *self);
 guint               strata_library_get_n_problems   (StrataLibrary      *self);
+/* Shows the image @path even when it lies outside the folders (a file named on the command
+ * line, or opened by the user); inspected like a folder's files, by the scan that starts
+ * from the main loop or by the next strata_library_scan_sync(). A file outside the folders
+ * is not watched: call strata_library_rescan_file() after changing it. A path that does not
+ * exist becomes a MISSING node carrying the error. */
+void                strata_library_add_file         (StrataLibrary      *self,
+                                                     const char         *path);
 /* Inspect @path again now (after an operation changed it, or a file the user opened outside
  * the folders). Asynchronous like the scan; the model reports the change. */
 void                strata_library_rescan_file      (StrataLibrary      *self,
