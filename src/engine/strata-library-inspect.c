@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 
 /* How many block-status runs at the start of a qcow2 image are sampled for compressed
- * clusters: they come from the first L2 table, one read at most. */
+ * clusters; they stay inside the range of the first L2 table (two with extended L2
+ * entries): one read or two at most. */
 #define COMPRESSED_SAMPLE_RUNS 16
 
 char *
@@ -123,7 +124,9 @@ header_info (StrataImage       *image,
 static gboolean
 sample_compressed (StrataImage *image)
 {
-  guint64 size = strata_image_get_size (image);
+  guint64 cluster = strata_image_get_cluster_size (image);
+  /* The guest range the first L2 table maps (cluster / 8 entries of one cluster each). */
+  guint64 size = MIN (strata_image_get_size (image), cluster * (cluster / 8));
   guint64 offset = 0;
 
   for (guint i = 0; i < COMPRESSED_SAMPLE_RUNS && offset < size; i++)

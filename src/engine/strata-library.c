@@ -586,7 +586,9 @@ strata_library_class_init (StrataLibraryClass *klass)
 static void
 strata_library_init (StrataLibrary *self)
 {
-  guint threads = CLAMP (g_get_num_processors (), 2, 4);
+  /* Inspecting is mostly waiting for the disk when the cache is cold: more workers than
+   * cores keep more reads in flight. */
+  guint threads = CLAMP (2 * g_get_num_processors (), 4, 8);
 
   self->shared = g_new0 (Shared, 1);
   g_atomic_ref_count_init (&self->shared->ref_count);
