@@ -163,29 +163,34 @@ fill_from_format_specific (LibEntry *entry)
     entry->compressed = g_str_equal (s, "streamOptimized");
 }
 
-void
-lib_entry_stat_backing (LibEntry *entry)
+gboolean
+lib_stat_id (const char  *path,
+             dev_t       *dev,
+             ino_t       *ino,
+             char       **error)
 {
   struct stat st;
 
-  entry->backing_exists = FALSE;
-  g_clear_pointer (&entry->backing_stat_error, g_free);
-  if (entry->backing_path == NULL)
-    return;
-
-  if (stat (entry->backing_path, &st) == 0)
-    {
-      entry->backing_exists = TRUE;
-      entry->backing_dev = st.st_dev;
-      entry->backing_ino = st.st_ino;
-    }
-  else
+  if (stat (path, &st) != 0)
     {
       int saved_errno = errno;
 
-      entry->backing_stat_error = g_strdup_printf ("%s: %s", entry->backing_path,
-                                                   g_strerror (saved_errno));
+      *error = g_strdup_printf ("%s: %s", path, g_strerror (saved_errno));
+      return FALSE;
     }
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return TRUE;
+}
+
+void
+lib_entry_stat_backing (LibEntry *entry)
+{
+  entry->backing_exists = FALSE;
+  g_clear_pointer (&entry->backing_stat_error, g_free);
+  if (entry->backing_path != NULL)
+    entry->backing_exists = lib_stat_id (entry->backing_path, &entry->backing_dev,
+                                         &entry->backing_ino, &entry->backing_stat_error);
 }
 
 LibEntry *

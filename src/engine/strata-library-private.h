@@ -61,6 +61,11 @@ LibEntry *lib_entry_inspect        (const char   *path,
                                     const char   *folder,
                                     gboolean      force_share);
 void      lib_entry_free           (LibEntry     *entry);
+/* The device and inode of @path (links followed); else FALSE and *error names the file. */
+gboolean  lib_stat_id              (const char   *path,
+                                    dev_t        *dev,
+                                    ino_t        *ino,
+                                    char        **error);
 /* Stats entry->backing_path again and updates the backing_* stat fields. */
 void      lib_entry_stat_backing   (LibEntry     *entry);
 /* TRUE when @path still has the same inode, size, mtime and ctime as @entry. */

@@ -325,20 +325,7 @@ walk (Job    *job,
 static void
 relink_stat (Relink *rl)
 {
-  struct stat st;
-
-  if (stat (rl->backing_path, &st) == 0)
-    {
-      rl->exists = TRUE;
-      rl->dev = st.st_dev;
-      rl->ino = st.st_ino;
-    }
-  else
-    {
-      int saved_errno = errno;
-
-      rl->error = g_strdup_printf ("%s: %s", rl->backing_path, g_strerror (saved_errno));
-    }
+  rl->exists = lib_stat_id (rl->backing_path, &rl->dev, &rl->ino, &rl->error);
 }
 
 static void
@@ -469,6 +456,7 @@ static guint signals[N_SIGNALS];
 static void rebuild (StrataLibrary *self, GPtrArray *requests);
 static void ensure_monitor (StrataLibrary *self, const char *dir, const char *folder);
 static void queue_batch (StrataLibrary *self, GHashTable *paths, gboolean only_changed);
+static void remove_monitors_under (StrataLibrary *self, const char *dir, gboolean self_too);
 
 static void
 strata_library_dispose (GObject *object)
@@ -787,6 +775,9 @@ strata_library_add_folder (StrataLibrary  *self,
       if (GPOINTER_TO_INT (g_hash_table_lookup (self->recursive, abs)) == !!recursive)
         return TRUE;
       g_hash_table_replace (self->recursive, g_strdup (abs), GINT_TO_POINTER (!!recursive));
+      /* The walk that follows drops the records of the sub-folders; their watches go now. */
+      if (!recursive)
+        remove_monitors_under (self, abs, FALSE);
     }
   else
     {
@@ -797,7 +788,6 @@ strata_library_add_folder (StrataLibrary  *self,
   return TRUE;
 }
 
-static void remove_monitors_under (StrataLibrary *self, const char *dir, gboolean self_too);
 
 void
 strata_library_remove_folder (StrataLibrary *self,

@@ -421,6 +421,51 @@ test_in_use (void)
   refresh_until (lib, dir, NULL, is_not_in_use, "ov2.qcow2 to be free");
 }
 
+typedef struct
+{
+  const char *name;
+  guint64     size;
+} VsizeCheck;
+
+static gboolean
+has_vsize (StrataLibrary *lib, const char *dir, gconstpointer data)
+{
+  const VsizeCheck *check = data;
+  StrataLibraryNode *node = lookup (lib, dir, check->name);
+
+  return node != NULL && strata_library_node_get_virtual_size (node) == check->size;
+}
+
+static void
+test_replaced_while_scanning (void)
+{
+  g_autofree char *dir = mkdir_scratch ("replaced");
+  g_autoptr(StrataLibrary) lib = strata_library_new ();
+  g_autoptr(GError) error = NULL;
+  VsizeCheck check = { "x150.qcow2", 5 << 20 };
+  gboolean timed_out = FALSE;
+  guint id;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 16M && "
+                     "for i in $(seq 100 299); do cp base.qcow2 x$i.qcow2; done && "
+                     "qemu-img create -q -f qcow2 ../replacement.qcow2 5M", dir));
+  g_assert_true (strata_library_add_folder (lib, dir, FALSE, &error));
+
+  /* Once the first nodes have streamed in, replace an image under its name (a new inode,
+   * as an atomic rewrite does). Whether the scan had read it yet or not, the model must end
+   * with the new one. */
+  id = g_timeout_add_seconds (WAIT_SECONDS, timeout_cb, &timed_out);
+  while (!timed_out && g_list_model_get_n_items (strata_library_get_nodes (lib)) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (timed_out);
+  g_source_remove (id);
+  g_free (tu_run_ok ("mv '%s/../replacement.qcow2' '%s/x150.qcow2'", dir, dir));
+
+  wait_for (lib, dir, has_vsize, &check, "the replaced image");
+  g_assert_cmpuint (strata_library_get_n_images (lib), ==, 201);
+  g_assert_cmpuint (g_list_model_get_n_items (strata_library_get_nodes (lib)), ==, 201);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -432,6 +477,7 @@ main (int argc, char **argv)
   g_test_add_func ("/library-watch/modify", test_modify);
   g_test_add_func ("/library-watch/subfolder", test_subfolder);
   g_test_add_func ("/library-watch/in-use", test_in_use);
+  g_test_add_func ("/library-watch/replaced-while-scanning", test_replaced_while_scanning);
 
   return g_test_run ();
 }
