@@ -585,7 +585,9 @@ strata_library_init (StrataLibrary *self)
   g_weak_ref_init (&self->shared->library, self);
   self->shared->results[0] = g_async_queue_new ();
   self->shared->results[1] = g_async_queue_new ();
-  self->shared->pool = g_thread_pool_new (worker_func, NULL, threads, FALSE, NULL);
+  /* Jobs still queued when the library goes are freed by the pool. */
+  self->shared->pool = g_thread_pool_new_full (worker_func, NULL, (GDestroyNotify) job_free,
+                                               threads, FALSE, NULL);
 
   self->folders = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->folders, NULL);
@@ -1675,6 +1677,17 @@ mark_dirty (StrataLibrary *self,
 
   if (path == NULL)
     return;
+  /* A library folder itself deleted or moved away: look at it again (a walk that fails
+   * removes what it held). */
+  if (has_folder (self, path))
+    {
+      if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          queue_walk (self, path, path, FALSE, TRUE, self->cancellable);
+          update_scanning (self);
+        }
+      return;
+    }
   base = g_path_get_basename (path);
   if (lib_is_temp_name (base))
     return;

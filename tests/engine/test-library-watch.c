@@ -205,9 +205,10 @@ test_create_delete (void)
   lib = watch (dir, FALSE, &c);
   g_assert_cmpuint (strata_library_get_n_images (lib), ==, 3);
 
-  /* A new overlay written by qemu-img. */
-  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 new.qcow2",
-                     dir));
+  /* A new overlay written by qemu-img, after one of our temporary files (not an image of
+   * the library, even though it holds one). */
+  g_free (tu_run_ok ("cd '%s' && cp ov1.qcow2 .new.qcow2.strata-Xy12Zw && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 new.qcow2", dir));
   wait_for (lib, dir, has_node, "new.qcow2", "new.qcow2 to appear");
   node = lookup (lib, dir, "new.qcow2");
   g_assert_true (strata_library_node_get_backing (node) == lookup (lib, dir, "base.qcow2"));
@@ -216,6 +217,7 @@ test_create_delete (void)
   g_assert_cmpuint (c.edges_added, ==, 1);
   g_assert_cmpuint (c.edges_removed, ==, 0);
   g_assert_cmpuint (strata_library_get_n_images (lib), ==, 4);
+  g_assert_null (lookup (lib, dir, ".new.qcow2.strata-Xy12Zw"));
 
   /* Not images: nothing happens to the model. */
   g_free (tu_run_ok ("cd '%s' && echo text > notes.txt", dir));
@@ -466,6 +468,28 @@ test_replaced_while_scanning (void)
   g_assert_cmpuint (g_list_model_get_n_items (strata_library_get_nodes (lib)), ==, 201);
 }
 
+static gboolean
+is_empty (StrataLibrary *lib, const char *dir, gconstpointer data)
+{
+  return g_list_model_get_n_items (strata_library_get_nodes (lib)) == 0;
+}
+
+static void
+test_folder_deleted (void)
+{
+  g_autofree char *dir = mkdir_scratch ("deleted");
+  g_autoptr(StrataLibrary) lib = NULL;
+  Counts c = { 0 };
+
+  make_chain (dir);
+  lib = watch (dir, FALSE, &c);
+  g_free (tu_run_ok ("rm -rf '%s'", dir));
+  wait_for (lib, dir, is_empty, NULL, "the nodes of a deleted folder to go");
+  g_assert_cmpuint (c.removed, ==, 3);
+  g_assert_cmpuint (c.edges_removed, ==, 2);
+  g_assert_cmpuint (strata_library_get_n_images (lib), ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -478,6 +502,7 @@ main (int argc, char **argv)
   g_test_add_func ("/library-watch/subfolder", test_subfolder);
   g_test_add_func ("/library-watch/in-use", test_in_use);
   g_test_add_func ("/library-watch/replaced-while-scanning", test_replaced_while_scanning);
+  g_test_add_func ("/library-watch/folder-deleted", test_folder_deleted);
 
   return g_test_run ();
 }

@@ -596,6 +596,31 @@ test_permission (void)
   g_assert_nonnull (strstr (strata_library_node_get_error (node), "secret.qcow2"));
 }
 
+static void
+test_dispose_while_scanning (void)
+{
+  g_autofree char *dir = mkdir_scratch ("dispose");
+  StrataLibrary *lib = strata_library_new ();
+  g_autoptr(GError) error = NULL;
+  gboolean timed_out = FALSE;
+  guint id;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 16M && "
+                     "for i in $(seq 100 399); do cp base.qcow2 x$i.qcow2; done", dir));
+  g_assert_true (strata_library_add_folder (lib, dir, TRUE, &error));
+  id = g_timeout_add_seconds (60, timeout_cb, &timed_out);
+  while (!timed_out && g_list_model_get_n_items (strata_library_get_nodes (lib)) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (timed_out);
+  g_source_remove (id);
+
+  /* Workers still running, results still queued: the library goes at once, and what the
+   * workers hand back later lands nowhere. */
+  g_assert_finalize_object (lib);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -611,6 +636,7 @@ main (int argc, char **argv)
   g_test_add_func ("/library/thousand", test_thousand);
   g_test_add_func ("/library/files-outside", test_files_outside);
   g_test_add_func ("/library/permission", test_permission);
+  g_test_add_func ("/library/dispose-while-scanning", test_dispose_while_scanning);
 
   return g_test_run ();
 }
