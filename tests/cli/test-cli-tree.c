@@ -10,6 +10,8 @@
 #include <json-glib/json-glib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char *
@@ -343,6 +345,44 @@ test_files_and_errors (void)
     }
 }
 
+static void
+test_in_use (void)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), "in-use", NULL);
+  g_autofree char *image = NULL;
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 600000", NULL, NULL };
+  g_autoptr(GError) error = NULL;
+  g_auto(CliResult) locked = { 0 };
+  g_auto(CliResult) shared = { 0 };
+  GPid pid = 0;
+
+  g_free (tu_run_ok ("rm -rf '%s' && mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 vm.qcow2 1M", dir, dir, dir));
+  image = g_build_filename (dir, "vm.qcow2", NULL);
+  argv[5] = image;
+  g_assert_true (g_spawn_async (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH |
+                                G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, &pid, &error));
+  g_assert_no_error (error);
+  /* qemu-img itself tells when qemu-io holds the image. */
+  g_free (tu_run_ok ("cd '%s' && i=0; while qemu-img info vm.qcow2 >/dev/null 2>&1; do "
+                     "i=$((i+1)); [ $i -lt 300 ] || exit 1; sleep 0.1; done", dir));
+
+  /* Without -U the image cannot be read, as with qemu-img info; with -U it is. */
+  cli_run_strata (&locked, dir, "tree --output=json .");
+  cli_run_strata (&shared, dir, "tree -U --output=json .");
+  kill (pid, SIGTERM);
+  waitpid (pid, NULL, 0);
+  g_spawn_close_pid (pid);
+
+  g_assert_cmpint (locked.rc, ==, 0);
+  g_assert_nonnull (strstr (locked.out, "\"kind\": \"unreadable\""));
+  g_assert_nonnull (strstr (locked.out, "\"in-use\": true"));
+  g_assert_nonnull (strstr (locked.out, "-U"));
+  g_assert_cmpint (shared.rc, ==, 0);
+  g_assert_nonnull (strstr (shared.out, "\"kind\": \"image\""));
+  g_assert_nonnull (strstr (shared.out, "\"in-use\": true"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -352,6 +392,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/tree/human-and-dot", test_human_and_dot);
   g_test_add_func ("/cli/tree/loops", test_loops);
   g_test_add_func ("/cli/tree/files-and-errors", test_files_and_errors);
+  g_test_add_func ("/cli/tree/in-use", test_in_use);
 
   return g_test_run ();
 }
