@@ -1279,32 +1279,34 @@ rebuild (StrataLibrary *self,
     }
 
   /* Entries of backing files nothing points at any more are dropped. */
-  g_hash_table_iter_init (&iter, self->externals);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      const LibEntry *e = value;
-      gboolean used = g_hash_table_contains (self->opened, key);
+  {
+    g_autoptr(GHashTable) named = g_hash_table_new (g_str_hash, g_str_equal);
 
-      if (!used && e->exists)
-        {
-          g_autofree char *id = lib_file_id (e->dev, e->ino);
-          Want *w = g_hash_table_lookup (wants, id);
+    for (guint i = 0; i < order->len; i++)
+      {
+        const Want *w = g_ptr_array_index (order, i);
 
-          used = w != NULL && w->entry == e;
-        }
-      if (!used)
-        {
-          /* Missing ones are kept while an entry still names them. */
-          for (guint i = 0; i < order->len && !used; i++)
-            {
-              const Want *w = g_ptr_array_index (order, i);
+        if (w->entry != NULL && w->entry->backing_path != NULL)
+          g_hash_table_add (named, w->entry->backing_path);
+      }
+    g_hash_table_iter_init (&iter, self->externals);
+    while (g_hash_table_iter_next (&iter, &key, &value))
+      {
+        const LibEntry *e = value;
+        gboolean used = g_hash_table_contains (self->opened, key) ||
+                        g_hash_table_contains (named, key);
 
-              used = w->entry != NULL && g_strcmp0 (w->entry->backing_path, key) == 0;
-            }
-        }
-      if (!used)
-        g_hash_table_iter_remove (&iter);
-    }
+        if (!used && e->exists)
+          {
+            g_autofree char *id = lib_file_id (e->dev, e->ino);
+            Want *w = g_hash_table_lookup (wants, id);
+
+            used = w != NULL && w->entry == e;
+          }
+        if (!used)
+          g_hash_table_iter_remove (&iter);
+      }
+  }
 
   if (n_images != self->n_images)
     {
