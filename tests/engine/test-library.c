@@ -426,6 +426,20 @@ test_many_overlays_and_external (void)
   g_assert_cmpuint (strata_library_count_in_folder (lib, dir), ==, 40);
   g_assert_cmpuint (strata_library_count_in_folder (lib, bases), ==, 0);
 
+  /* Scanning again changes nothing that did not change: the same node objects, no signal. */
+  {
+    g_autoptr(GError) error = NULL;
+    guint n_signals = 0;
+    gulong id = g_signal_connect (strata_library_get_nodes (lib), "items-changed",
+                                  G_CALLBACK (items_changed_cb), &n_signals);
+
+    g_assert_true (strata_library_scan_sync (lib, TRUE, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_true (strata_library_lookup (lib, tu_path ("many-bases/shared.qcow2")) == base);
+    g_assert_cmpuint (n_signals, ==, 0);
+    g_signal_handler_disconnect (strata_library_get_nodes (lib), id);
+  }
+
   /* The folder of the base joins: the same node, now an image of the library. */
   {
     g_autoptr(GError) error = NULL;
