@@ -381,7 +381,7 @@ test_in_use (void)
 {
   g_autofree char *dir = g_build_filename (tu_dir (), "in-use", NULL);
   g_autofree char *image = NULL;
-  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 600000", NULL, NULL };
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 120000", NULL, NULL };
   g_autoptr(GError) error = NULL;
   g_auto(CliResult) locked = { 0 };
   g_auto(CliResult) shared = { 0 };
