@@ -5,6 +5,7 @@
 #include "strata-error.h"
 #include "strata-image.h"
 #include "strata-protect.h"
+#include "strata-qcow2-private.h"
 #include "strata-siblings.h"
 
 #include <errno.h>
@@ -302,8 +303,10 @@ commit_into_base (const char                *filename,
     }
   result->bytes_committed = done;
 
-  /* The base must hold the data on disk before the overlay stops providing it. */
-  if (!strata_image_close (base, error))
+  /* The base must hold the data on disk before the overlay stops providing it. Clusters
+   * freed at its end (compressed ones the commit replaced) are cut off. */
+  if (!strata_qcow2_shrink (base, FALSE, error) ||
+      !strata_image_close (base, error))
     return FALSE;
   g_clear_pointer (&base, strata_image_unref);
 
@@ -336,7 +339,9 @@ commit_into_base (const char                *filename,
             return FALSE;
           offset += bs.length;
         }
-      if (!strata_image_close (overlay, error))
+      /* As qemu-img leaves it: no tables, the file cut to what a fresh overlay holds. */
+      if (!strata_qcow2_shrink (overlay, TRUE, error) ||
+          !strata_image_close (overlay, error))
         return FALSE;
       is_qcow2 = g_strcmp0 (strata_image_get_format (overlay), "qcow2") == 0;
       g_clear_pointer (&overlay, strata_image_unref);
