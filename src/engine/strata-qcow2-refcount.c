@@ -725,10 +725,173 @@ l2_is_empty (Qcow2State   *s,
 }
 
 /*
+ * Refcount blocks that count nothing but themselves (an overlay that grew past what its
+ * first block covers leaves one far out in the file). The table entry is cleared and flushed
+ * first; a block counted by another block is then freed there (a cut in between leaks it).
+ */
+/* Whether refcount block @i (at @off) counts nothing but itself and the clusters in
+ * [ignore, ignore_end). */
+static gboolean
+block_is_empty (Qcow2State  *s,
+                guint64      i,
+                guint64      off,
+                guint64      ignore,
+                guint64      ignore_end,
+                gboolean    *empty,
+                GError     **error)
+{
+  guint64 per_block = 1ull << s->rb_bits;
+  guint8 *block = qcow2_cache_get (s, &s->refblock_cache, off, FALSE, error);
+
+  *empty = FALSE;
+  if (block == NULL)
+    return FALSE;
+  for (guint64 j = 0; j < per_block; j++)
+    {
+      guint64 c = (i << s->rb_bits) + j;
+
+      if (block_get (s, block, j) != 0 && c != off >> s->cluster_bits &&
+          (c < ignore || c >= ignore_end))
+        return TRUE;
+    }
+  *empty = TRUE;
+  return TRUE;
+}
+
+static gboolean
+drop_empty_refblocks (Qcow2State  *s,
+                      GError     **error)
+{
+  g_autoptr(GArray) counted_elsewhere = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gboolean dropped = FALSE;
+
+  for (guint64 i = 1; i < s->refcount_table_size; i++)
+    {
+      guint64 off, self;
+      gboolean empty;
+
+      if (!lookup_block (s, i, &off, error))
+        return FALSE;
+      if (off == 0)
+        continue;
+      if (!block_is_empty (s, i, off, 0, 0, &empty, error))
+        return FALSE;
+      if (!empty)
+        continue;
+      self = off >> s->cluster_bits;
+
+      qcow2_cache_drop (&s->refblock_cache, off);
+      s->refcount_table[i] = 0;
+      mark_reftable_dirty (s, i);
+      if (self >> s->rb_bits != i)
+        g_array_append_val (counted_elsewhere, off);
+      dropped = TRUE;
+    }
+  if (!dropped)
+    return TRUE;
+
+  if (!qcow2_writeback_refcounts (s, error))
+    return FALSE;
+  for (guint i = 0; i < counted_elsewhere->len; i++)
+    if (!qcow2_update_refcount (s, g_array_index (counted_elsewhere, guint64, i),
+                                s->cluster_size, -1, error))
+      return FALSE;
+  return qcow2_writeback_refcounts (s, error);
+}
+
+/*
+ * A refcount table that grew moved to the end of the file; once the blocks it pointed at
+ * out there are gone it fits where the freed clusters at the front are. As when it grows:
+ * the new table, counted, is on disk before the header points at it, and the old one is
+ * freed after the header is.
+ */
+static gboolean
+move_reftable_down (Qcow2State  *s,
+                    GError     **error)
+{
+  guint64 entries_per_cluster = s->cluster_size / 8;
+  guint64 used = 0, clusters, start = 0, got = 0;
+  guint64 old_offset = s->refcount_table_offset;
+  guint64 old_clusters = s->refcount_table_clusters;
+  guint64 new_entries;
+  g_autoptr(GArray) cut = g_array_new (FALSE, FALSE, sizeof (guint64));
+
+  /* Blocks that only count the old table go once it is freed. */
+  for (guint64 i = 0; i < s->refcount_table_size; i++)
+    {
+      guint64 off = s->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
+      gboolean empty = FALSE;
+
+      if (off == 0)
+        continue;
+      if (i > 0 &&
+          !block_is_empty (s, i, off, old_offset >> s->cluster_bits,
+                           (old_offset >> s->cluster_bits) + old_clusters, &empty, error))
+        return FALSE;
+      if (!empty)
+        used = i + 1;
+    }
+  clusters = MAX ((used + entries_per_cluster - 1) / entries_per_cluster, 1);
+
+  /* The lowest free room (where a fresh image has its table). */
+  s->free_scan = 1;
+  if (!take_from_scan (s, clusters, s->host_end >> s->cluster_bits, &start, &got, error))
+    return FALSE;
+  if (got < clusters || (start << s->cluster_bits) > old_offset)
+    {
+      /* Not worth it, or no room in front: give the clusters back untouched. */
+      s->free_scan = MIN (s->free_scan, start);
+      return TRUE;
+    }
+
+  if (!qcow2_update_refcount (s, start << s->cluster_bits, clusters << s->cluster_bits, 1,
+                              error))
+    return FALSE;
+
+  /* Blocks past the new table's end (they count only themselves and the old table) leave
+   * with the old table. */
+  new_entries = clusters * entries_per_cluster;
+  for (guint64 i = new_entries; i < s->refcount_table_size; i++)
+    {
+      guint64 off = s->refcount_table[i] & QCOW2_REFT_OFFSET_MASK;
+
+      if (off == 0)
+        continue;
+      qcow2_cache_drop (&s->refblock_cache, off);
+      g_array_append_val (cut, off);
+    }
+  s->refcount_table_size = new_entries;
+  s->refcount_table_offset = start << s->cluster_bits;
+  s->refcount_table_clusters = clusters;
+  s->reftable_moved = TRUE;
+  if (!qcow2_writeback_refcounts (s, error))
+    return FALSE;
+
+  /* The header points at the new table (flushed): the old one and the cut blocks are free.
+   * Only what a remaining block counts needs a decrement; the rest was counted in the cut
+   * blocks themselves. */
+  for (guint64 c = old_offset >> s->cluster_bits;
+       c < (old_offset >> s->cluster_bits) + old_clusters; c++)
+    if (c >> s->rb_bits < new_entries &&
+        !qcow2_update_refcount (s, c << s->cluster_bits, s->cluster_size, -1, error))
+      return FALSE;
+  for (guint i = 0; i < cut->len; i++)
+    {
+      guint64 off = g_array_index (cut, guint64, i);
+
+      if ((off >> s->cluster_bits) >> s->rb_bits < new_entries &&
+          !qcow2_update_refcount (s, off, s->cluster_size, -1, error))
+        return FALSE;
+    }
+  return qcow2_writeback_refcounts (s, error);
+}
+
+/*
  * The order keeps every crash state consistent: (1) everything written back, the discarded
  * clusters' frees on disk; (2) the L1 entries of empty L2 tables cleared and flushed, and
- * only then (3) those tables freed (a cut between them leaks the tables); (4) the file cut
- * after the last cluster whose refcount is not 0, which nothing on disk references any more.
+ * only then (3) those tables freed (a cut between them leaks the tables); (4) refcount blocks
+ * that count nothing else dropped (above); (5) the file cut after the last cluster whose
+ * refcount is not 0, which nothing on disk references any more.
  */
 gboolean
 strata_qcow2_shrink (StrataImage  *image,
@@ -772,6 +935,14 @@ strata_qcow2_shrink (StrataImage  *image,
       if (dropped && !qcow2_flush (image, error))
         return FALSE;
     }
+
+  /* Blocks first, so the table can shrink; then the blocks that only counted the old
+   * table. */
+  if (drop_empty_l2 &&
+      (!drop_empty_refblocks (s, error) ||
+       !move_reftable_down (s, error) ||
+       !drop_empty_refblocks (s, error)))
+    return FALSE;
 
   end = s->host_end >> s->cluster_bits;
   while (end > 1)
