@@ -118,6 +118,10 @@ predict (StrataImage         *overlay,
 
       predicted->overlay_allocated = MAX (floor, before->overlay_allocated -
                                           MIN (overlay_freed, before->overlay_allocated));
+      /* The emptied overlay is cut to its header and tables (strata_qcow2_shrink). */
+      if (g_strcmp0 (strata_image_get_format (overlay), "qcow2") == 0)
+        predicted->overlay_apparent = MIN (before->overlay_apparent,
+                                           MAX (predicted->overlay_allocated, 4 * ocluster));
     }
   return TRUE;
 }

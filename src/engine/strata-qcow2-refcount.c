@@ -29,8 +29,10 @@
  * that dropped it is on disk; we do not).
  */
 
-/* Pending frees worth a write back so their clusters can be reused. */
-#define REUSE_BATCH_BYTES (1024 * 1024)
+/* Pending frees worth a write back so their clusters can be reused: a small part of the
+ * file (a few flushes per pass over it), within these bounds. */
+#define REUSE_BATCH_MIN (256 * 1024)
+#define REUSE_BATCH_MAX (8 * 1024 * 1024)
 /* Clusters kept in the list of free ones (8 MiB); more are left to the cursor. */
 #define FREE_LIST_MAX (1u << 20)
 
@@ -456,10 +458,13 @@ reuse_clusters (Qcow2State  *s,
   if (!take_free (s, max, &start, got, error))
     return FALSE;
   if (*got == 0 && s->pending_free != NULL &&
-      s->pending_free_bytes >= MAX (REUSE_BATCH_BYTES, 4 * s->cluster_size))
+      s->pending_free_bytes >= MAX (CLAMP (s->file_size / 64, REUSE_BATCH_MIN, REUSE_BATCH_MAX),
+                                    4 * s->cluster_size))
     {
       gboolean ok;
 
+      g_debug ("%s: writing back to reuse %" G_GUINT64_FORMAT " freed bytes", s->filename,
+               s->pending_free_bytes);
       s->reusing = TRUE;
       ok = qcow2_writeback (s, error);
       s->reusing = FALSE;
