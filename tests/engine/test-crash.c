@@ -438,6 +438,90 @@ test_crash_repair (void)
   run_injected_failures (&sc, pre);
 }
 
+/* Data that compresses to about half, so that a commit frees compressed clusters. */
+#define HALF_COMPRESSIBLE_PY \
+  "python3 - <<'EOF'\n" \
+  "import random, sys\n" \
+  "r = random.Random(11)\n" \
+  "out = bytearray()\n" \
+  "while len(out) < %u << 20:\n" \
+  "  out += b'strata commit ' * 50 if r.random() < 0.5 else r.randbytes(700)\n" \
+  "open('data.raw', 'wb').write(out[:%u << 20])\n" \
+  "EOF\n"
+
+/*
+ * Commit into a compressed base that frees enough to reuse clusters in the middle of the
+ * commit (the allocator's write back before reuse), with a 512-byte-cluster overlay that grew
+ * past its first refcount blocks and table: emptying it drops those, moves the table down
+ * and cuts the file.
+ */
+static char *
+make_reuse_chain (const char *name)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), name, "pre", NULL);
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && " HALF_COMPRESSIBLE_PY
+                     "truncate -s 24M data.raw && "
+                     "qemu-img convert -q -c -f raw -O qcow2 -o cluster_size=4k data.raw "
+                     "base.qcow2 && rm data.raw && cp base.qcow2 new.qcow2 && "
+                     "qemu-img create -q -f qcow2 -o cluster_size=512 -b base.qcow2 "
+                     "-F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 3 0 3M' -c 'write -P 4 5M 2M' -c 'write -z 8M 64k' "
+                     "-c 'write -P 5 9M 1M' -c 'write -P 6 20M 512k' top.qcow2 >/dev/null && "
+                     "qemu-img convert -O raw top.qcow2 ../view.raw",
+                     dir, dir, 12, 12));
+  return g_steal_pointer (&dir);
+}
+
+static void
+test_crash_commit_reuse (void)
+{
+  g_autofree char *pre = make_reuse_chain ("commit-reuse");
+  g_autofree char *view = g_build_filename (tu_dir (), "commit-reuse", "view.raw", NULL);
+  g_autofree char *live = g_build_filename (tu_dir (), "commit-reuse", "live", NULL);
+  g_autofree char *q = g_build_filename (tu_dir (), "commit-reuse", "qemu", NULL);
+  Scenario sc = { "commit-reuse", chain_files, run_commit, "top.qcow2", view };
+  g_autofree char *ours = NULL;
+  g_autofree char *theirs = NULL;
+
+  run_power_cuts (&sc, pre);
+
+  /* The live run did reuse and cut: its files are no larger than qemu-img's. */
+  copy_set (pre, q, chain_files);
+  g_free (tu_run_ok ("cd '%s' && qemu-img commit -q top.qcow2", q));
+  ours = tu_run_ok ("stat -c %%s '%s/base.qcow2' '%s/top.qcow2'", live, live);
+  theirs = tu_run_ok ("stat -c %%s '%s/base.qcow2' '%s/top.qcow2'", q, q);
+  g_test_message ("sizes after commit: strata %s, qemu-img %s", ours, theirs);
+  {
+    g_auto(GStrv) a = g_strsplit (ours, "\n", -1);
+    g_auto(GStrv) b = g_strsplit (theirs, "\n", -1);
+
+    g_assert_cmpuint (g_ascii_strtoull (a[0], NULL, 10), <=, g_ascii_strtoull (b[0], NULL, 10));
+    g_assert_cmpuint (g_ascii_strtoull (a[1], NULL, 10), <=, g_ascii_strtoull (b[1], NULL, 10));
+  }
+  tu_assert_qemu_compare (tu_path ("commit-reuse/live/base.qcow2"), view);
+
+  run_injected_failures (&sc, pre);
+}
+
+/* Safe rebase whose copied data goes into clusters an earlier session freed in the overlay
+ * (found by the allocator's cursor). */
+static void
+test_crash_rebase_after_commit (void)
+{
+  g_autofree char *pre = make_reuse_chain ("rebase-reuse");
+  g_autofree char *view = g_build_filename (tu_dir (), "rebase-reuse", "view.raw", NULL);
+  Scenario sc = { "rebase-reuse", chain_files, run_rebase, "top.qcow2", view };
+
+  /* Free clusters inside top.qcow2 from an earlier session (discarded); where the new
+   * backing differs under unallocated ranges the rebase copies the old data in. */
+  g_free (tu_run_ok ("cd '%s' && qemu-io -c 'write -P 9 0 256k' -c 'write -P 9 10M 1M' "
+                     "new.qcow2 >/dev/null && "
+                     "qemu-io -c 'discard 0 1M' top.qcow2 >/dev/null && "
+                     "qemu-img convert -O raw top.qcow2 ../view.raw", pre));
+  run_power_cuts (&sc, pre);
+}
+
 /* A real process killed half-way through a bigger commit. */
 static void
 test_sigkill_commit (void)
@@ -477,6 +561,39 @@ test_sigkill_commit (void)
                      "qemu-img compare base.qcow2 view.raw", dir, tu_strata_img ()));
 }
 
+/* Killed half-way through a commit into a compressed base (clusters being reused). */
+static void
+test_sigkill_commit_compressed (void)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), "kill-reuse", NULL);
+  g_autofree char *out = NULL;
+  int rc;
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && " HALF_COMPRESSIBLE_PY
+                     "truncate -s 256M data.raw && "
+                     "qemu-img convert -q -c -f raw -O qcow2 data.raw base.qcow2 && "
+                     "rm data.raw && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 2 4M 56M' -c 'write -z 70M 4M' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", dir, dir, 64, 64));
+
+  rc = tu_run (&out, NULL, "cd '%s' && (%s commit -q --force top.qcow2 & pid=$!; "
+               "sleep 0.1; kill -9 $pid; wait $pid; echo exit=$?)", dir, tu_strata_img ());
+  g_assert_cmpint (rc, ==, 0);
+  g_test_message ("killed commit: %s", out);
+
+  for (guint i = 0; i < 2; i++)
+    {
+      rc = tu_run (NULL, NULL, "qemu-img check '%s/%s'", dir, i ? "base.qcow2" : "top.qcow2");
+      g_assert_true (rc == 0 || rc == 3);
+    }
+  g_free (tu_run_ok ("cd '%s' && qemu-img compare top.qcow2 view.raw && "
+                     "%s commit -q --force top.qcow2 && qemu-img check top.qcow2 && "
+                     "qemu-img check -r leaks base.qcow2 && qemu-img check base.qcow2 && "
+                     "qemu-img compare top.qcow2 view.raw && "
+                     "qemu-img compare base.qcow2 view.raw", dir, tu_strata_img ()));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -486,6 +603,9 @@ main (int argc, char **argv)
   g_test_add_func ("/crash/commit", test_crash_commit);
   g_test_add_func ("/crash/rebase", test_crash_rebase);
   g_test_add_func ("/crash/sigkill-commit", test_sigkill_commit);
+  g_test_add_func ("/crash/commit-reuse", test_crash_commit_reuse);
+  g_test_add_func ("/crash/rebase-reuse", test_crash_rebase_after_commit);
+  g_test_add_func ("/crash/sigkill-commit-compressed", test_sigkill_commit_compressed);
 
   return g_test_run ();
 }
