@@ -965,6 +965,17 @@ strata_convert_sync (const char                 *source,
       goto out;
     }
 
+  /* qemu-img writes one, then cannot open it: an extent of 0 sectors is invalid. */
+  if (is_vmdk && p.virtual_size == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: its virtual size is 0 bytes, and a VMDK disk needs at least one "
+                   "sector (QEMU and VMware cannot open an empty one); nothing was written",
+                   source);
+      ok = FALSE;
+      goto out;
+    }
+
   if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
     goto out;
 
