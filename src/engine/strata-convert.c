@@ -976,6 +976,19 @@ strata_convert_sync (const char                 *source,
       goto out;
     }
 
+  if (is_vmdk && p.virtual_size > STRATA_VMDK_MAX_SIZE)
+    {
+      g_autofree char *human = g_format_size_full (p.virtual_size, G_FORMAT_SIZE_IEC_UNITS);
+
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: its virtual size, %" G_GUINT64_FORMAT " bytes (%s), is more than a "
+                   "VMDK sparse extent can address (%" G_GUINT64_FORMAT " bytes: 32-bit "
+                   "sector offsets); nothing was written", source, p.virtual_size, human,
+                   STRATA_VMDK_MAX_SIZE);
+      ok = FALSE;
+      goto out;
+    }
+
   if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
     goto out;
 

@@ -458,8 +458,8 @@ test_too_large (void)
   opts.target_format = "vmdk";
   g_assert_false (strata_convert_sync (src, dst, &opts, NULL, NULL, NULL, &error));
   g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
-  g_assert_nonnull (strstr (error->message, dst));
-  g_assert_nonnull (strstr (error->message, "3298534883328"));
+  g_assert_true (g_str_has_prefix (error->message, src));
+  g_assert_nonnull (strstr (error->message, "3298534883328 bytes"));
   list_after = tu_list_dir (tu_dir ());
   g_assert_cmpstr (list_before, ==, list_after);
 }
