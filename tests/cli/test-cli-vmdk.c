@@ -69,6 +69,18 @@ test_subformats (void)
       if (s.rc != 0)
         g_error ("strata-img %s: exit %d: %s", cases[i].args, s.rc, s.err);
       assert_output_good (dir, "out.vmdk", cases[i].create_type);
+
+      /* Both tools describe the output alike. */
+      {
+        g_auto(CliResult) qi = { 0 };
+        g_auto(CliResult) si = { 0 };
+
+        cli_run_qemu (&qi, dir, "info --output=json out.vmdk");
+        cli_run_strata (&si, dir, "info --output=json out.vmdk");
+        g_assert_cmpint (qi.rc, ==, 0);
+        g_assert_cmpint (si.rc, ==, 0);
+        cli_assert_json_matches (cases[i].args, qi.out, si.out, NULL);
+      }
     }
 
   /* The descriptor of the last one carries its options, as qemu-img writes them. */
