@@ -49,7 +49,7 @@ cd "$BENCH_DIR"
 # same from run to run on one machine.
 if [ ! -f "disk.$BENCH_FORMAT" ]; then
   if [ ! -f disk.raw ]; then
-    echo "Generating the input (${DISK_SIZE} ext4 with ~0.8 GB of files from /usr)..." >&2
+    echo "Generating the input (${DISK_SIZE} ext4 with ~${DATA_BYTES} bytes of files from /usr)..." >&2
     rm -rf staging && mkdir staging
     find /usr/bin /usr/lib /usr/share -xdev -type f -size -64M -printf '%s %p\n' 2>/dev/null \
       | sort -k2 | shuf --random-source=<(yes) \
