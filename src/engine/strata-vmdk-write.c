@@ -114,6 +114,8 @@ strata_vmdk_options_parse (StrataVmdkOptions  *opts,
                            GError            **error)
 {
   g_autoptr(GPtrArray) items = NULL;
+  gboolean has_hwversion = FALSE;
+  gboolean compat6 = FALSE;
 
   g_return_val_if_fail (opts != NULL, FALSE);
 
@@ -169,8 +171,20 @@ strata_vmdk_options_parse (StrataVmdkOptions  *opts,
           if (g_strcmp0 (value, "undefined") == 0)
             v = 4;
           else
-            ok = value != NULL && g_ascii_string_to_unsigned (value, 10, 1, 999, &v, NULL);
+            {
+              ok = value != NULL && g_ascii_string_to_unsigned (value, 10, 1, 999, &v, NULL);
+              has_hwversion = TRUE;
+            }
           opts->hwversion = v;
+        }
+      else if (g_str_equal (key, "compat6"))
+        {
+          if (value == NULL || g_str_equal (value, "on") || g_str_equal (value, "true"))
+            compat6 = TRUE;
+          else if (g_str_equal (value, "off") || g_str_equal (value, "false"))
+            compat6 = FALSE;
+          else
+            ok = FALSE;
         }
       else if (g_str_equal (key, "preallocation"))
         {
@@ -197,6 +211,16 @@ strata_vmdk_options_parse (StrataVmdkOptions  *opts,
           return FALSE;
         }
     }
+
+  /* qemu-img's older spelling of hwversion=6. */
+  if (compat6 && has_hwversion)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "compat6 cannot be enabled with hwversion set");
+      return FALSE;
+    }
+  if (compat6)
+    opts->hwversion = 6;
 
   return TRUE;
 }

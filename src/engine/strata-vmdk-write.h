@@ -42,7 +42,8 @@ typedef struct
 } StrataVmdkOptions;
 
 void     strata_vmdk_options_init  (StrataVmdkOptions *opts);
-/* Parses qemu-img's "-o" options for vmdk: subformat=, adapter_type=, hwversion=. */
+/* Parses qemu-img's "-o" options for vmdk: subformat=, adapter_type=, hwversion=,
+ * compat6= (hwversion 6) and preallocation=off. */
 gboolean strata_vmdk_options_parse (StrataVmdkOptions *opts,
                                     const char        *options,
                                     GError           **error);

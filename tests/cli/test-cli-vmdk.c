@@ -57,6 +57,7 @@ test_subformats (void)
     { "convert -O vmdk -o subformat=streamOptimized src.raw out.vmdk", "streamOptimized" },
     { "convert -p -c -O vmdk -o subformat=streamOptimized -m 2 src.raw out.vmdk",
       "streamOptimized" },
+    { "convert -O vmdk -o compat6 src.raw out.vmdk", "monolithicSparse" },
     { "convert -O vmdk -o subformat=streamOptimized,adapter_type=lsilogic,hwversion=6 "
       "src.raw out.vmdk", "streamOptimized" },
   };
@@ -69,6 +70,9 @@ test_subformats (void)
       if (s.rc != 0)
         g_error ("strata-img %s: exit %d: %s", cases[i].args, s.rc, s.err);
       assert_output_good (dir, "out.vmdk", cases[i].create_type);
+      if (strstr (cases[i].args, "compat6") != NULL)
+        g_free (tu_run_ok ("cd '%s' && head -c 12288 out.vmdk | tr -d '\\000' | "
+                           "grep -x 'ddb.virtualHWVersion = \"6\"'", dir));
 
       /* Both tools describe the output alike. */
       {
@@ -126,6 +130,8 @@ test_bad_options (void)
       TRUE },
     { "-O vmdk -o subformat=monolithicFlat", "not supported for writing", FALSE },
     { "-O vmdk -o hwversion=abc", "invalid value \"abc\" for option \"hwversion\"", FALSE },
+    { "-O vmdk -o compat6=on,hwversion=7", "compat6 cannot be enabled with hwversion set",
+      TRUE },
   };
   g_autofree char *before = tu_list_dir (dir);
 
