@@ -354,7 +354,7 @@ test_mission (void)
 
   g_free (tu_run_ok ("cd '%s' && %s rebase -p -b copy.qcow2 -F qcow2 o1.qcow2", d,
                      tu_strata_img ()));
-  out = tu_run_ok ("cd '%s' && %s commit o1.qcow2", d, tu_strata_img ());
+  out = tu_run_ok ("cd '%s' && %s commit --sizes o1.qcow2", d, tu_strata_img ());
   g_assert_nonnull (strstr (out, "Before:"));
   g_assert_nonnull (strstr (out, "Predicted after:"));
   g_assert_nonnull (strstr (out, "Image committed."));
