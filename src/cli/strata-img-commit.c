@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
 
@@ -139,7 +140,7 @@ strata_img_commit (int argc, char **argv)
 
   if (!ok)
     {
-      strata_img_error ("%s", error->message);
+      strata_img_report (argv[1], error);
       strata_commit_result_clear (&state);
       return 1;
     }

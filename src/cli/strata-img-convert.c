@@ -277,7 +277,7 @@ strata_img_convert (int argc, char **argv)
       if (g_error_matches (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         strata_img_error ("%s: conversion cancelled; nothing was written", target);
       else
-        strata_img_error ("%s", run.error->message);
+        strata_img_report (source, run.error);
       g_clear_error (&run.error);
       return 1;
     }

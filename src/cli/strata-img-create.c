@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+
+#include "strata-size.h"
+#include <errno.h>
 #include "strata-target.h"
 #include "strata-img-output.h"
 
@@ -206,7 +209,13 @@ create_raw (const char *filename,
       !strata_file_commit_rename (file, filename, &error))
     {
       strata_file_unlink (file);
-      strata_img_error ("%s: Could not create the image: %s", filename, error->message);
+      /* qemu-img's words when the file system refuses the size. */
+      if (g_str_has_suffix (error->message, g_strerror (EFBIG)))
+        strata_img_error ("%s: The image size is too large for file format 'raw'", filename);
+      else if (g_str_has_suffix (error->message, g_strerror (EINVAL)))
+        strata_img_error ("%s: Could not resize file: %s", filename, g_strerror (EINVAL));
+      else
+        strata_img_error ("%s: Could not create the image: %s", filename, error->message);
       return 1;
     }
   return 0;
@@ -318,8 +327,21 @@ strata_img_create (int argc, char **argv)
 
   if (optind < argc)
     {
-      if (!strata_img_parse_size (argv[optind], &size))
+      switch (strata_parse_size (argv[optind], &size, NULL))
         {
+        case STRATA_SIZE_OK:
+          if (size <= G_MAXINT64)
+            {
+              /* For qemu-img's warning about hexadecimal numbers with a suffix. */
+              strata_img_parse_size (argv[optind], &size);
+              break;
+            }
+          G_GNUC_FALLTHROUGH;
+        case STRATA_SIZE_TOO_LARGE:
+          strata_img_error ("Invalid image size specified. Must be between 0 and "
+                            "9223372036854775807.");
+          return 1;
+        default:
           print_invalid_size ();
           return 1;
         }

@@ -103,10 +103,8 @@ collect_infos (const char *filename,
       image = strata_image_open (path, fmt, flags, &error);
       if (image == NULL)
         {
-          if (child != NULL && g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND))
-            strata_img_error ("%s: the backing file \"%s\" is missing", child, path);
-          else
-            strata_img_report_open_error (path, error);
+          /* qemu-img opens each layer on its own and names the one it cannot open. */
+          strata_img_report_open_error (path, error);
           return NULL;
         }
 
@@ -118,8 +116,7 @@ collect_infos (const char *filename,
             if (g_array_index (seen, FileId, i).dev == id.dev &&
                 g_array_index (seen, FileId, i).ino == id.ino)
               {
-                strata_img_error ("%s: the backing chain loops: \"%s\" is already part of it",
-                                  child, path);
+                strata_img_error ("Backing file '%s' creates an infinite loop.", path);
                 return NULL;
               }
           g_array_append_val (seen, id);

@@ -495,35 +495,43 @@ strata_img_info_to_json (const StrataImageInfo *info)
 }
 
 void
+strata_img_report (const char   *filename,
+                   const GError *error)
+{
+  static const char hint[] = "Use -U (force share) to read it anyway. ";
+  g_autofree char *words = strata_img_qemu_words (filename, error);
+
+  if (words != NULL)
+    strata_img_error ("%s", words);
+  /* The engine puts its advice first; on a terminal it reads better after the reason. */
+  else if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED) &&
+           g_str_has_prefix (error->message, hint))
+    strata_img_error ("%s %.*s", error->message + strlen (hint), (int) strlen (hint) - 1,
+                      hint);
+  else
+    strata_img_error ("%s", error->message);
+}
+
+void
 strata_img_report_error (const char   *filename,
                          const GError *error)
 {
-  if (filename != NULL && strstr (error->message, filename) == NULL)
+  if (filename != NULL && strstr (error->message, filename) == NULL &&
+      error->domain == STRATA_ERROR && error->code != STRATA_ERROR_LOCKED)
     strata_img_error ("%s: %s", filename, error->message);
   else
-    strata_img_error ("%s", error->message);
+    strata_img_report (filename, error);
 }
 
 void
 strata_img_report_open_error (const char   *filename,
                               const GError *error)
 {
-  static const char hint[] = "Use -U (force share) to read it anyway. ";
-
-  /* The engine puts its advice first; on a terminal it reads better after the reason. */
-  if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED) &&
-      g_str_has_prefix (error->message, hint))
-    {
-      strata_img_error ("%s %.*s", error->message + strlen (hint), (int) strlen (hint) - 1,
-                        hint);
-      return;
-    }
-
   if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND) &&
       g_str_has_prefix (error->message, filename) &&
       g_str_has_prefix (error->message + strlen (filename), ": Could not open"))
-    strata_img_error ("%s: Could not open '%s': No such file or directory", filename,
-                      filename);
+    strata_img_error ("Could not open '%s': Could not open '%s': No such file or directory",
+                      filename, filename);
   else
     strata_img_report_error (filename, error);
 }

@@ -34,7 +34,12 @@ char     *strata_img_size_to_str      (guint64     size);
 gboolean  strata_img_parse_output     (const char *value,
                                        gboolean   *json);
 
-/* Prints "strata-img: MESSAGE" for @error, adding "FILENAME: " when the message does not
+/* Prints "strata-img: MESSAGE" for @error met while working on @filename: in qemu-img's
+ * words where strata_img_qemu_words() has them, else the engine's message. */
+void      strata_img_report           (const char   *filename,
+                                       const GError *error);
+
+/* Like strata_img_report(), adding "FILENAME: " when the message does not
  * already name the file. */
 void      strata_img_report_error     (const char *filename,
                                        const GError *error);
@@ -42,6 +47,12 @@ void      strata_img_report_error     (const char *filename,
 /* Like strata_img_report_error() for a failure to open @filename; a missing file is
  * reported in qemu-img's words. */
 void      strata_img_report_open_error (const char   *filename,
+                                        const GError *error);
+
+/* qemu-img's message for @error met while working on @filename (the image named on the
+ * command line), when qemu-img words it differently and as clearly (locks, missing backing
+ * files, unknown qcow2 features); NULL otherwise. Without the "qemu-img: " prefix. */
+char     *strata_img_qemu_words        (const char   *filename,
                                         const GError *error);
 
 /* The object `qemu-img info --output=json` prints for one image, plus Strata's extras

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,7 @@ strata_img_rebase (int argc, char **argv)
 
   if (!ok)
     {
-      strata_img_error ("%s", error->message);
+      strata_img_report (argv[1], error);
       return 1;
     }
   return 0;

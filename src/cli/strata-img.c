@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
 
+#include "strata-size.h"
+
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,34 +51,13 @@ gboolean
 strata_img_parse_size (const char *text,
                        guint64    *size)
 {
-  char *end = NULL;
-  double value;
-  guint64 mult = 1;
+  gboolean hex_suffix;
 
-  if (text == NULL || *text == '\0' || *text == '-')
+  if (strata_parse_size (text, size, &hex_suffix) != STRATA_SIZE_OK)
     return FALSE;
-
-  value = g_ascii_strtod (text, &end);
-  if (end == text || value < 0)
-    return FALSE;
-
-  switch (*end)
-    {
-    case '\0': case 'b': case 'B': mult = 1; break;
-    case 'k': case 'K': mult = 1ULL << 10; break;
-    case 'm': case 'M': mult = 1ULL << 20; break;
-    case 'g': case 'G': mult = 1ULL << 30; break;
-    case 't': case 'T': mult = 1ULL << 40; break;
-    case 'p': case 'P': mult = 1ULL << 50; break;
-    case 'e': case 'E': mult = 1ULL << 60; break;
-    default: return FALSE;
-    }
-  if (*end != '\0' && end[1] != '\0')
-    return FALSE;
-  if (value * mult >= 18446744073709551616.0)
-    return FALSE;
-
-  *size = (guint64) (value * mult);
+  if (hex_suffix)
+    fprintf (stderr, "strata-img: warning: Using a multiplier suffix on hex numbers is "
+             "deprecated: %s\n", text);
   return TRUE;
 }
 
