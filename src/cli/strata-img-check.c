@@ -152,6 +152,8 @@ strata_img_check (int argc, char **argv)
       /* qemu-img's line for formats without checks names no file. */
       if (rc == 63)
         strata_img_error ("This image format does not support checks");
+      else if (repair != NULL)
+        strata_img_report_for_write (argv[1], error);
       else
         strata_img_report (argv[1], error);
       strata_check_result_clear (&result);

@@ -140,7 +140,7 @@ strata_img_commit (int argc, char **argv)
 
   if (!ok)
     {
-      strata_img_report (argv[1], error);
+      strata_img_report_for_write (argv[1], error);
       strata_commit_result_clear (&state);
       return 1;
     }

@@ -46,10 +46,10 @@ strata_img_compare (int argc, char **argv)
 
   if (!strata_compare_sync (argv[1], argv[2], &opts, NULL, &result, NULL, &error))
     {
-      g_autofree char *words = strata_img_qemu_words (argv[1], error);
+      g_autofree char *words = strata_img_qemu_words (argv[1], FALSE, error);
 
       if (words == NULL)
-        words = strata_img_qemu_words (argv[2], error);
+        words = strata_img_qemu_words (argv[2], FALSE, error);
       if (words != NULL)
         strata_img_error ("%s", words);
       else

@@ -137,6 +137,7 @@ feature_words (const char *list)
 
 char *
 strata_img_qemu_words (const char   *filename,
+                       gboolean      write,
                        const GError *error)
 {
   static const char locked[] = ": the image is in use by another process";
@@ -158,8 +159,8 @@ strata_img_qemu_words (const char   *filename,
 
       path = g_strndup (msg, p - msg);
       depth = chain_depth (filename, path);
-      /* Backing files are opened read-only; the hint says the top was too. */
-      lock = lock_words (path, depth == 0 && strstr (error->message, "Use -U") == NULL);
+      /* Backing files are opened read-only. */
+      lock = lock_words (path, write && depth == 0);
       if (lock == NULL)
         return NULL;
       core = g_strdup_printf ("%s\nIs another process using the image [%s]?", lock, path);

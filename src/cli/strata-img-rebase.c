@@ -162,7 +162,7 @@ strata_img_rebase (int argc, char **argv)
 
   if (!ok)
     {
-      strata_img_report (argv[1], error);
+      strata_img_report_for_write (argv[1], error);
       return 1;
     }
   return 0;

@@ -201,6 +201,138 @@ test_case (gconstpointer data)
     assert_same_images (qdir, sdir, c);
 }
 
+#define EXT_BACKING_FORMAT 0xe2792acau
+#define EXT_FEATURE_TABLE  0x6803f857u
+#define EXT_OTHER          0x12345678u
+
+static guint32
+ld32 (const guint8 *p)
+{
+  return (guint32) p[0] << 24 | (guint32) p[1] << 16 | (guint32) p[2] << 8 | p[3];
+}
+
+static void
+st32 (guint8 *p, guint32 v)
+{
+  p[0] = v >> 24;
+  p[1] = v >> 16;
+  p[2] = v >> 8;
+  p[3] = v;
+}
+
+/* The header extension types of a qcow2 v3 file, in file order, as "%08x " words. */
+static char *
+extension_types (const char *path)
+{
+  g_autofree guint8 *data = NULL;
+  gsize len;
+  GString *out = g_string_new (NULL);
+  guint32 off;
+
+  g_assert_true (g_file_get_contents (path, (char **) &data, &len, NULL));
+  off = ld32 (data + 100);
+  while (off + 8 <= len && ld32 (data + off) != 0)
+    {
+      g_string_append_printf (out, "%08x ", ld32 (data + off));
+      off += 8 + ((ld32 (data + off + 4) + 7) & ~7u);
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* Rewrites the extensions of @path as: feature table, an extension QEMU does not know,
+ * backing format (QEMU itself writes the backing format first). */
+static void
+reorder_extensions (const char *path)
+{
+  g_autofree guint8 *data = NULL;
+  g_autoptr(GByteArray) exts = g_byte_array_new ();
+  const guint8 *fmt = NULL, *table = NULL;
+  guint32 fmt_len = 0, table_len = 0, off, name_off, name_len;
+  static const guint8 other[8] = { 's', 't', 'r', 'a', 't', 'a', '!', 0 };
+  guint8 hdr[8];
+  gsize len;
+
+  g_assert_true (g_file_get_contents (path, (char **) &data, &len, NULL));
+  name_off = ld32 (data + 12);
+  name_len = ld32 (data + 16);
+  off = ld32 (data + 100);
+  while (ld32 (data + off) != 0)
+    {
+      guint32 type = ld32 (data + off), elen = ld32 (data + off + 4);
+
+      if (type == EXT_BACKING_FORMAT)
+        fmt = data + off + 8, fmt_len = elen;
+      else if (type == EXT_FEATURE_TABLE)
+        table = data + off + 8, table_len = elen;
+      off += 8 + ((elen + 7) & ~7u);
+    }
+  g_assert_nonnull (fmt);
+  g_assert_nonnull (table);
+
+#define ADD(type, p, n) \
+  G_STMT_START { \
+    static const guint8 pad[8]; \
+    st32 (hdr, type); st32 (hdr + 4, n); \
+    g_byte_array_append (exts, hdr, 8); \
+    g_byte_array_append (exts, p, n); \
+    g_byte_array_append (exts, pad, ((n + 7) & ~7u) - n); \
+  } G_STMT_END
+  ADD (EXT_FEATURE_TABLE, table, table_len);
+  ADD (EXT_OTHER, other, (guint32) sizeof other);
+  ADD (EXT_BACKING_FORMAT, fmt, fmt_len);
+  memset (hdr, 0, 8);
+  g_byte_array_append (exts, hdr, 8);
+#undef ADD
+  {
+    g_autofree char *name = g_strndup ((const char *) data + name_off, name_len);
+    guint32 start = ld32 (data + 100);
+
+    memcpy (data + start, exts->data, exts->len);
+    memcpy (data + start + exts->len, name, name_len);
+    /* Backing name offset (64-bit, high half zero). */
+    st32 (data + 8, 0);
+    st32 (data + 12, start + exts->len);
+  }
+  g_assert_true (g_file_set_contents (path, (const char *) data, len, NULL));
+}
+
+/* A header rewrite (rebase -u, rebase, commit emptying the overlay) keeps the header
+ * extensions in their order, the one QEMU does not know included. */
+static void
+test_extension_order (void)
+{
+  g_autofree char *dir = case_dir ("extension-order", "strata");
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *info = NULL;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 4M && "
+                     "qemu-img create -q -f qcow2 base2.qcow2 4M && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 7 1M 64k' top.qcow2 >/dev/null", dir));
+  reorder_extensions (top);
+  before = extension_types (top);
+  g_assert_cmpstr (before, ==, "6803f857 12345678 e2792aca ");
+  tu_assert_qemu_check_clean (top);
+
+  g_free (tu_run_ok ("cd '%s' && '%s' rebase -u -b base2.qcow2 -F qcow2 top.qcow2", dir,
+                     tu_strata_img ()));
+  after = extension_types (top);
+  g_assert_cmpstr (after, ==, before);
+  tu_assert_qemu_check_clean (top);
+  info = tu_run_ok ("cd '%s' && qemu-img info top.qcow2 && qemu-io -c 'read -P 7 1M 64k' "
+                    "top.qcow2", dir);
+  g_assert_nonnull (strstr (info, "backing file: base2.qcow2\n"));
+  g_assert_null (strstr (info, "Pattern verification failed"));
+  g_clear_pointer (&after, g_free);
+
+  g_free (tu_run_ok ("cd '%s' && '%s' commit top.qcow2", dir, tu_strata_img ()));
+  after = extension_types (top);
+  g_assert_cmpstr (after, ==, before);
+  tu_assert_qemu_check_clean (top);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -212,5 +344,6 @@ main (int argc, char **argv)
 
       g_test_add_data_func (path, &cases[i], test_case);
     }
+  g_test_add_func ("/cli/qemu-compat/extension-order", test_extension_order);
   return g_test_run ();
 }
