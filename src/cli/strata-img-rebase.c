@@ -146,6 +146,23 @@ strata_img_rebase (int argc, char **argv)
       return 1;
     }
 
+  /* qemu-img opens the new backing file before it looks at anything else: a missing one is
+   * the first error, whatever the options. */
+  if (!unsafe && backing != NULL && backing[0] != '\0')
+    {
+      g_autofree char *resolved = strata_resolve_backing_name (argv[1], backing, NULL);
+      g_autoptr(StrataImage) overlay = NULL;
+
+      /* (After the image itself and its chain.) */
+      overlay = strata_image_open (argv[1], format, STRATA_OPEN_FORCE_SHARE, NULL);
+      if (overlay != NULL && resolved != NULL && !g_file_test (resolved, G_FILE_TEST_EXISTS))
+        {
+          strata_img_error ("Could not open new backing file '%s': Could not open '%s': "
+                            "No such file or directory", backing, resolved);
+          return 1;
+        }
+    }
+
   opts.format = format;
   opts.backing = backing;
   opts.backing_format = backing_format;

@@ -155,7 +155,11 @@ strata_create_options_parse (StrataCreateOptions  *opts,
         opts->backing_format = value != NULL ? g_intern_string (value) : NULL;
       else if (g_str_equal (key, "preallocation"))
         {
-          if (g_strcmp0 (value, "off") != 0)
+          static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
+
+          if (value == NULL || !g_strv_contains (modes, value))
+            ok = FALSE;
+          else if (g_strcmp0 (value, "off") != 0)
             {
               g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                            "preallocation=%s is not supported (only preallocation=off)",
@@ -163,6 +167,9 @@ strata_create_options_parse (StrataCreateOptions  *opts,
               return FALSE;
             }
         }
+      else if (g_str_equal (key, "encryption") &&
+               (g_strcmp0 (value, "off") == 0 || g_strcmp0 (value, "false") == 0))
+        ; /* not encrypted: what we create anyway */
       else if (g_str_equal (key, "encryption") || g_str_has_prefix (key, "encrypt"))
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,

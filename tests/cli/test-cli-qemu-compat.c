@@ -18,6 +18,7 @@ typedef enum
   SAME_STDERR = 1 << 0,  /* stderr must match too */
   LIVE_PROGRESS = 1 << 1, /* qemu-img's own -p output depends on timing (commit) */
   NO_CHECK = 1 << 2,     /* the images are not qcow2: compare only */
+  SAME_MAP = 1 << 3,     /* `qemu-img map` of the images must match too */
 } CaseFlags;
 
 typedef struct
@@ -64,7 +65,105 @@ typedef struct
   "qemu-img convert -O vmdk sp.raw sp.vmdk && " \
   "qemu-img convert -O vmdk -o subformat=streamOptimized c2m.qcow2 so.vmdk"
 
+/* Broken images: a missing backing file (directly and one level down), a loop, unknown
+ * incompatible qcow2 features (one named in the feature table, one not), a raw file, an
+ * image whose backing file lacks a format. */
+#define BROKEN \
+  "qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 miss.qcow2 1M && " \
+  "mkdir sub && qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 sub/m2.qcow2 1M && " \
+  "qemu-img create -q -f qcow2 -u -b m2.qcow2 -F qcow2 sub/t2.qcow2 1M && " \
+  "qemu-img create -q -f qcow2 l1.qcow2 1M && " \
+  "qemu-img create -q -f qcow2 -b l1.qcow2 -F qcow2 l2.qcow2 && " \
+  "qemu-img rebase -u -b l2.qcow2 -F qcow2 l1.qcow2 && " \
+  "qemu-img create -q -f raw r.raw 1M && " \
+  "qemu-img create -q -f qcow2 b.qcow2 1M && " \
+  "qemu-img create -q -f qcow2 f.qcow2 1M && " \
+  "printf '\\000\\012fancy feature' | dd of=f.qcow2 bs=1 seek=120 conv=notrunc " \
+  "2>/dev/null && printf '\\024' | dd of=f.qcow2 bs=1 seek=78 conv=notrunc 2>/dev/null && " \
+  "qemu-img create -q -f qcow2 -u -b ../f.qcow2 -F qcow2 sub/t3.qcow2 1M"
+
 static const Case cases[] = {
+  /* Errors in qemu-img's words and order. */
+  { "error-missing-backing", BROKEN, "convert -O raw miss.qcow2 o.raw", NULL, SAME_STDERR },
+  { "error-missing-backing-deep", BROKEN, "convert -O raw sub/t2.qcow2 o.raw", NULL,
+    SAME_STDERR },
+  { "error-missing-backing-chain", BROKEN, "info --backing-chain sub/t2.qcow2", NULL,
+    SAME_STDERR },
+  { "error-missing-backing-map", BROKEN, "map miss.qcow2", NULL, SAME_STDERR },
+  { "error-missing-backing-check", BROKEN, "check miss.qcow2", NULL, SAME_STDERR },
+  { "error-missing-backing-commit", BROKEN, "commit miss.qcow2", NULL, SAME_STDERR },
+  { "error-missing-backing-compare", BROKEN, "compare miss.qcow2 r.raw", NULL, SAME_STDERR },
+  { "error-missing-backing-rebase", BROKEN, "rebase -b b.qcow2 -F qcow2 miss.qcow2", NULL,
+    SAME_STDERR },
+  { "error-missing-new-backing", BROKEN, "rebase -b nothere.qcow2 -F qcow2 b.qcow2", NULL,
+    SAME_STDERR },
+  { "error-missing-before-format", BROKEN, "rebase -b nothere.qcow2 b.qcow2", NULL,
+    SAME_STDERR },
+  { "error-create-missing-before-format", BROKEN,
+    "create -f qcow2 -b nothere.qcow2 top.qcow2 1M", NULL, SAME_STDERR },
+  { "error-create-no-format", BROKEN, "create -f qcow2 -b b.qcow2 top.qcow2", NULL,
+    SAME_STDERR },
+  { "error-loop", BROKEN, "info --backing-chain l1.qcow2", NULL, SAME_STDERR },
+  { "error-no-checks", BROKEN, "check r.raw", NULL, SAME_STDERR },
+  { "error-features-info", BROKEN, "info f.qcow2", NULL, SAME_STDERR },
+  { "error-features-check", BROKEN, "check f.qcow2", NULL, SAME_STDERR },
+  { "error-features-backing", BROKEN, "convert -O raw sub/t3.qcow2 o.raw", NULL,
+    SAME_STDERR },
+  { "error-cluster-size", NULL, "create -f qcow2 -o cluster_size=1000 a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-cluster-size-text", NULL, "create -f qcow2 -o cluster_size=abc a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-refcount-bits", NULL, "create -f qcow2 -o refcount_bits=3 a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-refcount-bits-text", NULL, "create -f qcow2 -o refcount_bits=x a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-compat", NULL, "create -f qcow2 -o compat=9 a.qcow2 1M", NULL, SAME_STDERR },
+  { "error-lazy", NULL, "create -f qcow2 -o lazy_refcounts=maybe a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-lazy-v2", NULL, "create -f qcow2 -o compat=0.10,lazy_refcounts=on a.qcow2 1M",
+    NULL, SAME_STDERR },
+  { "error-refcount-v2", NULL, "create -f qcow2 -o compat=0.10,refcount_bits=8 a.qcow2 1M",
+    NULL, SAME_STDERR },
+  { "error-zstd-v2", NULL, "create -f qcow2 -o compat=0.10,compression_type=zstd a.qcow2 1M",
+    NULL, SAME_STDERR },
+  { "error-extended-l2", NULL, "create -f qcow2 -o extended_l2=on,cluster_size=4k a.qcow2 1M",
+    NULL, SAME_STDERR },
+  { "error-compression", NULL, "create -f qcow2 -o compression_type=lz4 a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-prealloc", NULL, "create -f qcow2 -o preallocation=bogus a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-backing-fmt-alone", NULL, "create -f qcow2 -o backing_fmt=qcow2 a.qcow2 1M", NULL,
+    SAME_STDERR },
+  { "error-size-option", NULL, "create -f qcow2 -o size=abc a.qcow2 1M", NULL, SAME_STDERR },
+  { "error-size", NULL, "create -f raw a.raw 1.5", NULL, SAME_STDERR },
+  { "error-size-range", NULL, "create -f raw a.raw 8E", NULL, SAME_STDERR },
+  { "error-raw-prealloc", NULL, "create -f raw -o preallocation=bogus a.raw 1M", NULL,
+    SAME_STDERR },
+
+  /* create: sizes in every form qemu-img takes, raw preallocation, encryption=off. */
+  { "create-size-fraction", NULL, "create -f qcow2 a.qcow2 1024.0", "a.qcow2" },
+  { "create-size-hex", NULL, "create -f qcow2 a.qcow2 0x10000", "a.qcow2" },
+  { "create-size-hex-suffix", NULL, "create -f raw a.raw 0x10k", "a.raw",
+    SAME_STDERR | NO_CHECK },
+  { "create-size-k-fraction", NULL, "create -f qcow2 a.qcow2 1.5k", "a.qcow2" },
+  { "create-size-e", NULL, "create -f qcow2 a.qcow2 1.5T", "a.qcow2" },
+  { "create-size-blank-plus", NULL, "create -f raw a.raw ' +1M'", "a.raw", NO_CHECK },
+  { "create-cluster-hex", NULL, "create -f qcow2 -o cluster_size=0x10000 a.qcow2 1M",
+    "a.qcow2" },
+  { "create-cluster-fraction", NULL, "create -f qcow2 -o cluster_size=0.5k a.qcow2 1M",
+    "a.qcow2" },
+  { "create-encryption-off", NULL, "create -f qcow2 -o encryption=off a.qcow2 1M",
+    "a.qcow2" },
+  { "create-raw", NULL, "create -f raw a.raw 3M", "a.raw", NO_CHECK },
+  { "create-raw-prealloc-off", NULL, "create -f raw -o preallocation=off a.raw 3M", "a.raw",
+    NO_CHECK | SAME_MAP },
+  { "create-raw-prealloc-falloc", NULL, "create -f raw -o preallocation=falloc a.raw 3M",
+    "a.raw", NO_CHECK | SAME_MAP },
+  { "create-raw-prealloc-full", NULL, "create -f raw -o preallocation=full a.raw 3M",
+    "a.raw", NO_CHECK | SAME_MAP },
+  { "create-raw-encryption-off", NULL, "create -f raw -o encryption=off a.raw 1M", NULL,
+    SAME_STDERR },
+
   /* convert -p: qemu-img's lines at each step, nothing else. */
   { "convert-p-qcow2", SOURCES, "convert -p -O qcow2 a.qcow2 out.qcow2", "out.qcow2" },
   { "convert-p-raw", SOURCES, "convert -p -O raw a.qcow2 out.raw", "out.raw", NO_CHECK },
@@ -142,6 +241,13 @@ assert_same_images (const char *qdir,
       tu_assert_qemu_compare (q, s);
       if (!(c->flags & NO_CHECK))
         tu_assert_qemu_check_clean (s);
+      if (c->flags & SAME_MAP)
+        {
+          g_autofree char *qmap = tu_run_ok ("qemu-img map --output=json '%s'", q);
+          g_autofree char *smap = tu_run_ok ("qemu-img map --output=json '%s'", s);
+
+          g_assert_cmpstr (smap, ==, qmap);
+        }
     }
 }
 
