@@ -23,7 +23,7 @@ enum
 
 /* The qcow2 creation options qemu-img knows, so that a misspelt key fails before anything
  * is written (qemu-img rejects them before printing "Formatting ..."). */
-static const char *const qcow2_keys[] = {
+const char *const strata_img_qcow2_keys[] = {
   "size", "compat", "backing_file", "backing_fmt", "data_file", "data_file_raw",
   "encryption", "encrypt.format", "cluster_size", "extended_l2", "preallocation",
   "lazy_refcounts", "refcount_bits", "compression_type", NULL,
@@ -451,7 +451,7 @@ strata_img_create (int argc, char **argv)
   for (guint i = 0; i < options->len; i++)
     {
       Option *o = &g_array_index (options, Option, i);
-      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (qcow2_keys, o->key)
+      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (strata_img_qcow2_keys, o->key)
                                                      : g_strv_contains (raw_keys, o->key);
 
       if (!known)

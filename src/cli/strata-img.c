@@ -23,6 +23,9 @@ static const Command commands[] = {
   { "map", strata_img_map,
     "map [-f FMT] [-U] [--start-offset=OFFSET] [--max-length=LEN] [--output=human|json] "
     "FILE" },
+  { "measure", strata_img_measure,
+    "measure [--output=human|json] [-O qcow2|raw] [-o OPTIONS] [-U] [--size SIZE | [-f FMT] "
+    "FILE]" },
   { "convert", strata_img_convert,
     "convert [-p] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },

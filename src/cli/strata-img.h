@@ -9,6 +9,7 @@ G_BEGIN_DECLS
 int strata_img_info     (int argc, char **argv);
 int strata_img_create   (int argc, char **argv);
 int strata_img_map      (int argc, char **argv);
+int strata_img_measure  (int argc, char **argv);
 int strata_img_convert  (int argc, char **argv);
 int strata_img_check    (int argc, char **argv);
 int strata_img_compare  (int argc, char **argv);
@@ -16,6 +17,9 @@ int strata_img_rebase   (int argc, char **argv);
 int strata_img_commit   (int argc, char **argv);
 int strata_img_protect  (int argc, char **argv);
 int strata_img_unprotect (int argc, char **argv);
+
+/* The creation options qemu-img knows for qcow2 (NULL-terminated). */
+extern const char *const strata_img_qcow2_keys[];
 
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,
