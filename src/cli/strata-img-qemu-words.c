@@ -179,7 +179,9 @@ strata_img_qemu_words (const char   *filename,
       core = g_strdup_printf ("Could not open '%s': No such file or directory", path);
     }
   else if (error->code == STRATA_ERROR_NOT_FOUND &&
-           (p = strstr (msg, ": Could not open: No such file or directory")) != NULL)
+           ((p = strstr (msg, ": Could not open: No such file or directory")) != NULL ||
+            (p = strstr (msg, ": Could not open for writing: No such file or directory")) !=
+              NULL))
     {
       path = g_strndup (msg, p - msg);
       depth = chain_depth (filename, path);

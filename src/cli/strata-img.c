@@ -31,6 +31,8 @@ static const Command commands[] = {
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
+  { "resize", strata_img_resize,
+    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
   { "commit", strata_img_commit,
     "commit [-p] [-d] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },

@@ -10,6 +10,7 @@ int strata_img_info     (int argc, char **argv);
 int strata_img_create   (int argc, char **argv);
 int strata_img_map      (int argc, char **argv);
 int strata_img_measure  (int argc, char **argv);
+int strata_img_resize   (int argc, char **argv);
 int strata_img_convert  (int argc, char **argv);
 int strata_img_check    (int argc, char **argv);
 int strata_img_compare  (int argc, char **argv);

@@ -82,6 +82,20 @@ typedef struct
   "2>/dev/null && printf '\\024' | dd of=f.qcow2 bs=1 seek=78 conv=notrunc 2>/dev/null && " \
   "qemu-img create -q -f qcow2 -u -b ../f.qcow2 -F qcow2 sub/t3.qcow2 1M"
 
+/* Images to resize: raw full of random data, qcow2 full, an overlay smaller than its
+ * base, a qcow2 v2 image with 4k clusters. */
+#define RESIZE \
+  "qemu-img create -q -f raw r.raw 10M && " \
+  "dd if=/dev/urandom of=r.raw bs=1M count=10 conv=notrunc 2>/dev/null && " \
+  "qemu-img create -q -f qcow2 a.qcow2 10M && " \
+  "qemu-io -c 'write -P 1 0 10M' a.qcow2 >/dev/null && " \
+  "qemu-img create -q -f qcow2 big.qcow2 20M && " \
+  "qemu-io -c 'write -P 3 0 20M' big.qcow2 >/dev/null && " \
+  "qemu-img create -q -f qcow2 -b big.qcow2 -F qcow2 ov.qcow2 5M && " \
+  "qemu-io -c 'write -P 4 1M 100k' ov.qcow2 >/dev/null && " \
+  "qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=4k v2.qcow2 3M && " \
+  "qemu-io -c 'write -P 5 0 3M' v2.qcow2 >/dev/null"
+
 static const Case cases[] = {
   /* Errors in qemu-img's words and order. */
   { "error-missing-backing", BROKEN, "convert -O raw miss.qcow2 o.raw", NULL, SAME_STDERR },
@@ -184,6 +198,44 @@ static const Case cases[] = {
     SAME_STDERR },
   { "measure-error-option", NULL, "measure -O qcow2 -o foo=1 --size 1G", NULL, SAME_STDERR },
   { "measure-error-missing", BROKEN, "measure -O qcow2 miss.qcow2", NULL, SAME_STDERR },
+
+  /* resize: raw and qcow2, growing and shrinking, over a larger backing file. */
+  { "resize-raw-grow", RESIZE, "resize -f raw r.raw 20M", "r.raw", SAME_STDERR | NO_CHECK },
+  { "resize-raw-plus", RESIZE, "resize -f raw r.raw +1000", "r.raw", SAME_STDERR | NO_CHECK },
+  { "resize-raw-no-shrink", RESIZE, "resize -f raw r.raw -2M", "r.raw",
+    SAME_STDERR | NO_CHECK },
+  { "resize-raw-shrink", RESIZE, "resize -f raw --shrink r.raw -2M", "r.raw",
+    SAME_STDERR | NO_CHECK },
+  { "resize-raw-shrink-odd", RESIZE, "resize -f raw --shrink r.raw 3333", "r.raw",
+    SAME_STDERR | NO_CHECK },
+  { "resize-raw-full", RESIZE, "resize -f raw --preallocation=full r.raw +3M", "r.raw",
+    SAME_STDERR | NO_CHECK | SAME_MAP },
+  { "resize-raw-falloc", RESIZE, "resize -f raw --preallocation=falloc r.raw +3M", "r.raw",
+    SAME_STDERR | NO_CHECK | SAME_MAP },
+  { "resize-raw-metadata", RESIZE, "resize -f raw --preallocation=metadata r.raw +3M",
+    "r.raw", SAME_STDERR | NO_CHECK },
+  { "resize-bad-prealloc", RESIZE, "resize -f raw --preallocation=bogus r.raw +3M", "r.raw",
+    SAME_STDERR | NO_CHECK },
+  { "resize-qcow2-grow", RESIZE, "resize a.qcow2 +1G", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-grow-l1", RESIZE, "resize a.qcow2 100T", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-not-512", RESIZE, "resize a.qcow2 +1000", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-no-shrink", RESIZE, "resize a.qcow2 5M", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-shrink", RESIZE, "resize --shrink a.qcow2 5M", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-shrink-minus", RESIZE, "resize --shrink a.qcow2 -3000k", "a.qcow2",
+    SAME_STDERR },
+  { "resize-qcow2-shrink-tiny", RESIZE, "resize --shrink a.qcow2 1536", "a.qcow2",
+    SAME_STDERR },
+  { "resize-qcow2-zero", RESIZE, "resize a.qcow2 0", "a.qcow2", SAME_STDERR },
+  { "resize-qcow2-bad-size", RESIZE, "resize a.qcow2 abc", "a.qcow2", SAME_STDERR },
+  { "resize-quiet", RESIZE, "resize -q a.qcow2 +1M", "a.qcow2", SAME_STDERR },
+  { "resize-overlay-grow", RESIZE, "resize ov.qcow2 +10M", "ov.qcow2", SAME_STDERR },
+  { "resize-overlay-shrink", RESIZE, "resize --shrink ov.qcow2 1M", "ov.qcow2",
+    SAME_STDERR },
+  { "resize-v2-grow", RESIZE, "resize v2.qcow2 +5G", "v2.qcow2", SAME_STDERR },
+  { "resize-v2-shrink", RESIZE, "resize --shrink v2.qcow2 1M", "v2.qcow2", SAME_STDERR },
+  { "resize-shrink-grow", RESIZE, "resize --shrink a.qcow2 1M && "
+    "PROGRAM resize a.qcow2 10M", "a.qcow2", SAME_STDERR },
+  { "resize-missing", NULL, "resize nothere.qcow2 1M", NULL, SAME_STDERR },
 
   /* create: sizes in every form qemu-img takes, raw preallocation, encryption=off. */
   { "create-size-fraction", NULL, "create -f qcow2 a.qcow2 1024.0", "a.qcow2" },
@@ -314,8 +366,17 @@ test_case (gconstpointer data)
                          qdir, sdir));
     }
 
-  cli_run_qemu (&q, qdir, c->args);
-  cli_run_strata (&s, sdir, c->args);
+  /* "PROGRAM" in a command line stands for the tool itself (a second command). */
+  {
+    g_autoptr(GString) qargs = g_string_new (c->args);
+    g_autoptr(GString) sargs = g_string_new (c->args);
+    g_autofree char *quoted = g_shell_quote (tu_strata_img ());
+
+    g_string_replace (qargs, "PROGRAM", "qemu-img", 0);
+    g_string_replace (sargs, "PROGRAM", quoted, 0);
+    cli_run_qemu (&q, qdir, qargs->str);
+    cli_run_strata (&s, sdir, sargs->str);
+  }
   if (q.rc != s.rc)
     g_error ("%s: qemu-img exit %d (%s), strata-img exit %d (%s)", c->args, q.rc, q.err,
              s.rc, s.err);
@@ -484,6 +545,25 @@ test_extension_order (void)
   tu_assert_qemu_check_clean (top);
 }
 
+/* Different from qemu-img on purpose: after a shrink to the middle of a cluster, qemu-img
+ * keeps the bytes past the new end in that cluster and a later growth shows them again;
+ * strata-img zeroes them, so deleted data stays deleted. QEMU judges the result. */
+static void
+test_shrink_tail_zeroed (void)
+{
+  g_autofree char *dir = case_dir ("shrink-tail", "strata");
+  g_autofree char *path = g_build_filename (dir, "a.qcow2", NULL);
+  g_autofree char *out = NULL;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 a.qcow2 10M && "
+                     "qemu-io -c 'write -P 1 0 10M' a.qcow2 >/dev/null && "
+                     "'%s' resize --shrink a.qcow2 1000k && '%s' resize a.qcow2 10M",
+                     dir, tu_strata_img (), tu_strata_img ()));
+  tu_assert_qemu_check_clean (path);
+  out = tu_run_ok ("qemu-io -c 'read -P 1 0 1000k' -c 'read -P 0 1000k 9240k' '%s'", path);
+  g_assert_null (strstr (out, "Pattern verification failed"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -496,5 +576,6 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &cases[i], test_case);
     }
   g_test_add_func ("/cli/qemu-compat/extension-order", test_extension_order);
+  g_test_add_func ("/cli/qemu-compat/shrink-tail-zeroed", test_shrink_tail_zeroed);
   return g_test_run ();
 }
