@@ -17,7 +17,7 @@ typedef struct
 
 static const Command commands[] = {
   { "info", strata_img_info,
-    "info [-f FMT] [-U] [--backing-chain] [--output=human|json] FILE" },
+    "info [-f FMT] [-U] [--backing-chain] [--output=human|json] [--strata-keys] FILE" },
   { "create", strata_img_create,
     "create [-q] [-f qcow2|raw] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
   { "map", strata_img_map,
@@ -27,14 +27,14 @@ static const Command commands[] = {
     "measure [--output=human|json] [-O qcow2|raw] [-o OPTIONS] [-U] [--size SIZE | [-f FMT] "
     "FILE]" },
   { "convert", strata_img_convert,
-    "convert [-p] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
+    "convert [-p] [--sizes] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
   { "resize", strata_img_resize,
     "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
   { "commit", strata_img_commit,
-    "commit [-p] [-d] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
+    "commit [-p] [-d] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },
   { "unprotect", strata_img_unprotect, "unprotect FILE" },
 };
