@@ -222,11 +222,8 @@ strata_img_convert (int argc, char **argv)
           strata_img_error ("-o options are only supported for qcow2 targets");
           return 1;
         }
-      if (!strata_create_options_parse (&opts.qcow2, create_opts->str, &error))
-        {
-          strata_img_error ("%s", error->message);
-          return 1;
-        }
+      if (!strata_img_convert_check_options (target, create_opts->str, &opts.qcow2))
+        return 1;
       if (opts.qcow2.backing_file != NULL)
         {
           strata_img_error ("convert does not support backing_file: the target is the "

@@ -3,6 +3,8 @@
 
 #include <glib.h>
 
+#include "strata-create.h"
+
 G_BEGIN_DECLS
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the process exit status. */
@@ -21,6 +23,12 @@ int strata_img_unprotect (int argc, char **argv);
 
 /* The creation options qemu-img knows for qcow2 (NULL-terminated). */
 extern const char *const strata_img_qcow2_keys[];
+
+/* Parses convert's qcow2 -o @options into @opts, printing qemu-img's error for @target
+ * when they are refused. */
+gboolean strata_img_convert_check_options (const char          *target,
+                                           const char          *options,
+                                           StrataCreateOptions *opts);
 
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,

@@ -239,6 +239,11 @@ check_options (const char                *filename,
   else if (opts->backing_file == NULL && !opts->has_size)
     why = "Image creation needs a size parameter";
 
+  if (why != NULL && filename == NULL)
+    {
+      g_set_error_literal (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT, why);
+      return FALSE;
+    }
   if (why != NULL)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT, "%s: %s", filename,
@@ -246,6 +251,20 @@ check_options (const char                *filename,
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+strata_create_options_check (const StrataCreateOptions *opts,
+                             GError                   **error)
+{
+  StrataCreateOptions sized;
+
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  /* The size is the caller's business (convert takes the source's). */
+  sized = *opts;
+  sized.has_size = TRUE;
+  return check_options (NULL, &sized, error);
 }
 
 static guint

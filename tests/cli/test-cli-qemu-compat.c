@@ -154,6 +154,17 @@ static const Case cases[] = {
   { "error-raw-prealloc", NULL, "create -f raw -o preallocation=bogus a.raw 1M", NULL,
     SAME_STDERR },
 
+  { "error-convert-cluster", SOURCES, "convert -O qcow2 -o cluster_size=1000 a.qcow2 o.qcow2",
+    NULL, SAME_STDERR },
+  { "error-convert-compat", SOURCES, "convert -O qcow2 -o compat=9 a.qcow2 o.qcow2", NULL,
+    SAME_STDERR },
+  { "error-convert-switch", SOURCES, "convert -O qcow2 -o lazy_refcounts=maybe a.qcow2 "
+    "o.qcow2", NULL, SAME_STDERR },
+  { "error-convert-option", SOURCES, "convert -O qcow2 -o foo=1 a.qcow2 o.qcow2", NULL,
+    SAME_STDERR },
+  { "error-convert-v2", SOURCES, "convert -O qcow2 -o compat=0.10,refcount_bits=8 a.qcow2 "
+    "o.qcow2", NULL, SAME_STDERR },
+
   /* measure: qemu-img's numbers, human and JSON, from sizes and from every source shape. */
   { "measure-size-raw", NULL, "measure --size 1000", NULL, SAME_STDERR },
   { "measure-size-qcow2", NULL, "measure -O qcow2 --size 1G", NULL, SAME_STDERR },
