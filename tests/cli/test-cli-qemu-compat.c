@@ -165,6 +165,16 @@ static const Case cases[] = {
   { "error-convert-v2", SOURCES, "convert -O qcow2 -o compat=0.10,refcount_bits=8 a.qcow2 "
     "o.qcow2", NULL, SAME_STDERR },
 
+  /* info: qemu-img's keys and nothing else (Strata's own only with --strata-keys). */
+  { "info-json-qcow2", SOURCES, "info --output=json a.qcow2", NULL, SAME_STDERR },
+  { "info-json-extended-l2", SOURCES, "info --output=json ext.qcow2", NULL, SAME_STDERR },
+  { "info-json-raw", SOURCES, "info --output=json sp.raw", NULL },
+  { "info-json-vmdk", SOURCES, "info --output=json sp.vmdk", NULL, SAME_STDERR },
+  { "info-json-chain", CHAIN, "info --output=json --backing-chain top.qcow2", NULL,
+    SAME_STDERR },
+  { "info-human-chain", CHAIN, "info --backing-chain top.qcow2", NULL, SAME_STDERR },
+  { "info-human-compressed", SOURCES, "info comp.qcow2", NULL, SAME_STDERR },
+
   /* measure: qemu-img's numbers, human and JSON, from sizes and from every source shape. */
   { "measure-size-raw", NULL, "measure --size 1000", NULL, SAME_STDERR },
   { "measure-size-qcow2", NULL, "measure -O qcow2 --size 1G", NULL, SAME_STDERR },
