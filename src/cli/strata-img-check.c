@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -126,14 +127,35 @@ strata_img_check (int argc, char **argv)
   opts.format = format;
   opts.force_share = force_share;
 
+  /* Like qemu-img, refuse images with incompatible features we do not know before
+   * checking anything (the check itself reads the file on its own). */
+  {
+    g_autoptr(StrataImage) image = NULL;
+    g_autoptr(GError) open_error = NULL;
+
+    image = strata_image_open (argv[1], format, STRATA_OPEN_FORCE_SHARE, &open_error);
+    if (image == NULL && open_error != NULL &&
+        strstr (open_error->message, "unsupported qcow2 feature(s)") != NULL)
+      {
+        strata_img_report (argv[1], open_error);
+        return 1;
+      }
+  }
+
   if (!strata_check_sync (argv[1], &opts, NULL, &result, NULL, &error))
     {
       if (result.messages != NULL)
         for (guint i = 0; i < result.messages->len; i++)
           fprintf (stderr, "%s\n", (char *) g_ptr_array_index (result.messages, i));
-      strata_img_error ("%s", error->message);
       rc = g_error_matches (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED) &&
            strstr (error->message, "does not support checks") != NULL ? 63 : 1;
+      /* qemu-img's line for formats without checks names no file. */
+      if (rc == 63)
+        strata_img_error ("This image format does not support checks");
+      else if (repair != NULL)
+        strata_img_report_for_write (argv[1], error);
+      else
+        strata_img_report (argv[1], error);
       strata_check_result_clear (&result);
       return rc;
     }

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
 
@@ -59,7 +60,8 @@ strata_img_commit (int argc, char **argv)
   g_autofree char *cache = NULL;
   g_autofree char *base_opt = NULL;
   g_auto(GStrv) libraries = NULL;
-  gboolean keep = FALSE, force = FALSE, progress = FALSE, quiet = FALSE;
+  gboolean keep = FALSE, force = FALSE, progress = FALSE, quiet = FALSE, sizes = FALSE;
+  g_autoptr(StrataImgProgress) plan = NULL;
   StrataCommitOptions opts = { 0 };
   g_autoptr(StrataJob) job = NULL;
   StrataCommitResult state = { 0 };
@@ -77,6 +79,8 @@ strata_img_commit (int argc, char **argv)
       "Copy the base to NEWBASE, rebase onto it and commit there", "NEWBASE" },
     { "progress", 'p', 0, G_OPTION_ARG_NONE, &progress, "Show progress", NULL },
     { "quiet", 'q', 0, G_OPTION_ARG_NONE, &quiet, "Quiet", NULL },
+    { "sizes", 0, 0, G_OPTION_ARG_NONE, &sizes,
+      "Print the disk usage of the overlay and the base before (predicted) and after", NULL },
     { "cache", 't', 0, G_OPTION_ARG_STRING, &cache, "Accepted for compatibility", "MODE" },
     { "base", 'b', 0, G_OPTION_ARG_STRING, &base_opt, "Only the immediate base is supported",
       "BASE" },
@@ -107,7 +111,7 @@ strata_img_commit (int argc, char **argv)
   opts.library_dirs = (const char * const *) libraries;
   opts.into_copy = into_copy;
 
-  if (!quiet && into_copy == NULL)
+  if (sizes && !quiet && into_copy == NULL)
     {
       StrataCommitResult plan = { 0 };
       g_autoptr(GError) plan_error = NULL;
@@ -121,15 +125,22 @@ strata_img_commit (int argc, char **argv)
       strata_commit_result_clear (&plan);
     }
 
+  if (progress && !quiet)
+    {
+      /* qemu-img's commit progress follows its block job, so it depends on timing:
+       * print the job's values as qemu-img would, not a plan. */
+      plan = strata_img_progress_new (1.0f);
+      strata_img_progress_step (plan, 0, 100);
+    }
   job = strata_job_new ("Commit");
-  result = strata_img_wait (job, progress && !quiet, start_commit,
-                            &(CommitStart) { argv[1], &opts });
+  result = strata_img_wait (job, plan, TRUE, start_commit, &(CommitStart) { argv[1], &opts });
   ok = strata_commit_finish (result, &state, &error);
-  strata_img_wait_end (progress && !quiet, ok);
+  if (plan != NULL)
+    strata_img_progress_end (plan, ok);
 
   if (!ok)
     {
-      strata_img_error ("%s", error->message);
+      strata_img_report_for_write (argv[1], error);
       strata_commit_result_clear (&state);
       return 1;
     }
@@ -138,14 +149,16 @@ strata_img_commit (int argc, char **argv)
     {
       /* Before the commit the copy did not exist: what was measured is the original base,
        * which the copy started as. */
-      if (into_copy != NULL)
+      if (into_copy != NULL && sizes)
         {
           print_sizes_as ("Before", argv[1], "original base", state.original_base,
                           &state.before);
           printf ("  copied to %s\n", state.base);
         }
       printf ("Image committed.\n");
-      if (into_copy != NULL)
+      if (!sizes)
+        ;
+      else if (into_copy != NULL)
         print_sizes_as ("After", argv[1], "copy (new base)", state.base,
                         &state.after);
       else

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
 
@@ -45,7 +46,14 @@ strata_img_compare (int argc, char **argv)
 
   if (!strata_compare_sync (argv[1], argv[2], &opts, NULL, &result, NULL, &error))
     {
-      strata_img_error ("%s", error->message);
+      g_autofree char *words = strata_img_qemu_words (argv[1], FALSE, error);
+
+      if (words == NULL)
+        words = strata_img_qemu_words (argv[2], FALSE, error);
+      if (words != NULL)
+        strata_img_error ("%s", words);
+      else
+        strata_img_report (NULL, error);
       /* qemu-img: 2 when an image could not be opened, 4 for an I/O error during the run. */
       return result.opened ? 4 : 2;
     }

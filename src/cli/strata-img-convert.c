@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
+#include "strata-img-progress.h"
 
 #include "strata-convert.h"
 #include "strata-error.h"
@@ -15,16 +17,21 @@
  * strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N] [-W] [-U]
  *                    SRC DST
  *
- * Like qemu-img, it prints nothing on success unless -p is given; with -p it shows
- * "    (12.34/100%)" while it works and then one summary line on stdout (sizes and the
- * saving). SIGINT and SIGTERM cancel the conversion: the temporary file is removed and
+ * Like qemu-img, it prints nothing on success unless -p is given; with -p it prints the
+ * lines qemu-img prints ("    (12.34/100%)", see strata-img-progress.h). --sizes adds one
+ * summary line on stdout (sizes and the saving). SIGINT and SIGTERM cancel the conversion: the temporary file is removed and
  * nothing is left under DST.
  */
 
 #define CONVERT_USAGE \
-  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]\n" \
-  "                          [-W] [-U] SRC DST\n" \
-  "  -p          show progress, then a one-line summary (sizes and saving)\n" \
+  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]
+" \
+  "                          [-W] [-U] [--sizes] SRC DST
+" \
+  "  -p          show progress as qemu-img does
+" \
+  "  --sizes     then print a one-line summary (sizes and saving)
+" \
   "  -q          quiet\n" \
   "  -c          compress the target (qcow2, or vmdk with subformat=streamOptimized)\n" \
   "  -f FMT      source format (default: probe)\n" \
@@ -36,38 +43,50 @@
   "  -W          accepted for compatibility (writes are always in order)\n" \
   "  -U          open the source even if a running VM holds it\n"
 
+enum { OPT_SIZES = 256 };
+
 typedef struct
 {
   GMainLoop           *loop;
   GCancellable        *cancellable;
   StrataJob           *job;
   gboolean             progress;
+  StrataImgProgress   *plan;
   gboolean             done;
   gboolean             ok;
   GError              *error;
   StrataConvertResult  result;
-  double               last_printed;
 } ConvertRun;
-
-static void
-print_progress (ConvertRun *run,
-                double      fraction)
-{
-  /* qemu-img's format, updated in place; only when it changed, to keep logs short. */
-  if (fraction - run->last_printed < 0.0001 && fraction < 1.0)
-    return;
-  run->last_printed = fraction;
-  printf ("    (%.2f/100%%)\r", fraction * 100.0);
-  fflush (stdout);
-}
 
 static gboolean
 progress_tick_cb (gpointer user_data)
 {
   ConvertRun *run = user_data;
 
-  print_progress (run, strata_job_get_fraction (run->job));
+  strata_img_progress_play (run->plan, strata_job_get_fraction (run->job));
   return G_SOURCE_CONTINUE;
+}
+
+/* qemu-img's -p lines for this conversion, worked out from the source's layout. */
+static StrataImgProgress *
+plan_progress (const char                 *source,
+               const StrataConvertOptions *opts,
+               GError                    **error)
+{
+  g_autoptr(StrataImgProgress) plan = strata_img_progress_new (1.0f);
+  g_autoptr(StrataImage) image = NULL;
+  guint64 cluster = 0;
+
+  image = strata_image_open (source, opts->source_format,
+                             opts->force_share ? STRATA_OPEN_FORCE_SHARE : 0, error);
+  if (image == NULL)
+    return NULL;
+  if (opts->compress)
+    cluster = opts->qcow2.cluster_size;
+  strata_img_progress_step (plan, 0, 100);
+  if (!strata_img_progress_plan_convert (plan, image, cluster, 4096, error))
+    return NULL;
+  return g_steal_pointer (&plan);
 }
 
 static gboolean
@@ -103,6 +122,7 @@ strata_img_convert (int argc, char **argv)
   static const struct option long_options[] = {
     { "help", no_argument, NULL, 'h' },
     { "force-share", no_argument, NULL, 'U' },
+    { "sizes", no_argument, NULL, OPT_SIZES },
     { NULL, 0, NULL, 0 },
   };
   g_autoptr(GString) create_opts = g_string_new (NULL);
@@ -114,7 +134,8 @@ strata_img_convert (int argc, char **argv)
   ConvertRun run = { 0 };
   const char *source;
   const char *target;
-  gboolean quiet = FALSE;
+  g_autoptr(StrataImgProgress) plan = NULL;
+  gboolean quiet = FALSE, sizes = FALSE;
   guint sigint_id, sigterm_id, tick_id = 0;
   int c;
 
@@ -171,6 +192,9 @@ strata_img_convert (int argc, char **argv)
         case 'U':
           opts.force_share = TRUE;
           break;
+        case OPT_SIZES:
+          sizes = TRUE;
+          break;
         default:
           fputs (CONVERT_USAGE, stderr);
           return 1;
@@ -222,11 +246,8 @@ strata_img_convert (int argc, char **argv)
           strata_img_error ("-o options are only supported for qcow2 and vmdk targets");
           return 1;
         }
-      if (!strata_create_options_parse (&opts.qcow2, create_opts->str, &error))
-        {
-          strata_img_error ("%s", error->message);
-          return 1;
-        }
+      if (!strata_img_convert_check_options (target, create_opts->str, &opts.qcow2))
+        return 1;
       if (opts.qcow2.backing_file != NULL)
         {
           strata_img_error ("convert does not support backing_file: the target is the "
@@ -246,13 +267,22 @@ strata_img_convert (int argc, char **argv)
   run.cancellable = cancellable;
   run.job = job;
   run.progress = run.progress && !quiet;
-  run.last_printed = -1;
+  if (run.progress)
+    {
+      plan = plan_progress (source, &opts, &error);
+      if (plan == NULL)
+        {
+          strata_img_report_open_error (source, error);
+          return 1;
+        }
+      run.plan = plan;
+    }
 
   sigint_id = g_unix_signal_add (SIGINT, signal_cb, &run);
   sigterm_id = g_unix_signal_add (SIGTERM, signal_cb, &run);
   if (run.progress)
     {
-      print_progress (&run, 0.0);
+      strata_img_progress_play (plan, 0.0);
       tick_id = g_timeout_add (100, progress_tick_cb, &run);
     }
 
@@ -268,16 +298,18 @@ strata_img_convert (int argc, char **argv)
   if (!run.ok)
     {
       if (run.progress)
-        printf ("\n");
+        strata_img_progress_end (plan, FALSE);
       if (g_error_matches (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         strata_img_error ("%s: conversion cancelled; nothing was written", target);
       else
-        strata_img_error ("%s", run.error->message);
+        strata_img_report (source, run.error);
       g_clear_error (&run.error);
       return 1;
     }
 
   if (run.progress)
+    strata_img_progress_end (plan, TRUE);
+  if (sizes && !quiet)
     {
       g_autofree char *src_size = format_size (run.result.source_allocated);
       g_autofree char *dst_size = format_size (run.result.target_size);
@@ -285,8 +317,7 @@ strata_img_convert (int argc, char **argv)
       double pct = run.result.source_allocated > 0
                      ? 100.0 * (double) saved / (double) run.result.source_allocated : 0.0;
 
-      print_progress (&run, 1.0);
-      printf ("\n%s (%s on disk) -> %s (%s): %s %.1f%%\n", source, src_size, target,
+      printf ("%s (%s on disk) -> %s (%s): %s %.1f%%\n", source, src_size, target,
               dst_size, saved >= 0 ? "saved" : "grew by", saved >= 0 ? pct : -pct);
     }
 

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+
+#include "strata-size.h"
+#include <errno.h>
 #include "strata-target.h"
 #include "strata-img-output.h"
 
@@ -20,11 +23,18 @@ enum
 
 /* The qcow2 creation options qemu-img knows, so that a misspelt key fails before anything
  * is written (qemu-img rejects them before printing "Formatting ..."). */
-static const char *const qcow2_keys[] = {
+const char *const strata_img_qcow2_keys[] = {
   "size", "compat", "backing_file", "backing_fmt", "data_file", "data_file_raw",
   "encryption", "encrypt.format", "cluster_size", "extended_l2", "preallocation",
   "lazy_refcounts", "refcount_bits", "compression_type", NULL,
 };
+
+static const char *const raw_keys[] = { "size", "preallocation", NULL };
+
+#define SIZE_EXPECTED \
+  "expects a non-negative number below 2^64\n" \
+  "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n" \
+  "and exabytes, respectively."
 
 static const char *const qcow2_help[] = {
   "backing_file=<str>     - File name of a base image",
@@ -137,6 +147,41 @@ append_option (GString *out, const char *key, const char *value)
   append_escaped (out, value);
 }
 
+/* The options qemu-img parses as numbers or switches when it reads the command line. */
+static gboolean
+check_typed_options (const char *filename,
+                     GArray     *options)
+{
+  static const char *const typed[] = { "size", "cluster_size", "refcount_bits",
+                                       "lazy_refcounts", "extended_l2", NULL };
+  g_autoptr(GString) subset = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  StrataCreateOptions opts;
+
+  for (guint i = 0; i < options->len; i++)
+    {
+      Option *o = &g_array_index (options, Option, i);
+
+      if (!g_strv_contains (typed, o->key))
+        continue;
+      if (subset->len > 0)
+        g_string_append_c (subset, ',');
+      g_string_append (subset, o->key);
+      if (o->value != NULL)
+        {
+          g_string_append_c (subset, '=');
+          append_escaped (subset, o->value);
+        }
+    }
+  strata_create_options_init (&opts);
+  if (!strata_create_options_parse (&opts, subset->str, &error))
+    {
+      strata_img_error ("%s: %s", filename, error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static void
 print_invalid_size (void)
 {
@@ -174,9 +219,40 @@ backing_size (const char *filename,
   return TRUE;
 }
 
+/* preallocation=falloc|full of a raw file: the blocks reserved (falloc) or written with
+ * zeros (full), as qemu-img does. */
+static gboolean
+preallocate_raw (StrataFile  *file,
+                 const char  *mode,
+                 guint64      size,
+                 GError     **error)
+{
+  if (g_strcmp0 (mode, "falloc") == 0)
+    {
+      int r = size > 0 ? posix_fallocate (strata_file_get_fd (file), 0, (off_t) size) : 0;
+
+      if (r != 0)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                       "Could not preallocate data for the new file: %s", g_strerror (r));
+          return FALSE;
+        }
+    }
+  else if (g_strcmp0 (mode, "full") == 0)
+    {
+      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
+
+      for (guint64 off = 0; off < size; off += 1024 * 1024)
+        if (!strata_file_pwrite (file, zeros, MIN (1024 * 1024, size - off), off, error))
+          return FALSE;
+    }
+  return TRUE;
+}
+
 static int
 create_raw (const char *filename,
             guint64     size,
+            const char *prealloc,
             gboolean    quiet)
 {
   static const guint8 zeros[4096];
@@ -186,8 +262,26 @@ create_raw (const char *filename,
   guint mode = 0;
 
   if (!quiet)
-    printf ("Formatting '%s', fmt=raw size=%" G_GUINT64_FORMAT "\n", filename, size);
+    {
+      printf ("Formatting '%s', fmt=raw size=%" G_GUINT64_FORMAT, filename, size);
+      if (prealloc != NULL)
+        printf (" preallocation=%s", prealloc);
+      printf ("\n");
+    }
   fflush (stdout);
+
+  /* qemu-img's checks, after its "Formatting" line. */
+  if (prealloc != NULL && strcmp (prealloc, "metadata") == 0)
+    {
+      strata_img_error ("%s: Unsupported preallocation mode: metadata", filename);
+      return 1;
+    }
+  if (prealloc != NULL && strcmp (prealloc, "off") != 0 && strcmp (prealloc, "falloc") != 0 &&
+      strcmp (prealloc, "full") != 0)
+    {
+      strata_img_error ("%s: invalid parameter value: %s", filename, prealloc);
+      return 1;
+    }
 
   /* Like qcow2 creation: checked, written to a temporary file, renamed. */
   if (!strata_target_check_replace (filename, NULL, &mode, &error) ||
@@ -202,11 +296,18 @@ create_raw (const char *filename,
    * doing the same keeps `info` and `map` of our raw files identical to its own. */
   first = MIN (size, sizeof zeros);
   if (!strata_file_truncate (file, size, &error) ||
+      !preallocate_raw (file, prealloc, size, &error) ||
       (first > 0 && !strata_file_pwrite (file, zeros, first, 0, &error)) ||
       !strata_file_commit_rename (file, filename, &error))
     {
       strata_file_unlink (file);
-      strata_img_error ("%s: Could not create the image: %s", filename, error->message);
+      /* qemu-img's words when the file system refuses the size. */
+      if (g_str_has_suffix (error->message, g_strerror (EFBIG)))
+        strata_img_error ("%s: The image size is too large for file format 'raw'", filename);
+      else if (g_str_has_suffix (error->message, g_strerror (EINVAL)))
+        strata_img_error ("%s: Could not resize file: %s", filename, g_strerror (EINVAL));
+      else
+        strata_img_error ("%s: Could not create the image: %s", filename, error->message);
       return 1;
     }
   return 0;
@@ -304,7 +405,9 @@ strata_img_create (int argc, char **argv)
         for (guint i = 0; qcow2_help[i] != NULL; i++)
           printf ("  %s\n", qcow2_help[i]);
       else
-        printf ("  size=<size>            - Virtual disk size\n");
+        printf ("  preallocation=<str>    - Preallocation mode (allowed values: off, falloc, "
+                "full)\n"
+                "  size=<size>            - Virtual disk size\n");
       return 0;
     }
 
@@ -318,8 +421,21 @@ strata_img_create (int argc, char **argv)
 
   if (optind < argc)
     {
-      if (!strata_img_parse_size (argv[optind], &size))
+      switch (strata_parse_size (argv[optind], &size, NULL))
         {
+        case STRATA_SIZE_OK:
+          if (size <= G_MAXINT64)
+            {
+              /* For qemu-img's warning about hexadecimal numbers with a suffix. */
+              strata_img_parse_size (argv[optind], &size);
+              break;
+            }
+          G_GNUC_FALLTHROUGH;
+        case STRATA_SIZE_TOO_LARGE:
+          strata_img_error ("Invalid image size specified. Must be between 0 and "
+                            "9223372036854775807.");
+          return 1;
+        default:
           print_invalid_size ();
           return 1;
         }
@@ -335,8 +451,8 @@ strata_img_create (int argc, char **argv)
   for (guint i = 0; i < options->len; i++)
     {
       Option *o = &g_array_index (options, Option, i);
-      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (qcow2_keys, o->key)
-                                                     : strcmp (o->key, "size") == 0;
+      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (strata_img_qcow2_keys, o->key)
+                                                     : g_strv_contains (raw_keys, o->key);
 
       if (!known)
         {
@@ -344,6 +460,11 @@ strata_img_create (int argc, char **argv)
           return 1;
         }
     }
+
+  /* Numbers and switches are parsed before anything is printed, as in qemu-img; names
+   * (compat=, preallocation=, ...) after the "Formatting" line. */
+  if (strcmp (format, "qcow2") == 0 && !check_typed_options (filename, options))
+    return 1;
 
   if ((value = option_get (options, "size")) != NULL)
     {
@@ -354,8 +475,7 @@ strata_img_create (int argc, char **argv)
         }
       if (!strata_img_parse_size (value, &size))
         {
-          strata_img_error ("%s: Parameter 'size' expects a non-negative number below 2^64",
-                            filename);
+          strata_img_error ("%s: Parameter 'size' " SIZE_EXPECTED, filename);
           return 1;
         }
       has_size = TRUE;
@@ -373,7 +493,7 @@ strata_img_create (int argc, char **argv)
           strata_img_error ("%s: Image creation needs a size parameter", filename);
           return 1;
         }
-      return create_raw (filename, size, quiet);
+      return create_raw (filename, size, option_get (options, "preallocation"), quiet);
     }
 
   /* qcow2 */
@@ -400,9 +520,18 @@ strata_img_create (int argc, char **argv)
           if (!unsafe &&
               (resolved = strata_resolve_backing_name (filename, backing, NULL)) != NULL)
             detected = strata_probe_format (resolved, NULL);
+          /* qemu-img opens the backing file first: a missing one is the first error. */
+          if (!unsafe && resolved != NULL && detected == NULL &&
+              !g_file_test (resolved, G_FILE_TEST_EXISTS))
+            {
+              strata_img_error ("%s: Could not open '%s': No such file or directory\n"
+                                "Could not open backing image.", filename, resolved);
+              return 1;
+            }
+          /* qemu-img ends this message without a newline. */
           if (detected != NULL)
-            strata_img_error ("%s: Backing file specified without backing format\n"
-                              "Detected format of %s.", filename, detected);
+            fprintf (stderr, "strata-img: %s: Backing file specified without backing "
+                     "format\nDetected format of %s.", filename, detected);
           else
             strata_img_error ("%s: Backing file specified without backing format", filename);
           return 1;
@@ -430,8 +559,7 @@ strata_img_create (int argc, char **argv)
   if ((value = option_get (options, "cluster_size")) != NULL &&
       !strata_img_parse_size (value, &cluster_size))
     {
-      strata_img_error ("%s: Parameter 'cluster_size' expects a non-negative number below 2^64",
-                        filename);
+      strata_img_error ("%s: Parameter 'cluster_size' " SIZE_EXPECTED, filename);
       return 1;
     }
 
@@ -439,7 +567,9 @@ strata_img_create (int argc, char **argv)
   line = g_string_new (NULL);
   g_string_append (line, "Formatting '");
   g_string_append (line, filename);
-  g_string_append_printf (line, "', fmt=qcow2 cluster_size=%" G_GUINT64_FORMAT, cluster_size);
+  g_string_append (line, "', fmt=qcow2");
+  append_option (line, "encryption", option_get (options, "encryption"));
+  g_string_append_printf (line, " cluster_size=%" G_GUINT64_FORMAT, cluster_size);
   append_option (line, "extended_l2", option_get (options, "extended_l2") ?: "off");
   append_option (line, "preallocation", option_get (options, "preallocation"));
   append_option (line, "compression_type",

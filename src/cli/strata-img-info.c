@@ -14,11 +14,13 @@ enum
   OPT_OUTPUT = 256,
   OPT_BACKING_CHAIN,
   OPT_IMAGE_OPTS,
+  OPT_STRATA_KEYS,
 };
 
 static void
 print_human (GString               *out,
-             const StrataImageInfo *info)
+             const StrataImageInfo *info,
+             gboolean               strata_keys)
 {
   g_autofree char *vsize = strata_img_size_to_str (info->virtual_size);
   g_autofree char *dsize = strata_img_size_to_str (info->actual_size);
@@ -48,17 +50,17 @@ print_human (GString               *out,
         g_string_append_printf (out, "backing file format: %s\n", info->backing_format);
     }
 
-  /* Strata's additions: what a user must know before touching the file. */
-  if (info->in_use)
+  /* Strata's additions (--strata-keys): what a user must know before touching the file. */
+  if (strata_keys && info->in_use)
     g_string_append (out, "in use: yes (another process, such as a running QEMU, holds it)\n");
-  if (info->read_only_mode)
+  if (strata_keys && info->read_only_mode)
     g_string_append (out, "protected: yes (the file is read-only)\n");
-  for (guint i = 0; info->warnings != NULL && info->warnings[i] != NULL; i++)
+  for (guint i = 0; strata_keys && info->warnings != NULL && info->warnings[i] != NULL; i++)
     g_string_append_printf (out, "warning: %s\n", info->warnings[i]);
 
   if (info->format_specific != NULL)
     {
-      g_autoptr(JsonNode) node = strata_img_info_to_json (info);
+      g_autoptr(JsonNode) node = strata_img_info_to_json (info, FALSE);
       JsonObject *spec = json_object_get_object_member (json_node_get_object (node),
                                                         "format-specific");
 
@@ -103,10 +105,8 @@ collect_infos (const char *filename,
       image = strata_image_open (path, fmt, flags, &error);
       if (image == NULL)
         {
-          if (child != NULL && g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND))
-            strata_img_error ("%s: the backing file \"%s\" is missing", child, path);
-          else
-            strata_img_report_open_error (path, error);
+          /* qemu-img opens each layer on its own and names the one it cannot open. */
+          strata_img_report_open_error (path, error);
           return NULL;
         }
 
@@ -118,8 +118,7 @@ collect_infos (const char *filename,
             if (g_array_index (seen, FileId, i).dev == id.dev &&
                 g_array_index (seen, FileId, i).ino == id.ino)
               {
-                strata_img_error ("%s: the backing chain loops: \"%s\" is already part of it",
-                                  child, path);
+                strata_img_error ("Backing file '%s' creates an infinite loop.", path);
                 return NULL;
               }
           g_array_append_val (seen, id);
@@ -160,7 +159,9 @@ usage (FILE *out)
 {
   fprintf (out,
            "Usage: strata-img info [-f FMT] [-U] [--backing-chain] [--output=human|json] "
-           "FILE\n");
+           "[--strata-keys] FILE\n"
+           "  --strata-keys  also show Strata's own information: in use by another process,\n"
+           "                 protected, guest bytes stored (strata-allocated-bytes), warnings\n");
 }
 
 int
@@ -173,6 +174,7 @@ strata_img_info (int argc, char **argv)
     { "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
     { "force-share", no_argument, NULL, 'U' },
     { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "strata-keys", no_argument, NULL, OPT_STRATA_KEYS },
     { NULL, 0, NULL, 0 },
   };
   g_autoptr(GPtrArray) infos = NULL;
@@ -181,6 +183,7 @@ strata_img_info (int argc, char **argv)
   gboolean json = FALSE;
   gboolean chain = FALSE;
   gboolean force_share = FALSE;
+  gboolean strata_keys = FALSE;
   int c;
 
   while ((c = getopt_long (argc, argv, ":hf:U", long_options, NULL)) != -1)
@@ -202,6 +205,9 @@ strata_img_info (int argc, char **argv)
           break;
         case OPT_BACKING_CHAIN:
           chain = TRUE;
+          break;
+        case OPT_STRATA_KEYS:
+          strata_keys = TRUE;
           break;
         case OPT_IMAGE_OPTS:
           strata_img_error ("--image-opts is not supported; give a file name");
@@ -236,12 +242,13 @@ strata_img_info (int argc, char **argv)
           JsonArray *array = json_array_new ();
 
           for (guint i = 0; i < infos->len; i++)
-            json_array_add_element (array, strata_img_info_to_json (infos->pdata[i]));
+            json_array_add_element (array,
+                                    strata_img_info_to_json (infos->pdata[i], strata_keys));
           root = json_node_new (JSON_NODE_ARRAY);
           json_node_take_array (root, array);
         }
       else
-        root = strata_img_info_to_json (infos->pdata[0]);
+        root = strata_img_info_to_json (infos->pdata[0], strata_keys);
 
       text = strata_img_json_to_string (root);
       g_string_append_printf (out, "%s\n", text);
@@ -252,7 +259,7 @@ strata_img_info (int argc, char **argv)
         {
           if (i > 0)
             g_string_append_c (out, '\n');
-          print_human (out, infos->pdata[i]);
+          print_human (out, infos->pdata[i], strata_keys);
         }
     }
 

@@ -54,7 +54,8 @@ entry_from_status (MapEntry                *e,
   if (st->has_host_offset && st->host_file != NULL)
     e->filename = strata_file_get_path (st->host_file);
 
-  /* QEMU asks the file under a flat VMDK extent (and under a qcow2 image it takes for
+  /* QEMU asks the file under a flat VMDK extent (not under the grains of a sparse one: a
+   * VMDK of flat extents only has no grain size) (and under a qcow2 image it takes for
    * metadata-preallocated) whether the bytes are a hole and then reports them as data that
    * reads as zeros ("zero": true, "data": true); do the same so the runs match. A zero run
    * with a host offset in a VMDK is such a hole (zeroed grains of sparse extents have no
@@ -65,7 +66,8 @@ entry_from_status (MapEntry                *e,
 
   if (is_vmdk && st->kind == STRATA_BLOCK_ZERO)
     e->data = TRUE;
-  else if (st->kind == STRATA_BLOCK_DATA && (is_vmdk || st->recurse))
+  else if (st->kind == STRATA_BLOCK_DATA &&
+           ((is_vmdk && strata_image_get_cluster_size (st->layer) == 0) || st->recurse))
     {
       gboolean is_data;
       guint64 pnum;

@@ -413,8 +413,32 @@ variant_is_type_data (GVariant *dict)
   return type != NULL && data != NULL && g_variant_n_children (dict) == 2;
 }
 
+static void
+add_strata_keys (JsonBuilder           *builder,
+                 const StrataImageInfo *info)
+{
+  if (info->has_allocated_bytes)
+    {
+      json_builder_set_member_name (builder, "strata-allocated-bytes");
+      json_builder_add_int_value (builder, (gint64) info->allocated_bytes);
+    }
+  json_builder_set_member_name (builder, "strata-in-use");
+  json_builder_add_boolean_value (builder, info->in_use);
+  json_builder_set_member_name (builder, "strata-protected");
+  json_builder_add_boolean_value (builder, info->read_only_mode);
+  if (info->warnings != NULL && info->warnings[0] != NULL)
+    {
+      json_builder_set_member_name (builder, "strata-warnings");
+      json_builder_begin_array (builder);
+      for (guint i = 0; info->warnings[i] != NULL; i++)
+        json_builder_add_string_value (builder, info->warnings[i]);
+      json_builder_end_array (builder);
+    }
+}
+
 JsonNode *
-strata_img_info_to_json (const StrataImageInfo *info)
+strata_img_info_to_json (const StrataImageInfo *info,
+                         gboolean               strata_keys)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
 
@@ -471,59 +495,68 @@ strata_img_info_to_json (const StrataImageInfo *info)
         }
     }
 
-  /* Strata's own keys, under names qemu-img will never use. */
-  if (info->has_allocated_bytes)
-    {
-      json_builder_set_member_name (builder, "strata-allocated-bytes");
-      json_builder_add_int_value (builder, (gint64) info->allocated_bytes);
-    }
-  json_builder_set_member_name (builder, "strata-in-use");
-  json_builder_add_boolean_value (builder, info->in_use);
-  json_builder_set_member_name (builder, "strata-protected");
-  json_builder_add_boolean_value (builder, info->read_only_mode);
-  if (info->warnings != NULL && info->warnings[0] != NULL)
-    {
-      json_builder_set_member_name (builder, "strata-warnings");
-      json_builder_begin_array (builder);
-      for (guint i = 0; info->warnings[i] != NULL; i++)
-        json_builder_add_string_value (builder, info->warnings[i]);
-      json_builder_end_array (builder);
-    }
+  /* Strata's own keys, under names qemu-img will never use; only when asked for, since
+   * scripts compare qemu-img's JSON whole. */
+  if (strata_keys)
+    add_strata_keys (builder, info);
   json_builder_end_object (builder);
 
   return json_builder_get_root (builder);
+}
+
+static void
+report (const char   *filename,
+        gboolean      write,
+        const GError *error)
+{
+  static const char hint[] = "Use -U (force share) to read it anyway. ";
+  g_autofree char *words = strata_img_qemu_words (filename, write, error);
+
+  if (words != NULL)
+    strata_img_error ("%s", words);
+  /* The engine puts its advice first; on a terminal it reads better after the reason. */
+  else if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED) &&
+           g_str_has_prefix (error->message, hint))
+    strata_img_error ("%s %.*s", error->message + strlen (hint), (int) strlen (hint) - 1,
+                      hint);
+  else
+    strata_img_error ("%s", error->message);
+}
+
+void
+strata_img_report (const char   *filename,
+                   const GError *error)
+{
+  report (filename, FALSE, error);
+}
+
+void
+strata_img_report_for_write (const char   *filename,
+                             const GError *error)
+{
+  report (filename, TRUE, error);
 }
 
 void
 strata_img_report_error (const char   *filename,
                          const GError *error)
 {
-  if (filename != NULL && strstr (error->message, filename) == NULL)
+  if (filename != NULL && strstr (error->message, filename) == NULL &&
+      error->domain == STRATA_ERROR && error->code != STRATA_ERROR_LOCKED)
     strata_img_error ("%s: %s", filename, error->message);
   else
-    strata_img_error ("%s", error->message);
+    strata_img_report (filename, error);
 }
 
 void
 strata_img_report_open_error (const char   *filename,
                               const GError *error)
 {
-  static const char hint[] = "Use -U (force share) to read it anyway. ";
-
-  /* The engine puts its advice first; on a terminal it reads better after the reason. */
-  if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED) &&
-      g_str_has_prefix (error->message, hint))
-    {
-      strata_img_error ("%s %.*s", error->message + strlen (hint), (int) strlen (hint) - 1,
-                        hint);
-      return;
-    }
-
   if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND) &&
       g_str_has_prefix (error->message, filename) &&
       g_str_has_prefix (error->message + strlen (filename), ": Could not open"))
-    strata_img_error ("%s: Could not open '%s': No such file or directory", filename,
-                      filename);
+    strata_img_error ("Could not open '%s': Could not open '%s': No such file or directory",
+                      filename, filename);
   else
     strata_img_report_error (filename, error);
 }

@@ -34,7 +34,15 @@ char     *strata_img_size_to_str      (guint64     size);
 gboolean  strata_img_parse_output     (const char *value,
                                        gboolean   *json);
 
-/* Prints "strata-img: MESSAGE" for @error, adding "FILENAME: " when the message does not
+/* Prints "strata-img: MESSAGE" for @error met while working on @filename: in qemu-img's
+ * words where strata_img_qemu_words() has them, else the engine's message. */
+void      strata_img_report           (const char   *filename,
+                                       const GError *error);
+/* The same for commands that write @filename (commit, rebase). */
+void      strata_img_report_for_write (const char   *filename,
+                                       const GError *error);
+
+/* Like strata_img_report(), adding "FILENAME: " when the message does not
  * already name the file. */
 void      strata_img_report_error     (const char *filename,
                                        const GError *error);
@@ -44,8 +52,17 @@ void      strata_img_report_error     (const char *filename,
 void      strata_img_report_open_error (const char   *filename,
                                         const GError *error);
 
-/* The object `qemu-img info --output=json` prints for one image, plus Strata's extras
- * ("strata-*" keys). */
-JsonNode *strata_img_info_to_json     (const StrataImageInfo *info);
+/* qemu-img's message for @error met while working on @filename (the image named on the
+ * command line, which the command opens for writing when @write), when qemu-img words it
+ * differently and as clearly (locks, missing backing files, unknown qcow2 features); NULL
+ * otherwise. Without the "qemu-img: " prefix. */
+char     *strata_img_qemu_words        (const char   *filename,
+                                        gboolean      write,
+                                        const GError *error);
+
+/* The object `qemu-img info --output=json` prints for one image; with @strata_keys plus
+ * Strata's extras ("strata-*" keys: in use, protected, allocated bytes, warnings). */
+JsonNode *strata_img_info_to_json     (const StrataImageInfo *info,
+                                       gboolean               strata_keys);
 
 G_END_DECLS

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
+#include "strata-img-output.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "strata-img-wait.h"
 #include "strata-rebase.h"
@@ -23,6 +26,75 @@ start_rebase (gpointer            data,
   strata_rebase_async (r->filename, r->opts, job, NULL, callback, callback_data);
 }
 
+/* The layer of @overlay's backing chain that @path names, or NULL. */
+static StrataImage *
+find_in_chain (StrataImage *overlay,
+               const char  *path)
+{
+  g_autofree char *real = realpath (path, NULL);
+
+  if (real == NULL)
+    return NULL;
+  for (StrataImage *l = strata_image_get_backing (overlay); l != NULL;
+       l = strata_image_get_backing (l))
+    {
+      g_autofree char *lreal = realpath (strata_image_get_filename (l), NULL);
+
+      if (lreal != NULL && strcmp (lreal, real) == 0)
+        return l;
+    }
+  return NULL;
+}
+
+/* qemu-img's -p lines for a safe rebase; on any problem only 0% and 100% (the rebase itself
+ * reports the problem). */
+static StrataImgProgress *
+plan_progress (const char                *filename,
+               const StrataRebaseOptions *opts)
+{
+  StrataImgProgress *plan = strata_img_progress_new (2.0f);
+  g_autoptr(StrataImage) overlay = NULL;
+  g_autoptr(StrataImage) new_backing = NULL;
+  g_autofree char *new_path = NULL;
+  StrataImage *old_backing, *prefix = NULL;
+  StrataOpenFlags flags = opts->force_share ? STRATA_OPEN_FORCE_SHARE : 0;
+  guint64 new_size = 0;
+
+  strata_img_progress_step (plan, 0, 100);
+  if (opts->unsafe)
+    return plan;
+  overlay = strata_image_open (filename, opts->format, flags | STRATA_OPEN_FORCE_SHARE, NULL);
+  if (overlay == NULL)
+    return plan;
+  old_backing = strata_image_get_backing (overlay);
+  if (opts->backing != NULL && opts->backing[0] != '\0')
+    {
+      new_path = strata_resolve_backing_name (filename, opts->backing, NULL);
+      if (new_path == NULL)
+        return plan;
+      prefix = find_in_chain (overlay, new_path);
+      if (prefix != NULL)
+        new_size = strata_image_get_size (prefix);
+      else
+        {
+          new_backing = strata_image_open (new_path, opts->backing_format,
+                                           flags | STRATA_OPEN_FORCE_SHARE, NULL);
+          if (new_backing == NULL)
+            return plan;
+          new_size = strata_image_get_size (new_backing);
+        }
+    }
+  if (!strata_img_progress_plan_rebase (plan, overlay,
+                                        old_backing ? strata_image_get_size (old_backing) : 0,
+                                        new_size, prefix, NULL))
+    {
+      strata_img_progress_free (plan);
+      plan = strata_img_progress_new (2.0f);
+      strata_img_progress_step (plan, 0, 100);
+    }
+  return plan;
+}
+
 int
 strata_img_rebase (int argc, char **argv)
 {
@@ -37,6 +109,7 @@ strata_img_rebase (int argc, char **argv)
   StrataRebaseOptions opts = { 0 };
   g_autoptr(StrataJob) job = NULL;
   g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(StrataImgProgress) plan = NULL;
   gboolean ok;
   GOptionEntry entries[] = {
     { "format", 'f', 0, G_OPTION_ARG_STRING, &format, "Format of the image", "FMT" },
@@ -73,21 +146,40 @@ strata_img_rebase (int argc, char **argv)
       return 1;
     }
 
+  /* qemu-img opens the new backing file before it looks at anything else: a missing one is
+   * the first error, whatever the options. */
+  if (!unsafe && backing != NULL && backing[0] != '\0')
+    {
+      g_autofree char *resolved = strata_resolve_backing_name (argv[1], backing, NULL);
+      g_autoptr(StrataImage) overlay = NULL;
+
+      /* (After the image itself and its chain.) */
+      overlay = strata_image_open (argv[1], format, STRATA_OPEN_FORCE_SHARE, NULL);
+      if (overlay != NULL && resolved != NULL && !g_file_test (resolved, G_FILE_TEST_EXISTS))
+        {
+          strata_img_error ("Could not open new backing file '%s': Could not open '%s': "
+                            "No such file or directory", backing, resolved);
+          return 1;
+        }
+    }
+
   opts.format = format;
   opts.backing = backing;
   opts.backing_format = backing_format;
   opts.unsafe = unsafe;
   opts.force_share = force_share;
 
+  if (progress && !quiet)
+    plan = plan_progress (argv[1], &opts);
   job = strata_job_new ("Rebase");
-  result = strata_img_wait (job, progress && !quiet, start_rebase,
-                            &(RebaseStart) { argv[1], &opts });
+  result = strata_img_wait (job, plan, FALSE, start_rebase, &(RebaseStart) { argv[1], &opts });
   ok = strata_rebase_finish (result, &error);
-  strata_img_wait_end (progress && !quiet, ok);
+  if (plan != NULL)
+    strata_img_progress_end (plan, ok);
 
   if (!ok)
     {
-      strata_img_error ("%s", error->message);
+      strata_img_report_for_write (argv[1], error);
       return 1;
     }
   return 0;

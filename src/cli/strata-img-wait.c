@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img-wait.h"
 
-#include <stdio.h>
-
 typedef struct
 {
-  GMainLoop    *loop;
-  GAsyncResult *result;
+  GMainLoop         *loop;
+  GAsyncResult      *result;
+  StrataJob         *job;
+  StrataImgProgress *progress;
+  gboolean           live;
 } WaitState;
 
 static void
@@ -23,35 +24,36 @@ done_cb (GObject      *source,
 static gboolean
 progress_cb (gpointer user_data)
 {
-  printf ("    (%.2f/100%%)\r", strata_job_get_fraction (user_data) * 100.0);
-  fflush (stdout);
+  WaitState *state = user_data;
+  double fraction = strata_job_get_fraction (state->job);
+
+  if (state->live)
+    strata_img_progress_live (state->progress, fraction);
+  else
+    strata_img_progress_play (state->progress, fraction);
   return G_SOURCE_CONTINUE;
 }
 
 GAsyncResult *
 strata_img_wait (StrataJob          *job,
-                 gboolean            show_progress,
+                 StrataImgProgress  *progress,
+                 gboolean            live,
                  StrataImgStartFunc  start,
                  gpointer            data)
 {
-  WaitState state = { g_main_loop_new (NULL, FALSE), NULL };
+  WaitState state = { g_main_loop_new (NULL, FALSE), NULL, job, progress, live };
   guint timer = 0;
 
+  if (progress != NULL)
+    {
+      strata_img_progress_play (progress, 0.0);
+      timer = g_timeout_add (100, progress_cb, &state);
+    }
   start (data, job, done_cb, &state);
-  if (show_progress)
-    timer = g_timeout_add (250, progress_cb, job);
   g_main_loop_run (state.loop);
   if (timer != 0)
     g_source_remove (timer);
   g_main_loop_unref (state.loop);
 
   return state.result;
-}
-
-void
-strata_img_wait_end (gboolean show_progress,
-                     gboolean ok)
-{
-  if (show_progress)
-    printf (ok ? "    (100.00/100%%)\n" : "\n");
 }

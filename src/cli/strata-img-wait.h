@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "strata-img-progress.h"
 #include "strata-job.h"
 
 G_BEGIN_DECLS
@@ -13,15 +14,15 @@ typedef void (*StrataImgStartFunc) (gpointer            data,
                                     GAsyncReadyCallback callback,
                                     gpointer            callback_data);
 
-/* Runs the main loop until the operation that @start begins has finished, printing
- * qemu-img's "    (12.34/100%)" line four times a second when @show_progress. Returns the
- * result to hand to the operation's _finish function. */
+/* Runs the main loop until the operation that @start begins has finished. With @progress
+ * (NULL: quiet) it prints qemu-img's "    (12.34/100%)" lines as the job advances: the
+ * planned ones, or with @live the job's own values when qemu-img would print them (the
+ * caller has made qemu-img's first step, 0%, and ends with strata_img_progress_end()).
+ * Returns the result to hand to the operation's _finish function. */
 GAsyncResult *strata_img_wait     (StrataJob          *job,
-                                   gboolean            show_progress,
+                                   StrataImgProgress  *progress,
+                                   gboolean            live,
                                    StrataImgStartFunc  start,
                                    gpointer            data);
-/* Ends the progress line started by strata_img_wait(): 100% on success, else a newline. */
-void          strata_img_wait_end (gboolean            show_progress,
-                                   gboolean            ok);
 
 G_END_DECLS

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-img.h"
 
+#include "strata-size.h"
+
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,19 +17,24 @@ typedef struct
 
 static const Command commands[] = {
   { "info", strata_img_info,
-    "info [-f FMT] [-U] [--backing-chain] [--output=human|json] FILE" },
+    "info [-f FMT] [-U] [--backing-chain] [--output=human|json] [--strata-keys] FILE" },
   { "create", strata_img_create,
     "create [-q] [-f qcow2|raw] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
   { "map", strata_img_map,
     "map [-f FMT] [-U] [--start-offset=OFFSET] [--max-length=LEN] [--output=human|json] "
     "FILE" },
+  { "measure", strata_img_measure,
+    "measure [--output=human|json] [-O qcow2|raw] [-o OPTIONS] [-U] [--size SIZE | [-f FMT] "
+    "FILE]" },
   { "convert", strata_img_convert,
-    "convert [-p] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
+    "convert [-p] [--sizes] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
+  { "resize", strata_img_resize,
+    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
   { "commit", strata_img_commit,
-    "commit [-p] [-d] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
+    "commit [-p] [-d] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },
   { "unprotect", strata_img_unprotect, "unprotect FILE" },
   { "tree", strata_img_tree, "tree [-r] [-U] [--output=human|json|dot] DIR|FILE..." },
@@ -51,34 +58,13 @@ gboolean
 strata_img_parse_size (const char *text,
                        guint64    *size)
 {
-  char *end = NULL;
-  double value;
-  guint64 mult = 1;
+  gboolean hex_suffix;
 
-  if (text == NULL || *text == '\0' || *text == '-')
+  if (strata_parse_size (text, size, &hex_suffix) != STRATA_SIZE_OK)
     return FALSE;
-
-  value = g_ascii_strtod (text, &end);
-  if (end == text || value < 0)
-    return FALSE;
-
-  switch (*end)
-    {
-    case '\0': case 'b': case 'B': mult = 1; break;
-    case 'k': case 'K': mult = 1ULL << 10; break;
-    case 'm': case 'M': mult = 1ULL << 20; break;
-    case 'g': case 'G': mult = 1ULL << 30; break;
-    case 't': case 'T': mult = 1ULL << 40; break;
-    case 'p': case 'P': mult = 1ULL << 50; break;
-    case 'e': case 'E': mult = 1ULL << 60; break;
-    default: return FALSE;
-    }
-  if (*end != '\0' && end[1] != '\0')
-    return FALSE;
-  if (value * mult >= 18446744073709551616.0)
-    return FALSE;
-
-  *size = (guint64) (value * mult);
+  if (hex_suffix)
+    fprintf (stderr, "strata-img: warning: Using a multiplier suffix on hex numbers is "
+             "deprecated: %s\n", text);
   return TRUE;
 }
 

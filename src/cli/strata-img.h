@@ -3,12 +3,16 @@
 
 #include <glib.h>
 
+#include "strata-create.h"
+
 G_BEGIN_DECLS
 
 /* Each subcommand: argv[0] is the subcommand name. Returns the process exit status. */
 int strata_img_info     (int argc, char **argv);
 int strata_img_create   (int argc, char **argv);
 int strata_img_map      (int argc, char **argv);
+int strata_img_measure  (int argc, char **argv);
+int strata_img_resize   (int argc, char **argv);
 int strata_img_convert  (int argc, char **argv);
 int strata_img_check    (int argc, char **argv);
 int strata_img_compare  (int argc, char **argv);
@@ -18,6 +22,15 @@ int strata_img_protect  (int argc, char **argv);
 int strata_img_unprotect (int argc, char **argv);
 int strata_img_tree     (int argc, char **argv);
 int strata_img_create_samples (int argc, char **argv);
+
+/* The creation options qemu-img knows for qcow2 (NULL-terminated). */
+extern const char *const strata_img_qcow2_keys[];
+
+/* Parses convert's qcow2 -o @options into @opts, printing qemu-img's error for @target
+ * when they are refused. */
+gboolean strata_img_convert_check_options (const char          *target,
+                                           const char          *options,
+                                           StrataCreateOptions *opts);
 
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,

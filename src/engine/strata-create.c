@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-create.h"
+#include "strata-size.h"
 #include "strata-target.h"
 #include "strata-driver.h"
 #include "strata-error.h"
@@ -28,35 +29,13 @@ static gboolean
 parse_size (const char *value,
             guint64    *out)
 {
-  char *end = NULL;
-  guint64 v, mult = 1;
-
-  if (value == NULL || !g_ascii_isdigit (*value))
-    return FALSE;
-  errno = 0;
-  v = g_ascii_strtoull (value, &end, 10);
-  if (errno != 0)
-    return FALSE;
-
-  switch (g_ascii_tolower (*end))
-    {
-    case '\0': mult = 1; end--; break;
-    case 'b': mult = 1; break;
-    case 'k': mult = 1ull << 10; break;
-    case 'm': mult = 1ull << 20; break;
-    case 'g': mult = 1ull << 30; break;
-    case 't': mult = 1ull << 40; break;
-    case 'p': mult = 1ull << 50; break;
-    case 'e': mult = 1ull << 60; break;
-    default: return FALSE;
-    }
-  if (end[1] != '\0')
-    return FALSE;
-  if (v > G_MAXUINT64 / mult)
-    return FALSE;
-  *out = v * mult;
-  return TRUE;
+  return strata_parse_size (value, out, NULL) == STRATA_SIZE_OK;
 }
+
+#define SIZE_EXPECTED \
+  "expects a non-negative number below 2^64\n" \
+  "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n" \
+  "and exabytes, respectively."
 
 static gboolean
 parse_bool (const char *value,
@@ -120,18 +99,25 @@ strata_create_options_parse (StrataCreateOptions  *opts,
       char *value = strchr (item, '=');
       const char *key = item;
       gboolean ok = TRUE;
+      /* qemu-img's explanation of a value it does not take (see the end of the loop). */
+      const char *expects = NULL;
 
       if (value != NULL)
         *value++ = '\0';
 
       if (g_str_equal (key, "size"))
-        ok = parse_size (value, &opts->size) && (opts->has_size = TRUE);
+        {
+          ok = parse_size (value, &opts->size) && (opts->has_size = TRUE);
+          expects = SIZE_EXPECTED;
+        }
       else if (g_str_equal (key, "cluster_size"))
         {
           guint64 v = 0;
 
-          ok = parse_size (value, &v) && v <= G_MAXUINT;
-          opts->cluster_size = v;
+          ok = parse_size (value, &v);
+          /* Too large is the power-of-two check's business, as in qemu-img. */
+          opts->cluster_size = v <= G_MAXUINT ? v : 3;
+          expects = SIZE_EXPECTED;
         }
       else if (g_str_equal (key, "compat"))
         {
@@ -141,18 +127,28 @@ strata_create_options_parse (StrataCreateOptions  *opts,
             opts->compat = 3;
           else
             ok = FALSE;
+          key = "version";
         }
       else if (g_str_equal (key, "refcount_bits"))
         {
           guint64 v = 0;
 
-          ok = value != NULL && g_ascii_string_to_unsigned (value, 10, 1, 64, &v, NULL);
-          opts->refcount_bits = v;
+          ok = value != NULL && g_ascii_string_to_unsigned (value, 10, 0, G_MAXUINT64, &v,
+                                                            NULL);
+          /* Any number is taken; the width check explains what is wrong with it. */
+          opts->refcount_bits = v <= 64 ? v : 3;
+          expects = "expects a number";
         }
       else if (g_str_equal (key, "lazy_refcounts"))
-        ok = parse_bool (value, &opts->lazy_refcounts);
+        {
+          ok = parse_bool (value, &opts->lazy_refcounts);
+          expects = "expects 'on' or 'off'";
+        }
       else if (g_str_equal (key, "extended_l2"))
-        ok = parse_bool (value, &opts->extended_l2);
+        {
+          ok = parse_bool (value, &opts->extended_l2);
+          expects = "expects 'on' or 'off'";
+        }
       else if (g_str_equal (key, "compression_type"))
         {
           if (g_strcmp0 (value, "zlib") == 0)
@@ -161,6 +157,7 @@ strata_create_options_parse (StrataCreateOptions  *opts,
             opts->compression_type = STRATA_COMPRESSION_ZSTD;
           else
             ok = FALSE;
+          key = "compression-type";
         }
       else if (g_str_equal (key, "backing_file"))
         opts->backing_file = value != NULL ? g_intern_string (value) : NULL;
@@ -168,7 +165,11 @@ strata_create_options_parse (StrataCreateOptions  *opts,
         opts->backing_format = value != NULL ? g_intern_string (value) : NULL;
       else if (g_str_equal (key, "preallocation"))
         {
-          if (g_strcmp0 (value, "off") != 0)
+          static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
+
+          if (value == NULL || !g_strv_contains (modes, value))
+            ok = FALSE;
+          else if (g_strcmp0 (value, "off") != 0)
             {
               g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                            "preallocation=%s is not supported (only preallocation=off)",
@@ -176,6 +177,9 @@ strata_create_options_parse (StrataCreateOptions  *opts,
               return FALSE;
             }
         }
+      else if (g_str_equal (key, "encryption") &&
+               (g_strcmp0 (value, "off") == 0 || g_strcmp0 (value, "false") == 0))
+        ; /* not encrypted: what we create anyway */
       else if (g_str_equal (key, "encryption") || g_str_has_prefix (key, "encrypt"))
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
@@ -189,11 +193,18 @@ strata_create_options_parse (StrataCreateOptions  *opts,
           return FALSE;
         }
 
+      /* In qemu-img's words: they name the option and what it takes. */
+      if (!ok && expects != NULL)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                       "Parameter '%s' %s", key, expects);
+          return FALSE;
+        }
       if (!ok)
         {
           g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                       "invalid value \"%s\" for option \"%s\"", value != NULL ? value : "",
-                       key);
+                       "Parameter '%s' does not accept value '%s'", key,
+                       value != NULL ? value : "");
           return FALSE;
         }
     }
@@ -210,29 +221,39 @@ check_options (const char                *filename,
 
   if (opts->cluster_size < 512 || opts->cluster_size > 2 * 1024 * 1024 ||
       (opts->cluster_size & (opts->cluster_size - 1)) != 0)
-    why = "the cluster size must be a power of two between 512 and 2M";
+    why = "Cluster size must be a power of two between 512 and 2048k";
   else if (opts->compat != 2 && opts->compat != 3)
     why = "compat must be 0.10 or 1.1";
   else if (opts->refcount_bits == 0 || opts->refcount_bits > 64 ||
            (opts->refcount_bits & (opts->refcount_bits - 1)) != 0)
-    why = "refcount_bits must be a power of two between 1 and 64";
+    why = "Refcount width must be a power of two and may not exceed 64 bits";
   else if (opts->compat < 3 && opts->refcount_bits != 16)
-    why = "refcount widths other than 16 bits need compat=1.1 or above";
+    why = "Different refcount widths than 16 bits require compatibility level 1.1 or above "
+          "(use version=v3 or greater)";
   else if (opts->compat < 3 && opts->lazy_refcounts)
-    why = "lazy refcounts need compat=1.1 or above";
+    why = "Lazy refcounts only supported with compatibility level 1.1 and above "
+          "(use version=v3 or greater)";
   else if (opts->compat < 3 && opts->extended_l2)
-    why = "extended L2 entries need compat=1.1 or above";
+    why = "Extended L2 entries are only supported with compatibility level 1.1 and above "
+          "(use version=v3 or greater)";
   else if (opts->compat < 3 && opts->compression_type != STRATA_COMPRESSION_ZLIB)
-    why = "the zstd compression type needs compat=1.1 or above";
+    why = "Non-zlib compression type is only supported with compatibility level 1.1 and "
+          "above (use version=v3 or greater)";
   else if (opts->extended_l2 && opts->cluster_size < 16384)
-    why = "extended L2 entries need a cluster size of at least 16k";
+    why = "Extended L2 entries are only supported with cluster sizes of at least 16384 "
+          "bytes";
   else if (opts->backing_file != NULL && strlen (opts->backing_file) > QCOW2_MAX_BACKING_NAME)
     why = "the backing file name is longer than 1023 bytes";
   else if (opts->backing_file == NULL && opts->backing_format != NULL)
-    why = "a backing format needs a backing file";
+    why = "Backing format cannot be used without backing file";
   else if (opts->backing_file == NULL && !opts->has_size)
-    why = "the image size must be given";
+    why = "Image creation needs a size parameter";
 
+  if (why != NULL && filename == NULL)
+    {
+      g_set_error_literal (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT, why);
+      return FALSE;
+    }
   if (why != NULL)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT, "%s: %s", filename,
@@ -240,6 +261,20 @@ check_options (const char                *filename,
       return FALSE;
     }
   return TRUE;
+}
+
+gboolean
+strata_create_options_check (const StrataCreateOptions *opts,
+                             GError                   **error)
+{
+  StrataCreateOptions sized;
+
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  /* The size is the caller's business (convert takes the source's). */
+  sized = *opts;
+  sized.has_size = TRUE;
+  return check_options (NULL, &sized, error);
 }
 
 static guint

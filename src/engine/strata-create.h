@@ -31,6 +31,11 @@ gboolean strata_create_options_parse (StrataCreateOptions *opts,
                                       const char          *options,
                                       GError             **error);
 
+/* The checks creation makes of @opts (cluster size, refcount width, what compat=0.10
+ * allows, ...), in qemu-img's words, without a file name; the size is not checked. */
+gboolean strata_create_options_check (const StrataCreateOptions *opts,
+                                      GError                   **error);
+
 /* Creates a qcow2 image at @filename (fails if it exists unless it is replaced through a
  * temporary file: the image is written to a temporary file and renamed). */
 gboolean strata_create_qcow2        (const char                *filename,

@@ -103,7 +103,8 @@ typedef enum
   QCOW2_CLUSTER_COMPRESSED,   /* compressed data, byte granular */
 } Qcow2ClusterKind;
 
-/* A header extension we do not interpret, kept so header rewrites preserve it. */
+/* A header extension we do not interpret, kept so header rewrites preserve it; also a
+ * marker for where the backing format (no data) and the feature name table stood. */
 typedef struct
 {
   guint32  type;

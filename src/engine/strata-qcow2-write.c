@@ -948,9 +948,25 @@ qcow2_truncate (StrataImage  *self,
     return FALSE;
   if (size < self->virtual_size)
     {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: shrinking qcow2 images is not supported", s->filename);
-      return FALSE;
+      guint64 cs = s->cluster_size;
+      guint64 tail_end = MIN ((size + cs - 1) & ~(cs - 1), self->virtual_size);
+
+      /* What lies past the new end goes first, the header last: the tail of the last
+       * cluster reads as zeros (a later growth must not bring it back) and whole clusters
+       * are released. A crash in between leaves the old size with zeros at its end. */
+      if (tail_end > size && !zero_or_discard (self, size, tail_end - size, FALSE, error))
+        return FALSE;
+      if (self->virtual_size > tail_end &&
+          !zero_or_discard (self, tail_end, self->virtual_size - tail_end, TRUE, error))
+        return FALSE;
+      if (!qcow2_writeback (s, error))
+        return FALSE;
+      qcow2_stq (h, size);
+      if (!strata_file_pwrite (s->file, h, 8, 24, error) ||
+          !strata_file_flush (s->file, error))
+        return FALSE;
+      self->virtual_size = size;
+      return TRUE;
     }
   if (needed > QCOW2_MAX_L1_BYTES / 8)
     {

@@ -77,6 +77,25 @@ feature_name (Qcow2State *s,
   return NULL;
 }
 
+/* Remembers where an extension we rewrite ourselves stood (header rewrites keep the
+ * original order), with its bytes when they are kept as they are. */
+static void
+keep_position (Qcow2State   *s,
+               guint32       type,
+               const guint8 *data,
+               guint32       len)
+{
+  Qcow2Extension *ext = g_new0 (Qcow2Extension, 1);
+
+  for (guint i = 0; i < s->unknown_extensions->len; i++)
+    if (((Qcow2Extension *) g_ptr_array_index (s->unknown_extensions, i))->type == type)
+      g_ptr_array_remove_index (s->unknown_extensions, i--);
+  ext->type = type;
+  ext->length = len;
+  ext->data = data != NULL ? g_memdup2 (data, len) : NULL;
+  g_ptr_array_add (s->unknown_extensions, ext);
+}
+
 static gboolean
 parse_extensions (Qcow2State    *s,
                   const guint8  *cluster0,
@@ -106,6 +125,7 @@ parse_extensions (Qcow2State    *s,
             return qcow2_corrupt (s, error, "the backing format name is too long");
           g_free (*backing_format);
           *backing_format = g_strndup ((const char *) data, len);
+          keep_position (s, type, NULL, 0);
           break;
 
         case QCOW2_EXT_FEATURE_TABLE:
@@ -119,6 +139,8 @@ parse_extensions (Qcow2State    *s,
                   s->feature_names[t][bit] = g_strndup ((const char *) data + i + 2, 46);
                 }
             }
+          /* The image's own table, byte for byte, where it was. */
+          keep_position (s, type, data, len);
           break;
 
         default:
@@ -771,6 +793,16 @@ append_extension (GByteArray   *buf,
   g_byte_array_append (buf, pad, ((len + 7) & ~7u) - len);
 }
 
+static gboolean
+has_extension (Qcow2State *s,
+               guint32     type)
+{
+  for (guint i = 0; s->unknown_extensions != NULL && i < s->unknown_extensions->len; i++)
+    if (((Qcow2Extension *) g_ptr_array_index (s->unknown_extensions, i))->type == type)
+      return TRUE;
+  return FALSE;
+}
+
 static GByteArray *
 build_header (Qcow2State  *s,
               guint64      virtual_size,
@@ -814,7 +846,10 @@ build_header (Qcow2State  *s,
     }
   g_byte_array_append (buf, h, header_length);
 
-  if (backing_name != NULL && backing_format != NULL)
+  /* Extensions keep the order they had in the file; a new backing format goes first and
+   * a new feature name table last, where QEMU puts them. */
+  if (backing_name != NULL && backing_format != NULL &&
+      !has_extension (s, QCOW2_EXT_BACKING_FORMAT))
     append_extension (buf, QCOW2_EXT_BACKING_FORMAT, backing_format, strlen (backing_format));
 
   for (guint i = 0; s->unknown_extensions != NULL && i < s->unknown_extensions->len; i++)
@@ -823,10 +858,18 @@ build_header (Qcow2State  *s,
 
       if (ext->type == QCOW2_EXT_BITMAPS && !(s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
         continue; /* invalidated bitmaps are dropped, as QEMU does */
+      if (ext->type == QCOW2_EXT_BACKING_FORMAT)
+        {
+          if (backing_name != NULL && backing_format != NULL)
+            append_extension (buf, ext->type, backing_format, strlen (backing_format));
+          continue;
+        }
+      if (ext->type == QCOW2_EXT_FEATURE_TABLE && (!feature_table || s->version < 3))
+        continue;
       append_extension (buf, ext->type, ext->data, ext->length);
     }
 
-  if (s->version >= 3 && feature_table)
+  if (s->version >= 3 && feature_table && !has_extension (s, QCOW2_EXT_FEATURE_TABLE))
     {
       guint8 table[8 * 48] = { 0 };
       guint n = 0;

@@ -329,7 +329,7 @@ test_mission (void)
 
   g_free (tu_run_ok ("cd '%s' && %s rebase -p -b copy.qcow2 -F qcow2 o1.qcow2", d,
                      tu_strata_img ()));
-  out = tu_run_ok ("cd '%s' && %s commit o1.qcow2", d, tu_strata_img ());
+  out = tu_run_ok ("cd '%s' && %s commit --sizes o1.qcow2", d, tu_strata_img ());
   g_assert_nonnull (strstr (out, "Before:"));
   g_assert_nonnull (strstr (out, "Predicted after:"));
   g_assert_nonnull (strstr (out, "Image committed."));
@@ -371,9 +371,9 @@ test_commit_into_copy_cli (void)
   sum2 = tu_file_checksum (base);
   g_assert_cmpstr (sum, ==, sum2);
 
-  /* The report names the original base and the copy for what they are. */
+  /* With --sizes the report names the original base and the copy for what they are. */
   {
-    g_autofree char *out = tu_run_ok ("cd '%s' && %s commit --into-copy copy2.qcow2 sib.qcow2",
+    g_autofree char *out = tu_run_ok ("cd '%s' && %s commit --sizes --into-copy copy2.qcow2 sib.qcow2",
                                       d, tu_strata_img ());
 
     g_assert_nonnull (strstr (out, "original base base.qcow2:"));

@@ -12,6 +12,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+/* Both tools fail with the same exit code and the same message. */
+static void
+assert_same_error (const char *dir,
+                   const char *args)
+{
+  g_auto(CliResult) q = { 0 };
+  g_auto(CliResult) s = { 0 };
+  g_autoptr(GString) qerr = NULL;
+
+  cli_run_qemu (&q, dir, args);
+  cli_run_strata (&s, dir, args);
+  g_assert_cmpint (s.rc, ==, q.rc);
+  qerr = g_string_new (q.err);
+  g_string_replace (qerr, "qemu-img: ", "strata-img: ", 0);
+  g_string_replace (qerr, "Try 'strata-img --help' for more information\n", "", 0);
+  g_assert_cmpstr (s.err, ==, qerr->str);
+}
+
 static char *
 make_dir (const char *name, const char *setup)
 {
@@ -89,7 +107,8 @@ test_missing_backing (void)
   assert_same_info (dir, "info --output=json top.qcow2", NULL);
   assert_qemu_fails (dir, "info --backing-chain top.qcow2");
   assert_fails_naming (dir, "info --backing-chain top.qcow2", "nothere.qcow2");
-  assert_fails_naming (dir, "info --backing-chain top.qcow2", "top.qcow2");
+  /* In qemu-img's words, which name the file that is missing. */
+  assert_same_error (dir, "info --backing-chain top.qcow2");
   assert_qemu_fails (dir, "map top.qcow2");
   assert_fails_naming (dir, "map --output=json top.qcow2", "nothere.qcow2");
 }
@@ -109,6 +128,7 @@ test_loop_two (void)
   assert_same_info (dir, "info --output=json a.qcow2", NULL);
   assert_qemu_fails (dir, "info --backing-chain a.qcow2");
   assert_fails_naming (dir, "info --backing-chain a.qcow2", "a.qcow2");
+  assert_same_error (dir, "info --backing-chain a.qcow2");
   assert_fails_naming (dir, "info --backing-chain --output=json b.qcow2", "b.qcow2");
   /* qemu-img 7.2 map never returns on a loop; we stop with an error. */
   assert_fails_naming (dir, "map a.qcow2", "a.qcow2");
@@ -246,7 +266,8 @@ static void
 check_locked (const char *dir, const char *format, const char *file)
 {
   g_autofree char *info = g_strdup_printf ("info %s", file);
-  g_autofree char *info_u = g_strdup_printf ("info -U %s", file);
+  g_autofree char *info_u = g_strdup_printf ("info -U --strata-keys %s", file);
+  g_autofree char *keys_u = g_strdup_printf ("info -U --strata-keys --output=json %s", file);
   g_autofree char *json_u = g_strdup_printf ("info -U --output=json %s", file);
   g_autofree char *map = g_strdup_printf ("map %s", file);
   g_autofree char *map_u = g_strdup_printf ("map -U --output=json %s", file);
@@ -261,18 +282,37 @@ check_locked (const char *dir, const char *format, const char *file)
     assert_qemu_fails (dir, info);
   assert_fails_naming (dir, info, file);
   assert_fails_naming (dir, map, file);
+  /* In qemu-img's words: 'Failed to get shared "write" lock', 'Is another process using
+   * the image [FILE]?'. */
+  if (strcmp (format, "raw") != 0)
+    {
+      g_autofree char *check = g_strdup_printf ("check %s", file);
+      g_autofree char *convert = g_strdup_printf ("convert -O raw %s out.raw", file);
+      g_autofree char *rebase = g_strdup_printf ("rebase -u -b '' %s", file);
+
+      assert_same_error (dir, info);
+      assert_same_error (dir, map);
+      assert_same_error (dir, check);
+      assert_same_error (dir, convert);
+      assert_same_error (dir, rebase);
+    }
 
   cli_run_strata (&s, dir, info_u);
   g_assert_cmpint (s.rc, ==, 0);
   g_assert_nonnull (strstr (s.out, "in use: yes"));
   cli_result_clear (&s);
 
-  cli_run_strata (&s, dir, json_u);
+  cli_run_strata (&s, dir, keys_u);
   g_assert_cmpint (s.rc, ==, 0);
   g_assert_nonnull (strstr (s.out, "\"strata-in-use\": true"));
   cli_run_qemu (&q, dir, json_u);
   g_assert_cmpint (q.rc, ==, 0);
   cli_assert_json_matches (json_u, q.out, s.out, NULL);
+  cli_result_clear (&s);
+  /* Without --strata-keys, qemu-img's keys only. */
+  cli_run_strata (&s, dir, json_u);
+  g_assert_cmpint (s.rc, ==, 0);
+  g_assert_null (strstr (s.out, "strata-"));
   cli_result_clear (&s);
 
   cli_run_strata (&s, dir, map_u);
@@ -282,7 +322,7 @@ check_locked (const char *dir, const char *format, const char *file)
 
   /* Released: no -U needed, and no longer reported in use. */
   cli_result_clear (&s);
-  cli_run_strata (&s, dir, info);
+  cli_run_strata (&s, dir, info_u);
   g_assert_cmpint (s.rc, ==, 0);
   g_assert_null (strstr (s.out, "in use"));
 }
@@ -313,11 +353,11 @@ test_protected (void)
                                    "qemu-img create -q -f raw ro.raw 1M && chmod a-w ro.raw");
   g_auto(CliResult) s = { 0 };
 
-  cli_run_strata (&s, dir, "info ro.raw");
+  cli_run_strata (&s, dir, "info --strata-keys ro.raw");
   g_assert_cmpint (s.rc, ==, 0);
   g_assert_nonnull (strstr (s.out, "protected: yes"));
   cli_result_clear (&s);
-  cli_run_strata (&s, dir, "info --output=json ro.raw");
+  cli_run_strata (&s, dir, "info --strata-keys --output=json ro.raw");
   g_assert_nonnull (strstr (s.out, "\"strata-protected\": true"));
 }
 

@@ -614,8 +614,8 @@ test_cli (void)
   g_clear_pointer (&out, g_free);
   g_clear_pointer (&err, g_free);
 
-  /* -p: progress in qemu-img's format and one summary line. */
-  rc = tu_run (&out, &err, "%s convert -p -c -o compression_type=zstd,cluster_size=4k "
+  /* -p: progress in qemu-img's format; --sizes adds one summary line. */
+  rc = tu_run (&out, &err, "%s convert -p --sizes -c -o compression_type=zstd,cluster_size=4k "
                "-O qcow2 '%s' '%s'", tu_strata_img (), src, dst);
   g_assert_cmpint (rc, ==, 0);
   g_assert_nonnull (strstr (out, "    (100.00/100%)"));

@@ -14,6 +14,7 @@
 #include "strata-file.h"
 #include "strata-image.h"
 #include "strata-rebase.h"
+#include "strata-resize.h"
 #include "test-util.h"
 
 #include <signal.h>
@@ -360,6 +361,26 @@ run_repair (const char *dir, GError **error)
   return ok;
 }
 
+/* Growing far enough that the L1 table moves (4k clusters: 4 entries become 1024). */
+static gboolean
+run_resize_grow (const char *dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, "grow.qcow2", NULL);
+  StrataResizeOptions opts = { 0 };
+
+  return strata_resize_sync (path, &opts, 0, 2ull << 30, error);
+}
+
+/* Shrinking to the middle of a cluster: the tail is zeroed, whole clusters released. */
+static gboolean
+run_resize_shrink (const char *dir, GError **error)
+{
+  g_autofree char *path = g_build_filename (dir, "shrink.qcow2", NULL);
+  StrataResizeOptions opts = { .shrink = TRUE };
+
+  return strata_resize_sync (path, &opts, 0, 3 * 1024 * 1024 + 1536, error);
+}
+
 static const char *chain_files[] = { "top.qcow2", "base.qcow2", "new.qcow2", NULL };
 static const char *leaky_files[] = { "leaky.qcow2", NULL };
 
@@ -404,6 +425,39 @@ test_crash_rebase (void)
   g_autofree char *view = g_build_filename (tu_dir (), "rebase", "view.raw", NULL);
   Scenario sc = { "rebase", chain_files, run_rebase, "top.qcow2", view };
 
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+/* A power cut leaves the old size or the new one; both read as before (the new area as
+ * zeros), and QEMU finds no corruption. */
+static void
+test_crash_resize_grow (void)
+{
+  static const char *files[] = { "grow.qcow2", NULL };
+  g_autofree char *pre = g_build_filename (tu_dir (), "resize-grow", "pre", NULL);
+  g_autofree char *view = g_build_filename (tu_dir (), "resize-grow", "view.raw", NULL);
+  Scenario sc = { "resize-grow", files, run_resize_grow, "grow.qcow2", view };
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 -o cluster_size=4k grow.qcow2 8M && "
+                     "qemu-io -c 'write -P 1 0 1M' -c 'write -P 2 6M 2M' grow.qcow2 && "
+                     "qemu-img convert -O raw grow.qcow2 ../view.raw", pre, pre));
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+/* The guest view changes (the size), so only QEMU's verdict and the re-run are checked. */
+static void
+test_crash_resize_shrink (void)
+{
+  static const char *files[] = { "shrink.qcow2", NULL };
+  g_autofree char *pre = g_build_filename (tu_dir (), "resize-shrink", "pre", NULL);
+  Scenario sc = { "resize-shrink", files, run_resize_shrink, "", NULL };
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 -o cluster_size=4k shrink.qcow2 8M && "
+                     "qemu-io -c 'write -P 1 0 8M' shrink.qcow2", pre, pre));
   run_power_cuts (&sc, pre);
   run_injected_failures (&sc, pre);
 }
@@ -602,6 +656,8 @@ main (int argc, char **argv)
   g_test_add_func ("/crash/check-repair", test_crash_repair);
   g_test_add_func ("/crash/commit", test_crash_commit);
   g_test_add_func ("/crash/rebase", test_crash_rebase);
+  g_test_add_func ("/crash/resize-grow", test_crash_resize_grow);
+  g_test_add_func ("/crash/resize-shrink", test_crash_resize_shrink);
   g_test_add_func ("/crash/sigkill-commit", test_sigkill_commit);
   g_test_add_func ("/crash/commit-reuse", test_crash_commit_reuse);
   g_test_add_func ("/crash/rebase-reuse", test_crash_rebase_after_commit);

@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include "strata-resize.h"
+
+#include "strata-error.h"
+
+#include <fcntl.h>
+#include <string.h>
+
+static gboolean
+preallocate (StrataImage     *image,
+             StrataPrealloc   prealloc,
+             guint64          from,
+             guint64          to,
+             GError         **error)
+{
+  StrataFile *file = strata_image_get_file (image);
+
+  if (prealloc == STRATA_PREALLOC_FALLOC)
+    {
+      int r = posix_fallocate (strata_file_get_fd (file), (off_t) from, (off_t) (to - from));
+
+      if (r != 0)
+        {
+          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                       "%s: Could not preallocate new data: %s",
+                       strata_image_get_filename (image), g_strerror (r));
+          return FALSE;
+        }
+    }
+  else if (prealloc == STRATA_PREALLOC_FULL)
+    {
+      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
+
+      for (guint64 off = from; off < to; off += 1024 * 1024)
+        if (!strata_file_pwrite (file, zeros, MIN (1024 * 1024, to - off), off, error))
+          return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+strata_resize_sync (const char                *filename,
+                    const StrataResizeOptions *opts,
+                    int                        relative,
+                    guint64                    size,
+                    GError                   **error)
+{
+  g_autoptr(StrataImage) image = NULL;
+  const char *format;
+  guint64 old_size, new_size;
+  gboolean raw, ok;
+
+  g_return_val_if_fail (filename != NULL, FALSE);
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  image = strata_image_open (filename, opts->format, STRATA_OPEN_WRITE, error);
+  if (image == NULL)
+    return FALSE;
+  format = strata_image_get_format (image);
+  raw = strcmp (format, "raw") == 0;
+  if (!raw && strcmp (format, "qcow2") != 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: resizing %s images is not supported (raw and qcow2 only)", filename,
+                   format);
+      return FALSE;
+    }
+
+  old_size = strata_image_get_size (image);
+  if (relative < 0)
+    new_size = size >= old_size ? 0 : old_size - size;
+  else if (relative > 0)
+    new_size = size > G_MAXINT64 - old_size ? G_MAXUINT64 : old_size + size;
+  else
+    new_size = size;
+
+  /* qemu-img's checks, in its order and words. */
+  if (new_size == 0 || new_size > G_MAXINT64)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "New image size must be positive");
+      return FALSE;
+    }
+  if (opts->prealloc == STRATA_PREALLOC_METADATA && raw)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "Unsupported preallocation mode: metadata");
+      return FALSE;
+    }
+  if (new_size < old_size && !opts->shrink)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "Use the --shrink option to perform a shrink operation.");
+      return FALSE;
+    }
+  if (!raw && new_size % 512 != 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "The new size must be a multiple of 512");
+      return FALSE;
+    }
+  if (!raw && opts->prealloc != STRATA_PREALLOC_OFF)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: preallocation when resizing qcow2 images is not supported "
+                   "(only --preallocation=off)", filename);
+      return FALSE;
+    }
+
+  ok = strata_image_truncate (image, new_size, error) &&
+       (!raw || new_size <= old_size ||
+        preallocate (image, opts->prealloc, old_size, new_size, error));
+  if (!ok)
+    {
+      g_autoptr(GError) ignored = NULL;
+
+      strata_image_close (image, &ignored);
+      return FALSE;
+    }
+  return strata_image_close (image, error);
+}
