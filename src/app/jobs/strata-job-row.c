@@ -2,6 +2,7 @@
 #include <glib/gi18n.h>
 
 #include "strata-job-row.h"
+#include "strata-jobs-resources.h"
 
 struct _StrataJobRow
 {
@@ -130,6 +131,10 @@ strata_job_row_class_init (StrataJobRowClass *klass)
   GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
 
   object_class->dispose = strata_job_row_dispose;
+
+  /* Referencing the resource keeps its object file (and its registration) in the link
+   * of a static library. */
+  (void) strata_jobs_get_resource ();
 
   gtk_widget_class_set_template_from_resource (widget_class,
                                                "/org/gnome/Strata/jobs/strata-job-row.ui");
