@@ -2,6 +2,7 @@
 #include <glib/gi18n.h>
 
 #include "strata-error.h"
+#include "strata-convert-wizard.h"
 #include "strata-wizards.h"
 
 /*
@@ -118,7 +119,7 @@ applies_run (StrataLibraryNode *node)
 }
 
 static const WizardInfo wizards[] = {
-  { "convert",   applies_convert,   NULL },
+  { "convert",   applies_convert,   strata_convert_wizard_new },
   { "overlays",  applies_overlays,  NULL },
   { "rebase",    applies_rebase,    NULL },
   { "commit",    applies_commit,    NULL },
