@@ -197,3 +197,35 @@ strata_wizard_rescan (StrataLibrary *library,
   if (library != NULL && path != NULL)
     strata_library_rescan_file (library, path);
 }
+
+char *
+strata_wizard_relative_path (const char *from_dir,
+                             const char *target)
+{
+  g_autofree char *dir = g_canonicalize_filename (from_dir, NULL);
+  g_autofree char *path = g_canonicalize_filename (target, NULL);
+  g_auto(GStrv) a = g_strsplit (dir, "/", -1);
+  g_auto(GStrv) b = g_strsplit (path, "/", -1);
+  GString *out = g_string_new (NULL);
+  guint common = 0;
+  guint i;
+
+  /* The last component of @target is the file itself and is never shared with a folder. */
+  while (a[common] != NULL && b[common] != NULL && b[common + 1] != NULL
+         && g_strcmp0 (a[common], b[common]) == 0)
+    common++;
+
+  for (i = common; a[i] != NULL; i++)
+    if (*a[i] != '\0')
+      g_string_append (out, "../");
+  for (i = common; b[i] != NULL; i++)
+    {
+      if (*b[i] == '\0')
+        continue;
+      g_string_append (out, b[i]);
+      if (b[i + 1] != NULL)
+        g_string_append_c (out, '/');
+    }
+
+  return g_string_free (out, FALSE);
+}

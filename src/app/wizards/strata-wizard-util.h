@@ -48,6 +48,11 @@ void      strata_wizard_choose_file      (GtkWidget             *wizard,
                                           const char            *initial,
                                           StrataWizardChooseFunc callback);
 
+/* @target as a path relative to the folder @from_dir ("base.qcow2", "../bases/base.qcow2"),
+ * both absolute. */
+char     *strata_wizard_relative_path    (const char *from_dir,
+                                          const char *target);
+
 /* The library asks to look at @path again (nothing when @library is NULL). */
 void      strata_wizard_rescan           (StrataLibrary *library,
                                           const char    *path);

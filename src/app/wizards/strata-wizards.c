@@ -3,6 +3,7 @@
 
 #include "strata-error.h"
 #include "strata-convert-wizard.h"
+#include "strata-overlays-wizard.h"
 #include "strata-wizards.h"
 
 /*
@@ -120,7 +121,7 @@ applies_run (StrataLibraryNode *node)
 
 static const WizardInfo wizards[] = {
   { "convert",   applies_convert,   strata_convert_wizard_new },
-  { "overlays",  applies_overlays,  NULL },
+  { "overlays",  applies_overlays,  strata_overlays_wizard_new },
   { "rebase",    applies_rebase,    NULL },
   { "commit",    applies_commit,    NULL },
   { "check",     applies_check,     NULL },
