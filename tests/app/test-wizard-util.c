@@ -158,6 +158,20 @@ wt_find (GtkWidget *widget,
 }
 
 GtkWidget *
+wt_find_on_page (GtkWidget  *wizard,
+                 const char *page,
+                 GType       type)
+{
+  GtkWidget *stack = wt_find (wizard, GTK_TYPE_STACK);
+  GtkWidget *child;
+
+  g_assert_nonnull (stack);
+  child = gtk_stack_get_child_by_name (GTK_STACK (stack), page);
+  g_assert_nonnull (child);
+  return wt_find (child, type);
+}
+
+GtkWidget *
 wt_find_label (GtkWidget  *widget,
                const char *text)
 {
