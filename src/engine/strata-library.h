@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "strata-image.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -86,6 +88,10 @@ const char        *strata_library_node_get_error          (StrataLibraryNode *se
 GPtrArray         *strata_library_node_dup_overlays       (StrataLibraryNode *self);
 /* Walks the backing pointers: 0 for a node without backing. Loops count once. */
 guint              strata_library_node_get_depth          (StrataLibraryNode *self);
+/* What `info` says of the image (its JSON for `tree`), read from the header only: no
+ * allocation walk, so has_allocated_bytes is FALSE for qcow2. NULL for missing and
+ * unreadable nodes. Owned by the node; replaced when the file is inspected again. */
+const StrataImageInfo *strata_library_node_get_image_info (StrataLibraryNode *self);
 
 #define STRATA_TYPE_LIBRARY (strata_library_get_type ())
 G_DECLARE_FINAL_TYPE (StrataLibrary, strata_library, STRATA, LIBRARY, GObject)
@@ -122,6 +128,8 @@ StrataLibraryNode  *strata_library_lookup_id        (StrataLibrary      *self,
 guint               strata_library_count_in_folder  (StrataLibrary      *self,
                                                      const char         *folder);
 gboolean            strata_library_get_scanning     (StrataLibrary      *self);
+guint               strata_library_get_n_images     (StrataLibrary      *self);
+guint               strata_library_get_n_problems   (StrataLibrary      *self);
 /* Inspect @path again now (after an operation changed it, or a file the user opened outside
  * the folders). Asynchronous like the scan; the model reports the change. */
 void                strata_library_rescan_file      (StrataLibrary      *self,
