@@ -210,12 +210,26 @@ node_select_request_cb (StrataChainGraph *self,
 }
 
 static void
+node_locate_request_cb (StrataChainGraph *self,
+                        StrataChainNode  *widget)
+{
+  g_autoptr(GPtrArray) overlays = strata_library_node_dup_overlays (strata_chain_node_get_node (widget));
+
+  if (overlays == NULL || overlays->len == 0)
+    return;
+  strata_chain_graph_select_node (self, g_ptr_array_index (overlays, 0));
+  gtk_widget_activate_action (GTK_WIDGET (self), "win.locate", NULL);
+}
+
+static void
 add_node (StrataChainGraph  *self,
           StrataLibraryNode *node)
 {
   GtkWidget *widget = strata_chain_node_new (node);
 
   g_signal_connect_object (widget, "select-request", G_CALLBACK (node_select_request_cb),
+                           self, G_CONNECT_SWAPPED);
+  g_signal_connect_object (widget, "locate-request", G_CALLBACK (node_locate_request_cb),
                            self, G_CONNECT_SWAPPED);
   gtk_widget_set_parent (widget, GTK_WIDGET (self));
   g_hash_table_insert (self->widgets, node, widget);
@@ -449,8 +463,7 @@ neighbour (StrataChainGraph  *self,
     case GDK_KEY_KP_Right:
       {
         g_autoptr(GPtrArray) siblings = dup_siblings (self, node);
-        gboolean rtl = gtk_widget_get_direction (GTK_WIDGET (self)) == GTK_TEXT_DIR_RTL;
-        gboolean forward = (keyval == GDK_KEY_Right || keyval == GDK_KEY_KP_Right) != rtl;
+        gboolean forward = keyval == GDK_KEY_Right || keyval == GDK_KEY_KP_Right;
         guint index;
 
         if (siblings == NULL || !g_ptr_array_find (siblings, node, &index))
@@ -467,37 +480,35 @@ neighbour (StrataChainGraph  *self,
     }
 }
 
-static gboolean
-key_pressed_cb (GtkEventControllerKey *controller,
-                guint                  keyval,
-                guint                  keycode,
-                GdkModifierType        state,
-                StrataChainGraph      *self)
+/* "graph.select-backing", "graph.select-overlay", "graph.select-previous",
+ * "graph.select-next": the arrow keys, as actions so that tests and assistive tools
+ * can use them too. */
+static void
+navigate_action_cb (GtkWidget  *widget,
+                    const char *action_name,
+                    GVariant   *parameter)
 {
+  StrataChainGraph *self = STRATA_CHAIN_GRAPH (widget);
   StrataLibraryNode *node = strata_chain_graph_get_selected_node (self);
-  StrataLibraryNode *next;
+  StrataLibraryNode *next = NULL;
+  guint keyval;
 
-  if (node == NULL || (state & (GDK_CONTROL_MASK | GDK_ALT_MASK | GDK_SHIFT_MASK)) != 0)
-    return FALSE;
-  if (keyval == GDK_KEY_Delete || keyval == GDK_KEY_KP_Delete)
-    return gtk_widget_activate_action (GTK_WIDGET (self), "win.delete", NULL);
+  if (node == NULL)
+    return;
+  if (g_str_equal (action_name, "graph.select-backing"))
+    keyval = GDK_KEY_Up;
+  else if (g_str_equal (action_name, "graph.select-overlay"))
+    keyval = GDK_KEY_Down;
+  else if (g_str_equal (action_name, "graph.select-previous"))
+    keyval = gtk_widget_get_direction (widget) == GTK_TEXT_DIR_RTL ? GDK_KEY_Right : GDK_KEY_Left;
+  else
+    keyval = gtk_widget_get_direction (widget) == GTK_TEXT_DIR_RTL ? GDK_KEY_Left : GDK_KEY_Right;
 
-  switch (keyval)
-    {
-    case GDK_KEY_Up: case GDK_KEY_KP_Up:
-    case GDK_KEY_Down: case GDK_KEY_KP_Down:
-    case GDK_KEY_Left: case GDK_KEY_KP_Left:
-    case GDK_KEY_Right: case GDK_KEY_KP_Right:
-      next = neighbour (self, node, keyval);
-      if (next != NULL && g_hash_table_contains (self->widgets, next))
-        strata_chain_graph_select_node (self, next);
-      else
-        gtk_widget_error_bell (GTK_WIDGET (self));
-      /* Arrow keys stay inside the graph: Tab leaves it. */
-      return TRUE;
-    default:
-      return FALSE;
-    }
+  next = neighbour (self, node, keyval);
+  if (next != NULL && g_hash_table_contains (self->widgets, next))
+    strata_chain_graph_select_node (self, next);
+  else
+    gtk_widget_error_bell (widget);
 }
 
 static void
@@ -566,6 +577,8 @@ append_segment (GtkSnapshot          *snapshot,
     }
 }
 
+/* An opaque colour @alpha of the way from the background to @name, so that edges sharing
+ * a trunk do not darken where they overlap. */
 static void
 lookup_color (GtkWidget  *widget,
               const char *name,
@@ -573,10 +586,16 @@ lookup_color (GtkWidget  *widget,
               GdkRGBA    *color)
 {
   GtkStyleContext *context = gtk_widget_get_style_context (widget);
+  GdkRGBA bg;
 
   if (!gtk_style_context_lookup_color (context, name, color))
     gtk_style_context_get_color (context, color);
-  color->alpha *= alpha;
+  if (!gtk_style_context_lookup_color (context, "view_bg_color", &bg))
+    bg = (GdkRGBA) { 1, 1, 1, 1 };
+  color->red = bg.red + (color->red - bg.red) * alpha;
+  color->green = bg.green + (color->green - bg.green) * alpha;
+  color->blue = bg.blue + (color->blue - bg.blue) * alpha;
+  color->alpha = 1.0;
 }
 
 static void
@@ -736,6 +755,26 @@ strata_chain_graph_class_init (StrataChainGraphClass *klass)
                          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
+  {
+    static const struct { const char *action; guint keys[2]; } bindings[] = {
+      { "graph.select-backing", { GDK_KEY_Up, GDK_KEY_KP_Up } },
+      { "graph.select-overlay", { GDK_KEY_Down, GDK_KEY_KP_Down } },
+      { "graph.select-previous", { GDK_KEY_Left, GDK_KEY_KP_Left } },
+      { "graph.select-next", { GDK_KEY_Right, GDK_KEY_KP_Right } },
+    };
+
+    for (guint i = 0; i < G_N_ELEMENTS (bindings); i++)
+      {
+        gtk_widget_class_install_action (widget_class, bindings[i].action, NULL,
+                                         navigate_action_cb);
+        for (guint k = 0; k < 2; k++)
+          gtk_widget_class_add_binding_action (widget_class, bindings[i].keys[k], 0,
+                                               bindings[i].action, NULL);
+      }
+    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_Delete, 0, "win.delete", NULL);
+    gtk_widget_class_add_binding_action (widget_class, GDK_KEY_KP_Delete, 0, "win.delete", NULL);
+  }
+
   gtk_widget_class_set_layout_manager_type (widget_class, STRATA_TYPE_CHAIN_LAYOUT);
   gtk_widget_class_set_css_name (widget_class, "chaingraph");
   gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_TREE);
@@ -744,15 +783,9 @@ strata_chain_graph_class_init (StrataChainGraphClass *klass)
 static void
 strata_chain_graph_init (StrataChainGraph *self)
 {
-  GtkEventController *keys;
-
   self->nodes = g_ptr_array_new_with_free_func (g_object_unref);
   self->selection = g_ptr_array_new_with_free_func (g_object_unref);
   self->widgets = g_hash_table_new (NULL, NULL);
-
-  keys = gtk_event_controller_key_new ();
-  g_signal_connect (keys, "key-pressed", G_CALLBACK (key_pressed_cb), self);
-  gtk_widget_add_controller (GTK_WIDGET (self), keys);
 
   gtk_accessible_update_property (GTK_ACCESSIBLE (self),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, _("Backing chains"),

@@ -6,7 +6,7 @@
 
 #define NODE_W         STRATA_CHAIN_NODE_WIDTH
 #define MARGIN         24
-#define HGAP           20   /* between siblings */
+#define HGAP           16   /* between siblings */
 #define VGAP           40   /* between layers; the edges run here */
 #define CHAIN_GAP      40   /* between chains in a row */
 #define ROW_GAP        48   /* between rows of chains */

@@ -6,6 +6,7 @@
 #include "strata-chain-node.h"
 #include "strata-node-actions.h"
 #include "strata-node-text.h"
+#include "strata-wizards.h"
 
 struct _StrataChainNode
 {
@@ -35,6 +36,7 @@ enum {
 
 enum {
   SIGNAL_SELECT_REQUEST,
+  SIGNAL_LOCATE_REQUEST,
   N_SIGNALS
 };
 
@@ -143,6 +145,7 @@ strata_chain_node_update (StrataChainNode *self)
   gtk_label_set_text (GTK_LABEL (self->name_label), strata_library_node_get_name (node));
   gtk_widget_set_tooltip_text (self->name_label, strata_library_node_get_path (node));
   gtk_label_set_text (GTK_LABEL (self->summary_label), summary);
+  gtk_widget_set_tooltip_text (self->summary_label, strata_library_node_get_error (node));
 
   if (broken)
     gtk_widget_add_css_class (widget, "broken");
@@ -199,7 +202,8 @@ strata_chain_node_update (StrataChainNode *self)
   gtk_widget_set_visible (self->usage_bar, !broken);
   gtk_widget_set_visible (self->footer_label, !broken);
   gtk_widget_set_visible (self->locate_button,
-                          kind == STRATA_NODE_MISSING || kind == STRATA_NODE_LOOP);
+                          kind == STRATA_NODE_MISSING && n_overlays > 0
+                          && strata_wizard_is_available ("locate"));
 
   strata_chain_node_update_accessible (self);
 }
@@ -254,11 +258,12 @@ click_pressed_cb (GtkGestureClick *gesture,
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
 }
 
+/* The locate wizard repairs the overlays that point here: the first one is selected and
+ * the wizard opened on it. */
 static void
 locate_clicked_cb (StrataChainNode *self)
 {
-  g_signal_emit (self, signals[SIGNAL_SELECT_REQUEST], 0);
-  gtk_widget_activate_action (GTK_WIDGET (self), "win.locate", NULL);
+  g_signal_emit (self, signals[SIGNAL_LOCATE_REQUEST], 0);
 }
 
 static void
@@ -267,6 +272,12 @@ menu_action_cb (GtkWidget  *widget,
                 GVariant   *parameter)
 {
   strata_chain_node_popup_menu (STRATA_CHAIN_NODE (widget));
+}
+
+static GtkSizeRequestMode
+strata_chain_node_get_request_mode (GtkWidget *widget)
+{
+  return GTK_SIZE_REQUEST_HEIGHT_FOR_WIDTH;
 }
 
 static void
@@ -373,6 +384,7 @@ strata_chain_node_class_init (StrataChainNodeClass *klass)
   object_class->dispose = strata_chain_node_dispose;
   object_class->get_property = strata_chain_node_get_property;
   object_class->set_property = strata_chain_node_set_property;
+  widget_class->get_request_mode = strata_chain_node_get_request_mode;
   widget_class->measure = strata_chain_node_measure;
   widget_class->size_allocate = strata_chain_node_size_allocate;
 
@@ -386,6 +398,9 @@ strata_chain_node_class_init (StrataChainNodeClass *klass)
 
   signals[SIGNAL_SELECT_REQUEST] =
     g_signal_new ("select-request", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+  signals[SIGNAL_LOCATE_REQUEST] =
+    g_signal_new ("locate-request", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
 
   gtk_widget_class_install_action (widget_class, "node.menu", NULL, menu_action_cb);

@@ -12,13 +12,14 @@ G_BEGIN_DECLS
  * focusable widget with an accessible name; built in code rather than from a template, since
  * a library can hold a thousand of them.
  *
- * Signals: "select-request" (a click or a context menu on it; the graph selects it).
+ * Signals: "select-request" (a click or a context menu on it; the graph selects it),
+ * "locate-request" (the Locate… button of a missing backing file).
  */
 #define STRATA_TYPE_CHAIN_NODE (strata_chain_node_get_type ())
 G_DECLARE_FINAL_TYPE (StrataChainNode, strata_chain_node, STRATA, CHAIN_NODE, GtkWidget)
 
 /* The fixed width of a node at zoom 1, in pixels. */
-#define STRATA_CHAIN_NODE_WIDTH 232
+#define STRATA_CHAIN_NODE_WIDTH 208
 
 GtkWidget         *strata_chain_node_new          (StrataLibraryNode *node);
 StrataLibraryNode *strata_chain_node_get_node     (StrataChainNode   *self);

@@ -222,7 +222,7 @@ update_fields (StrataDetailsPane *self)
       if (apparent != allocated)
         file_size = strata_text_disk_size (apparent);
       if (cluster > 0)
-        cluster_size = g_format_size_full (cluster, G_FORMAT_SIZE_IEC_UNITS);
+        cluster_size = strata_text_virtual_size (cluster);
     }
   set_row (self->virtual_size_row, self->virtual_size_value, virtual_size);
   set_row (self->disk_usage_row, self->disk_usage_value, disk_usage);
@@ -402,6 +402,7 @@ strata_details_pane_set_node (StrataDetailsPane *self,
 static void
 strata_details_pane_dispose (GObject *object)
 {
+  GtkWidget *child;
   StrataDetailsPane *self = STRATA_DETAILS_PANE (object);
 
   g_clear_handle_id (&self->update_idle, g_source_remove);
@@ -409,6 +410,9 @@ strata_details_pane_dispose (GObject *object)
     g_signal_handlers_disconnect_by_data (self->node, self);
   g_clear_object (&self->node);
   gtk_widget_dispose_template (GTK_WIDGET (self), STRATA_TYPE_DETAILS_PANE);
+  /* The template's top box is no bound child: it goes by hand. */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
 
   G_OBJECT_CLASS (strata_details_pane_parent_class)->dispose (object);
 }

@@ -8,7 +8,27 @@
 char *
 strata_text_virtual_size (guint64 bytes)
 {
+  /* Disks are mostly made a whole number of GiB: say "8 GiB", not "8.0 GiB". */
+  if (bytes >= ((guint64) 1 << 40) && bytes % ((guint64) 1 << 40) == 0)
+    return g_strdup_printf (_("%" G_GUINT64_FORMAT " TiB"), bytes >> 40);
+  if (bytes >= ((guint64) 1 << 30) && bytes % ((guint64) 1 << 30) == 0)
+    return g_strdup_printf (_("%" G_GUINT64_FORMAT " GiB"), bytes >> 30);
+  if (bytes >= ((guint64) 1 << 20) && bytes % ((guint64) 1 << 20) == 0)
+    return g_strdup_printf (_("%" G_GUINT64_FORMAT " MiB"), bytes >> 20);
+  if (bytes >= 1024 && bytes % 1024 == 0)
+    return g_strdup_printf (_("%" G_GUINT64_FORMAT " KiB"), bytes >> 10);
   return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
+}
+
+char *
+strata_text_folder (const char *folder)
+{
+  const char *home = g_get_home_dir ();
+  gsize len = strlen (home);
+
+  if (len > 1 && g_str_has_prefix (folder, home) && (folder[len] == '/' || folder[len] == 0))
+    return g_strconcat ("~", folder + len, NULL);
+  return g_strdup (folder);
 }
 
 char *
@@ -92,11 +112,28 @@ strata_text_summary (StrataLibraryNode *node)
   g_autofree char *vsize = NULL;
   const char *format = strata_library_node_get_format (node);
 
-  if (strata_node_is_broken (node))
+  switch (strata_library_node_get_kind (node))
     {
-      const char *error = strata_library_node_get_error (node);
+    case STRATA_NODE_MISSING:
+      {
+        g_autofree char *dir = g_path_get_dirname (strata_library_node_get_path (node));
+        g_autofree char *shown = strata_text_folder (dir);
 
-      return g_strdup (error != NULL ? error : _("Cannot be read"));
+        /* Translators: %s is a folder, e.g. "missing — expected in ~/vms". */
+        return g_strdup_printf (_("missing — expected in %s"), shown);
+      }
+    case STRATA_NODE_LOOP:
+      return g_strdup (_("the backing chain loops back here"));
+    case STRATA_NODE_UNREADABLE:
+      {
+        const char *error = strata_library_node_get_error (node);
+
+        return g_strdup (error != NULL ? error : _("cannot be read"));
+      }
+    case STRATA_NODE_IMAGE:
+    case STRATA_NODE_EXTERNAL:
+    default:
+      break;
     }
 
   s = g_string_new (format != NULL ? format : _("unknown format"));

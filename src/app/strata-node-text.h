@@ -14,6 +14,8 @@ G_BEGIN_DECLS
 char    *strata_text_virtual_size   (guint64            bytes);
 /* Space on disk, in the desktop's units ("486.2 MB"). */
 char    *strata_text_disk_size      (guint64            bytes);
+/* A folder as the user says it ("~/vms"). */
+char    *strata_text_folder         (const char        *folder);
 /* "Base of 3 overlays", "Overlay of vm01.qcow2", "Backing file outside the library", ... */
 char    *strata_text_role           (StrataLibraryNode *node);
 /* "qcow2 · 8 GiB virtual · compressed" or the reason a node is broken. */

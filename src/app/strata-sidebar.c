@@ -3,6 +3,7 @@
 
 #include <glib/gi18n.h>
 
+#include "strata-node-text.h"
 #include "strata-sidebar.h"
 
 struct _StrataSidebar
@@ -25,22 +26,11 @@ strata_sidebar_new (void)
   return g_object_new (STRATA_TYPE_SIDEBAR, NULL);
 }
 
-static char *
-display_folder (const char *folder)
-{
-  const char *home = g_get_home_dir ();
-  gsize len = strlen (home);
-
-  if (len > 1 && g_str_has_prefix (folder, home) && (folder[len] == '/' || folder[len] == 0))
-    return g_strconcat ("~", folder + len, NULL);
-  return g_strdup (folder);
-}
-
 static GtkWidget *
 folder_row_new (const char *folder,
                 guint       count)
 {
-  g_autofree char *shown = display_folder (folder);
+  g_autofree char *shown = strata_text_folder (folder);
   g_autofree char *count_text = g_strdup_printf ("%u", count);
   g_autofree char *a11y = NULL;
   GtkWidget *row, *box, *label, *count_label, *remove;
@@ -221,6 +211,7 @@ strata_sidebar_folders_changed (StrataSidebar *self)
 static void
 strata_sidebar_dispose (GObject *object)
 {
+  GtkWidget *child;
   StrataSidebar *self = STRATA_SIDEBAR (object);
 
   g_clear_handle_id (&self->rebuild_idle, g_source_remove);
@@ -228,6 +219,9 @@ strata_sidebar_dispose (GObject *object)
   g_clear_handle_id (&self->rebuild_idle, g_source_remove);
   g_clear_pointer (&self->shown, g_free);
   gtk_widget_dispose_template (GTK_WIDGET (self), STRATA_TYPE_SIDEBAR);
+  /* The template's top box is no bound child: it goes by hand. */
+  while ((child = gtk_widget_get_first_child (GTK_WIDGET (self))) != NULL)
+    gtk_widget_unparent (child);
 
   G_OBJECT_CLASS (strata_sidebar_parent_class)->dispose (object);
 }

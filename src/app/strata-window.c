@@ -55,17 +55,6 @@ strata_window_toast (StrataWindow *self,
   adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (self->toast_overlay), toast);
 }
 
-static char *
-display_folder (const char *folder)
-{
-  const char *home = g_get_home_dir ();
-  gsize len = strlen (home);
-
-  if (len > 1 && g_str_has_prefix (folder, home) && (folder[len] == '/' || folder[len] == 0))
-    return g_strconcat ("~", folder + len, NULL);
-  return g_strdup (folder);
-}
-
 /* The header bar's subtitle and which page shows. */
 
 static gboolean
@@ -102,7 +91,7 @@ summary_idle_cb (gpointer user_data)
   else
     {
       if (n_folders == 1)
-        where = display_folder (folders[0]);
+        where = strata_text_folder (folders[0]);
       else
         where = g_strdup_printf (g_dngettext (GETTEXT_PACKAGE, "%u folder", "%u folders",
                                               n_folders), n_folders);
@@ -300,7 +289,7 @@ remove_folder_action_cb (GtkWidget  *widget,
 {
   StrataWindow *self = STRATA_WINDOW (widget);
   const char *folder = g_variant_get_string (parameter, NULL);
-  g_autofree char *shown = display_folder (folder);
+  g_autofree char *shown = strata_text_folder (folder);
   g_autofree char *message = g_strdup_printf (_("%s is no longer in the library (its files "
                                                 "are untouched)"), shown);
 
@@ -489,6 +478,48 @@ strata_window_close_request (GtkWindow *window)
   return GTK_WINDOW_CLASS (strata_window_parent_class)->close_request (window);
 }
 
+/* STRATA_BENCHMARK=1: say when the graph is first fully drawn with the whole library, with
+ * the memory in use, and quit (tests/app/bench-startup.sh reads it). */
+static void
+benchmark_after_paint_cb (GdkFrameClock *clock,
+                          StrataWindow  *self)
+{
+  GListModel *nodes = strata_library_get_nodes (self->library);
+  static gboolean settled;
+  g_autofree char *status = NULL;
+  const char *rss;
+
+  if (strata_library_get_scanning (self->library) || g_list_model_get_n_items (nodes) == 0
+      || self->summary_idle != 0 || !gtk_widget_get_mapped (self->graph))
+    {
+      settled = FALSE;
+      return;
+    }
+  /* The frame after the one that found the library complete has laid it all out. */
+  if (!settled)
+    {
+      settled = TRUE;
+      gtk_widget_queue_draw (self->graph);
+      return;
+    }
+  g_signal_handlers_disconnect_by_func (clock, benchmark_after_paint_cb, self);
+  if (g_file_get_contents ("/proc/self/status", &status, NULL, NULL)
+      && (rss = strstr (status, "VmRSS:")) != NULL)
+    g_print ("STRATA_BENCHMARK drawn %u nodes; %.*s\n", g_list_model_get_n_items (nodes),
+             (int) strcspn (rss, "\n"), rss);
+  g_application_quit (G_APPLICATION (gtk_window_get_application (GTK_WINDOW (self))));
+}
+
+static void
+strata_window_realize (GtkWidget *widget)
+{
+  GTK_WIDGET_CLASS (strata_window_parent_class)->realize (widget);
+
+  if (g_getenv ("STRATA_BENCHMARK") != NULL)
+    g_signal_connect_object (gtk_widget_get_frame_clock (widget), "after-paint",
+                             G_CALLBACK (benchmark_after_paint_cb), widget, 0);
+}
+
 static void
 strata_window_constructed (GObject *object)
 {
@@ -548,6 +579,7 @@ strata_window_class_init (StrataWindowClass *klass)
   object_class->dispose = strata_window_dispose;
   object_class->finalize = strata_window_finalize;
   window_class->close_request = strata_window_close_request;
+  widget_class->realize = strata_window_realize;
 
   g_type_ensure (STRATA_TYPE_CHAIN_GRAPH);
   g_type_ensure (STRATA_TYPE_DETAILS_PANE);
