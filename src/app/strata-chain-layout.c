@@ -11,7 +11,7 @@
 #define CHAIN_GAP      40   /* between chains in a row */
 #define ROW_GAP        48   /* between rows of chains */
 #define GRID_THRESHOLD 6    /* more leaf overlays than this go into a grid */
-#define GRID_COLUMNS   4
+#define GRID_COLUMNS   3
 #define GRID_INDENT    28   /* room left of a grid for its trunk */
 
 typedef struct _Item Item;

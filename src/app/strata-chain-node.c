@@ -187,8 +187,6 @@ strata_chain_node_update (StrataChainNode *self)
       gtk_level_bar_set_value (GTK_LEVEL_BAR (self->usage_bar), CLAMP (fraction, 0.0, 1.0));
       /* Translators: e.g. "486.2 MB on disk". */
       g_string_append_printf (footer, _("%s on disk"), disk);
-      if (virtual_size > 0)
-        g_string_append_printf (footer, " (%.0f%%)", CLAMP (fraction, 0.0, 1.0) * 100.0);
       if (n_overlays > 0)
         {
           g_string_append (footer, " · ");

@@ -19,9 +19,7 @@ struct _StrataDetailsPane
   GtkWidget         *allocation_group;
   GtkWidget         *allocation_map;
   GtkWidget         *backing_name_row;
-  GtkWidget         *backing_name_value;
   GtkWidget         *backing_path_row;
-  GtkWidget         *backing_path_value;
   GtkWidget         *cluster_size_row;
   GtkWidget         *cluster_size_value;
   GtkWidget         *compression_row;
@@ -37,10 +35,8 @@ struct _StrataDetailsPane
   GtkWidget         *in_use_row;
   GtkWidget         *in_use_value;
   GtkWidget         *location_row;
-  GtkWidget         *location_value;
   GtkWidget         *name_label;
   GtkWidget         *problem_row;
-  GtkWidget         *problem_value;
   GtkWidget         *protection_row;
   GtkWidget         *protection_value;
   GtkWidget         *role_label;
@@ -75,13 +71,18 @@ strata_details_pane_get_node (StrataDetailsPane *self)
   return self->node;
 }
 
+/* Short values sit at the end of the row; long ones (paths, problems) are its subtitle
+ * (@value_label NULL), where they can wrap. */
 static void
 set_row (GtkWidget  *row,
          GtkWidget  *value_label,
          const char *value)
 {
   gtk_widget_set_visible (row, value != NULL && *value != '\0');
-  gtk_label_set_text (GTK_LABEL (value_label), value != NULL ? value : "");
+  if (value_label != NULL)
+    gtk_label_set_text (GTK_LABEL (value_label), value != NULL ? value : "");
+  else
+    adw_action_row_set_subtitle (ADW_ACTION_ROW (row), value != NULL ? value : "");
 }
 
 static char *
@@ -212,11 +213,12 @@ update_fields (StrataDetailsPane *self)
       g_autofree char *a = strata_text_disk_size (allocated);
       g_autofree char *s = strata_text_virtual_size (vsize);
 
-      virtual_size = g_strdup_printf (_("%s (%'" G_GUINT64_FORMAT " bytes)"), s, vsize);
-      if (vsize > 0)
-        /* Translators: "236.0 MB, 3% of the virtual size". */
-        disk_usage = g_strdup_printf (_("%s, %.0f%% of the virtual size"), a,
-                                      100.0 * allocated / vsize);
+      virtual_size = g_steal_pointer (&s);
+      if (vsize > 0 && allocated > 0 && allocated * 100 < vsize)
+        /* Translators: "236.0 MB (< 1%)", of the virtual size. */
+        disk_usage = g_strdup_printf (_("%s (< 1%%)"), a);
+      else if (vsize > 0)
+        disk_usage = g_strdup_printf ("%s (%.0f%%)", a, 100.0 * allocated / vsize);
       else
         disk_usage = g_strdup (a);
       if (apparent != allocated)
@@ -237,7 +239,7 @@ update_fields (StrataDetailsPane *self)
     compression = g_strdup (_("Holds compressed data"));
   set_row (self->compression_row, self->compression_value, compression);
 
-  set_row (self->backing_name_row, self->backing_name_value,
+  set_row (self->backing_name_row, NULL,
            strata_library_node_get_backing_name (node));
   if (strata_library_node_get_backing_path (node) != NULL)
     {
@@ -248,21 +250,21 @@ update_fields (StrataDetailsPane *self)
                                         bformat)
                      : g_strdup (strata_library_node_get_backing_path (node));
     }
-  set_row (self->backing_path_row, self->backing_path_value, backing_path);
+  set_row (self->backing_path_row, NULL, backing_path);
 
   location = strata_library_node_get_folder (node);
   if (location == NULL)
     {
       g_autofree char *dir = g_path_get_dirname (strata_library_node_get_path (node));
 
-      set_row (self->location_row, self->location_value, dir);
+      set_row (self->location_row, NULL, dir);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->location_row),
                                      kind == STRATA_NODE_MISSING ? _("Expected in")
                                                                  : _("Outside the library, in"));
     }
   else
     {
-      set_row (self->location_row, self->location_value, location);
+      set_row (self->location_row, NULL, location);
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->location_row), _("Folder"));
     }
 
@@ -290,7 +292,7 @@ update_fields (StrataDetailsPane *self)
     }
   set_row (self->encryption_row, self->encryption_value,
            strata_library_node_get_encrypted (node) ? _("Encrypted") : NULL);
-  set_row (self->problem_row, self->problem_value, strata_library_node_get_error (node));
+  set_row (self->problem_row, NULL, strata_library_node_get_error (node));
 
   warning = describe_warning (node);
   gtk_label_set_text (GTK_LABEL (self->warning_label), warning != NULL ? warning : "");
@@ -476,9 +478,7 @@ strata_details_pane_class_init (StrataDetailsPaneClass *klass)
   CHILD (allocation_group);
   CHILD (allocation_map);
   CHILD (backing_name_row);
-  CHILD (backing_name_value);
   CHILD (backing_path_row);
-  CHILD (backing_path_value);
   CHILD (cluster_size_row);
   CHILD (cluster_size_value);
   CHILD (compression_row);
@@ -494,10 +494,8 @@ strata_details_pane_class_init (StrataDetailsPaneClass *klass)
   CHILD (in_use_row);
   CHILD (in_use_value);
   CHILD (location_row);
-  CHILD (location_value);
   CHILD (name_label);
   CHILD (problem_row);
-  CHILD (problem_value);
   CHILD (protection_row);
   CHILD (protection_value);
   CHILD (role_label);

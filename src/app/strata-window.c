@@ -366,6 +366,8 @@ zoom_action_cb (GtkWidget  *widget,
     strata_chain_graph_set_zoom (graph, zoom * 1.2);
   else if (g_str_equal (action_name, "win.zoom-out"))
     strata_chain_graph_set_zoom (graph, zoom / 1.2);
+  else if (g_str_equal (action_name, "win.zoom-reset"))
+    strata_chain_graph_set_zoom (graph, 1.0);
   else
     strata_chain_graph_zoom_to_fit (graph, gtk_widget_get_width (self->graph_scroller),
                                     gtk_widget_get_height (self->graph_scroller));
@@ -617,6 +619,7 @@ strata_window_class_init (StrataWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.zoom-in", NULL, zoom_action_cb);
   gtk_widget_class_install_action (widget_class, "win.zoom-out", NULL, zoom_action_cb);
   gtk_widget_class_install_action (widget_class, "win.zoom-fit", NULL, zoom_action_cb);
+  gtk_widget_class_install_action (widget_class, "win.zoom-reset", NULL, zoom_action_cb);
   gtk_widget_class_install_action (widget_class, "win.create-samples", NULL,
                                    create_samples_action_cb);
 

@@ -193,6 +193,7 @@ test_chain (Fixture       *fixture,
   /* The sidebar: the folder with its count, and the problem. */
   g_assert_nonnull (at_find_label (GTK_WIDGET (window), "1 missing backing file"));
 
+  select_name (window, fixture->folder, "ov1.qcow2");
   at_screenshot (GTK_WIDGET (window), "main-window");
 }
 
@@ -242,9 +243,8 @@ test_details (Fixture       *fixture,
   g_assert_nonnull (at_find_label (details, "ov1.qcow2"));
   g_assert_nonnull (at_find_label (details, "Overlay of base.qcow2"));
   g_assert_nonnull (at_find_label (details, "qcow2 v3 (compat 1.1)"));
-  g_assert_nonnull (at_find_label (details, "8 GiB (8,589,934,592 bytes)")
-                    ? at_find_label (details, "8 GiB (8,589,934,592 bytes)")
-                    : at_find_label (details, "8 GiB (8589934592 bytes)"));
+  g_assert_nonnull (at_find_label (details, "8 GiB"));
+  g_assert_nonnull (at_find_label (details, "(< 1%)"));
   g_assert_nonnull (at_find_label (details, "64 KiB"));
   g_assert_nonnull (at_find_label (details, "Writable"));
   g_assert_nonnull (at_find_label (details, "Not in use"));
@@ -645,6 +645,8 @@ test_many (void)
       create_image (wide, name, "golden.qcow2");
     }
   add_folder (window, wide);
+  g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.zoom-reset", NULL));
+  at_settle (window);
   g_assert_cmpuint (count_node_widgets (graph), ==, 51);
   {
     GtkWidget *base = node_widget (window, wide, "golden.qcow2");
@@ -654,7 +656,7 @@ test_many (void)
     g_assert_true (gtk_widget_compute_bounds (base, GTK_WIDGET (graph), &a));
     g_assert_true (gtk_widget_compute_bounds (last, GTK_WIDGET (graph), &b));
     /* Not one row 50 nodes wide: the grid is at most four nodes across. */
-    g_assert_cmpfloat (b.origin.x - a.origin.x, <, 4 * (STRATA_CHAIN_NODE_WIDTH + 40));
+    g_assert_cmpfloat (b.origin.x - a.origin.x, <, 3 * (STRATA_CHAIN_NODE_WIDTH + 40));
     g_assert_cmpfloat (b.origin.y, >, a.origin.y + 5 * a.size.height);
   }
   at_screenshot (GTK_WIDGET (window), "fifty-overlays");
