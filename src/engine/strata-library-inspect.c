@@ -14,7 +14,8 @@
 #include <sys/stat.h>
 
 /* How many block-status runs at the start of a qcow2 image are sampled for compressed
- * clusters: they come from the first L2 table, one read at most. */
+ * clusters; they stay inside the range of the first L2 table (two with extended L2
+ * entries): one read or two at most. */
 #define COMPRESSED_SAMPLE_RUNS 16
 
 char *
@@ -123,7 +124,9 @@ header_info (StrataImage       *image,
 static gboolean
 sample_compressed (StrataImage *image)
 {
-  guint64 size = strata_image_get_size (image);
+  guint64 cluster = strata_image_get_cluster_size (image);
+  /* The guest range the first L2 table maps (cluster / 8 entries of one cluster each). */
+  guint64 size = MIN (strata_image_get_size (image), cluster * (cluster / 8));
   guint64 offset = 0;
 
   for (guint i = 0; i < COMPRESSED_SAMPLE_RUNS && offset < size; i++)
@@ -160,29 +163,34 @@ fill_from_format_specific (LibEntry *entry)
     entry->compressed = g_str_equal (s, "streamOptimized");
 }
 
-void
-lib_entry_stat_backing (LibEntry *entry)
+gboolean
+lib_stat_id (const char  *path,
+             dev_t       *dev,
+             ino_t       *ino,
+             char       **error)
 {
   struct stat st;
 
-  entry->backing_exists = FALSE;
-  g_clear_pointer (&entry->backing_stat_error, g_free);
-  if (entry->backing_path == NULL)
-    return;
-
-  if (stat (entry->backing_path, &st) == 0)
-    {
-      entry->backing_exists = TRUE;
-      entry->backing_dev = st.st_dev;
-      entry->backing_ino = st.st_ino;
-    }
-  else
+  if (stat (path, &st) != 0)
     {
       int saved_errno = errno;
 
-      entry->backing_stat_error = g_strdup_printf ("%s: %s", entry->backing_path,
-                                                   g_strerror (saved_errno));
+      *error = g_strdup_printf ("%s: %s", path, g_strerror (saved_errno));
+      return FALSE;
     }
+  *dev = st.st_dev;
+  *ino = st.st_ino;
+  return TRUE;
+}
+
+void
+lib_entry_stat_backing (LibEntry *entry)
+{
+  entry->backing_exists = FALSE;
+  g_clear_pointer (&entry->backing_stat_error, g_free);
+  if (entry->backing_path != NULL)
+    entry->backing_exists = lib_stat_id (entry->backing_path, &entry->backing_dev,
+                                         &entry->backing_ino, &entry->backing_stat_error);
 }
 
 LibEntry *
@@ -210,6 +218,11 @@ lib_entry_inspect (const char *path,
     }
   entry->exists = TRUE;
   fill_stat (entry, &st);
+  {
+    struct stat lst;
+
+    entry->is_link = lstat (path, &lst) == 0 && S_ISLNK (lst.st_mode);
+  }
 
   /* Only regular files: opening a FIFO or a device could block or hurt. */
   if (!S_ISREG (st.st_mode))

@@ -27,6 +27,7 @@ typedef struct
   gboolean         exists;        /* FALSE: nothing at path (gone, or a missing backing) */
   gboolean         is_image;      /* FALSE: not an image, skipped (only meaningful if exists) */
   gboolean         is_dir;
+  gboolean         is_link;       /* the path is a symbolic link */
   gboolean         unreadable;    /* an image (or a file that should be one) we cannot read */
   char            *error;         /* why unreadable, or why it does not exist */
 
@@ -38,6 +39,7 @@ typedef struct
   guint64          allocated;     /* st_blocks * 512 */
   gboolean         protected;
   gboolean         in_use;
+  guint64          lock_stamp;    /* the lock probe in_use comes from (0: the inspection) */
 
   /* Filled for readable images. */
   StrataImageInfo *info;          /* without any whole-table walk; filename = path */
@@ -59,6 +61,11 @@ LibEntry *lib_entry_inspect        (const char   *path,
                                     const char   *folder,
                                     gboolean      force_share);
 void      lib_entry_free           (LibEntry     *entry);
+/* The device and inode of @path (links followed); else FALSE and *error names the file. */
+gboolean  lib_stat_id              (const char   *path,
+                                    dev_t        *dev,
+                                    ino_t        *ino,
+                                    char        **error);
 /* Stats entry->backing_path again and updates the backing_* stat fields. */
 void      lib_entry_stat_backing   (LibEntry     *entry);
 /* TRUE when @path still has the same inode, size, mtime and ctime as @entry. */

@@ -75,6 +75,7 @@ typedef struct
   gboolean      recursive;
   GPtrArray    *files;      /* BATCH: BatchFile; LOCKS: char * */
   GArray       *relinks;    /* BATCH: Relink (filled by the worker) */
+  guint64       stamp;      /* LOCKS: later probes win over earlier ones */
 } Job;
 
 typedef struct
@@ -91,6 +92,7 @@ typedef struct
   GError    *error;        /* WALK: the top folder could not be read */
   GArray    *relinks;      /* BATCH */
   GArray    *in_use;       /* LOCKS: gboolean per path */
+  guint64    stamp;
 } Result;
 
 static Shared *
@@ -323,20 +325,7 @@ walk (Job    *job,
 static void
 relink_stat (Relink *rl)
 {
-  struct stat st;
-
-  if (stat (rl->backing_path, &st) == 0)
-    {
-      rl->exists = TRUE;
-      rl->dev = st.st_dev;
-      rl->ino = st.st_ino;
-    }
-  else
-    {
-      int saved_errno = errno;
-
-      rl->error = g_strdup_printf ("%s: %s", rl->backing_path, g_strerror (saved_errno));
-    }
+  rl->exists = lib_stat_id (rl->backing_path, &rl->dev, &rl->ino, &rl->error);
 }
 
 static void
@@ -348,6 +337,7 @@ worker_func (gpointer data,
 
   r->kind = job->kind;
   r->generation = job->generation;
+  r->stamp = job->stamp;
   r->path = g_strdup (job->path);
   r->folder = g_strdup (job->folder);
 
@@ -414,6 +404,7 @@ struct _StrataLibrary
   GPtrArray    *folders;        /* char *, NULL-terminated */
   GHashTable   *recursive;      /* folder → GINT_TO_POINTER (recursive) */
   GPtrArray    *unstarted;      /* folders waiting for the first async scan */
+  GHashTable   *unstarted_files; /* add_file() paths (→ folder) waiting likewise */
   guint         start_source;
 
   GHashTable   *records;        /* path → LibEntry, files found in the folders */
@@ -432,6 +423,8 @@ struct _StrataLibrary
   GHashTable   *dirty;          /* path → library folder, waiting for the coalesce timer */
   guint         dirty_source;
 
+  guint         locks_pending;
+  guint64       locks_stamp;  /* LOCKS jobs among the pending async ones */
   GError       *sync_error;     /* the first folder scan_sync could not read */
   gboolean      scanning;
   guint         n_images;
@@ -462,6 +455,8 @@ static guint signals[N_SIGNALS];
 
 static void rebuild (StrataLibrary *self, GPtrArray *requests);
 static void ensure_monitor (StrataLibrary *self, const char *dir, const char *folder);
+static void queue_batch (StrataLibrary *self, GHashTable *paths, gboolean only_changed);
+static void remove_monitors_under (StrataLibrary *self, const char *dir, gboolean self_too);
 
 static void
 strata_library_dispose (GObject *object)
@@ -517,6 +512,7 @@ strata_library_finalize (GObject *object)
   g_ptr_array_unref (self->folders);
   g_hash_table_unref (self->recursive);
   g_ptr_array_unref (self->unstarted);
+  g_hash_table_unref (self->unstarted_files);
   g_hash_table_unref (self->records);
   g_hash_table_unref (self->externals);
   g_hash_table_unref (self->external_pending);
@@ -578,7 +574,9 @@ strata_library_class_init (StrataLibraryClass *klass)
 static void
 strata_library_init (StrataLibrary *self)
 {
-  guint threads = CLAMP (g_get_num_processors (), 2, 4);
+  /* Inspecting is mostly waiting for the disk when the cache is cold: more workers than
+   * cores keep more reads in flight. */
+  guint threads = CLAMP (2 * g_get_num_processors (), 4, 8);
 
   self->shared = g_new0 (Shared, 1);
   g_atomic_ref_count_init (&self->shared->ref_count);
@@ -587,12 +585,15 @@ strata_library_init (StrataLibrary *self)
   g_weak_ref_init (&self->shared->library, self);
   self->shared->results[0] = g_async_queue_new ();
   self->shared->results[1] = g_async_queue_new ();
-  self->shared->pool = g_thread_pool_new (worker_func, NULL, threads, FALSE, NULL);
+  /* Jobs still queued when the library goes are freed by the pool. */
+  self->shared->pool = g_thread_pool_new_full (worker_func, NULL, (GDestroyNotify) job_free,
+                                               threads, FALSE, NULL);
 
   self->folders = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->folders, NULL);
   self->recursive = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   self->unstarted = g_ptr_array_new_with_free_func (g_free);
+  self->unstarted_files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->records = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) lib_entry_free);
   self->externals = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
@@ -672,8 +673,9 @@ folder_for_path (StrataLibrary *self,
 static void
 update_scanning (StrataLibrary *self)
 {
+  /* Lock probes are not a scan: the app asks for them every few seconds. */
   gboolean scanning = self->start_source != 0 ||
-                      g_atomic_int_get (&self->shared->pending[0]) > 0;
+                      g_atomic_int_get (&self->shared->pending[0]) > (int) self->locks_pending;
 
   if (scanning != self->scanning)
     {
@@ -715,6 +717,13 @@ start_cb (gpointer data)
       queue_walk (self, folder, folder, FALSE, TRUE, self->cancellable);
     }
   g_ptr_array_set_size (self->unstarted, 0);
+  if (g_hash_table_size (self->unstarted_files) > 0)
+    {
+      g_autoptr(GHashTable) files = g_steal_pointer (&self->unstarted_files);
+
+      self->unstarted_files = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      queue_batch (self, files, FALSE);
+    }
   update_scanning (self);
   return G_SOURCE_REMOVE;
 }
@@ -723,7 +732,8 @@ static void
 schedule_start (StrataLibrary *self,
                 const char    *folder)
 {
-  g_ptr_array_add (self->unstarted, g_strdup (folder));
+  if (folder != NULL)
+    g_ptr_array_add (self->unstarted, g_strdup (folder));
   if (self->start_source == 0)
     {
       GSource *source = g_idle_source_new ();
@@ -767,6 +777,9 @@ strata_library_add_folder (StrataLibrary  *self,
       if (GPOINTER_TO_INT (g_hash_table_lookup (self->recursive, abs)) == !!recursive)
         return TRUE;
       g_hash_table_replace (self->recursive, g_strdup (abs), GINT_TO_POINTER (!!recursive));
+      /* The walk that follows drops the records of the sub-folders; their watches go now. */
+      if (!recursive)
+        remove_monitors_under (self, abs, FALSE);
     }
   else
     {
@@ -777,7 +790,6 @@ strata_library_add_folder (StrataLibrary  *self,
   return TRUE;
 }
 
-static void remove_monitors_under (StrataLibrary *self, const char *dir, gboolean self_too);
 
 void
 strata_library_remove_folder (StrataLibrary *self,
@@ -913,7 +925,7 @@ typedef struct
   const char     *folder;
   const LibEntry *entry;
   char           *error;
-  char           *missing_path;  /* MISSING nodes own their path */
+  char           *missing_path;  /* the path, when the Want owns it (missing, external) */
   const char     *backing_id;    /* points into another Want's id */
   guint           stamp;
 } Want;
@@ -927,14 +939,34 @@ want_free (Want *w)
   g_free (w);
 }
 
+static guint
+count_slashes (const char *path)
+{
+  guint n = 0;
+
+  for (; *path != '\0'; path++)
+    n += *path == '/';
+  return n;
+}
+
+/* Which name of a file the node shows: a real name before a symbolic link, a shallower one
+ * before a deeper one, then by name; so the choice does not depend on which worker finished
+ * first. */
 static int
-compare_entries_by_order (gconstpointer a,
-                          gconstpointer b)
+compare_names (gconstpointer a,
+               gconstpointer b)
 {
   const LibEntry *ea = *(const LibEntry * const *) a;
   const LibEntry *eb = *(const LibEntry * const *) b;
+  guint da, db;
 
-  return ea->order < eb->order ? -1 : ea->order > eb->order;
+  if (ea->is_link != eb->is_link)
+    return ea->is_link ? 1 : -1;
+  da = count_slashes (ea->path);
+  db = count_slashes (eb->path);
+  if (da != db)
+    return da < db ? -1 : 1;
+  return strcmp (ea->path, eb->path);
 }
 
 static Want *
@@ -1025,7 +1057,20 @@ link_backing (StrataLibrary *self,
 
   target = g_hash_table_lookup (wants, tid);
   if (target == NULL && ext != NULL && ext->is_image)
-    target = want_add (wants, order, g_steal_pointer (&tid), entry_kind (ext), ext);
+    {
+      g_autofree char *canon = absolute_path (ext->path);
+      struct stat st;
+
+      target = want_add (wants, order, g_steal_pointer (&tid), entry_kind (ext), ext);
+      /* "/vm/../base.qcow2" reads better as "/base.qcow2", when that is the same file (a
+       * symbolic link on the way would make ".." lead elsewhere). */
+      if (!g_str_equal (canon, ext->path) && stat (canon, &st) == 0 &&
+          st.st_dev == ext->dev && st.st_ino == ext->ino)
+        {
+          target->missing_path = g_steal_pointer (&canon);
+          target->path = target->missing_path;
+        }
+    }
   if (target == NULL)
     return ext == NULL ? e->backing_path : NULL;
   w->backing_id = target->id;
@@ -1098,12 +1143,12 @@ rebuild (StrataLibrary *self,
   gpointer key, value;
   guint n_images = 0, n_problems = 0;
 
-  /* Files in the folders, the first name found winning for links. */
+  /* Files in the folders; for links, the name compare_names() puts first. */
   g_hash_table_iter_init (&iter, self->records);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     if (((LibEntry *) value)->exists && ((LibEntry *) value)->is_image)
       g_ptr_array_add (entries, value);
-  g_ptr_array_sort (entries, compare_entries_by_order);
+  g_ptr_array_sort (entries, compare_names);
   for (guint i = 0; i < entries->len; i++)
     {
       LibEntry *e = g_ptr_array_index (entries, i);
@@ -1122,8 +1167,23 @@ rebuild (StrataLibrary *self,
       LibEntry *e = g_hash_table_lookup (self->externals, key);
       char *id;
 
-      if (e == NULL || !e->exists || !e->is_image)
+      if (e == NULL || (e->exists && !e->is_image))
         continue;
+      if (!e->exists)
+        {
+          g_autofree char *mid = missing_id (key);
+
+          if (!g_hash_table_contains (wants, mid))
+            {
+              Want *w = want_add (wants, order, g_steal_pointer (&mid), STRATA_NODE_MISSING,
+                                  NULL);
+
+              w->missing_path = g_strdup (key);
+              w->path = w->missing_path;
+              w->error = g_strdup (e->error);
+            }
+          continue;
+        }
       id = lib_file_id (e->dev, e->ino);
       if (g_hash_table_contains (wants, id))
         g_free (id);
@@ -1219,32 +1279,34 @@ rebuild (StrataLibrary *self,
     }
 
   /* Entries of backing files nothing points at any more are dropped. */
-  g_hash_table_iter_init (&iter, self->externals);
-  while (g_hash_table_iter_next (&iter, &key, &value))
-    {
-      const LibEntry *e = value;
-      gboolean used = g_hash_table_contains (self->opened, key);
+  {
+    g_autoptr(GHashTable) named = g_hash_table_new (g_str_hash, g_str_equal);
 
-      if (!used && e->exists)
-        {
-          g_autofree char *id = lib_file_id (e->dev, e->ino);
-          Want *w = g_hash_table_lookup (wants, id);
+    for (guint i = 0; i < order->len; i++)
+      {
+        const Want *w = g_ptr_array_index (order, i);
 
-          used = w != NULL && w->entry == e;
-        }
-      if (!used)
-        {
-          /* Missing ones are kept while an entry still names them. */
-          for (guint i = 0; i < order->len && !used; i++)
-            {
-              const Want *w = g_ptr_array_index (order, i);
+        if (w->entry != NULL && w->entry->backing_path != NULL)
+          g_hash_table_add (named, w->entry->backing_path);
+      }
+    g_hash_table_iter_init (&iter, self->externals);
+    while (g_hash_table_iter_next (&iter, &key, &value))
+      {
+        const LibEntry *e = value;
+        gboolean used = g_hash_table_contains (self->opened, key) ||
+                        g_hash_table_contains (named, key);
 
-              used = w->entry != NULL && g_strcmp0 (w->entry->backing_path, key) == 0;
-            }
-        }
-      if (!used)
-        g_hash_table_iter_remove (&iter);
-    }
+        if (!used && e->exists)
+          {
+            g_autofree char *id = lib_file_id (e->dev, e->ino);
+            Want *w = g_hash_table_lookup (wants, id);
+
+            used = w != NULL && w->entry == e;
+          }
+        if (!used)
+          g_hash_table_iter_remove (&iter);
+      }
+  }
 
   if (n_images != self->n_images)
     {
@@ -1261,7 +1323,7 @@ rebuild (StrataLibrary *self,
     {
       if (requests != NULL)
         g_ptr_array_add (requests, g_strdup (g_ptr_array_index (wanted, i)));
-      else if (g_atomic_int_get (&self->shared->pending[0]) == 0)
+      else if (g_atomic_int_get (&self->shared->pending[0]) == (int) self->locks_pending)
         request_external (self, g_ptr_array_index (wanted, i));
     }
 }
@@ -1394,6 +1456,12 @@ apply_batch (StrataLibrary *self,
     {
       Relink *rl = &g_array_index (r->relinks, Relink, i);
       LibEntry *e = find_entry (self, rl->path);
+      LibEntry *ext = g_hash_table_lookup (self->externals, rl->backing_path);
+
+      /* What we knew of the backing file is older than this look at it. */
+      if (ext != NULL && (ext->exists != rl->exists ||
+                          (rl->exists && (ext->dev != rl->dev || ext->ino != rl->ino))))
+        g_hash_table_remove (self->externals, rl->backing_path);
 
       if (e == NULL || g_strcmp0 (e->backing_path, rl->backing_path) != 0)
         continue;
@@ -1417,7 +1485,11 @@ apply_locks (StrataLibrary *self,
       StrataLibraryNode *node;
       g_autofree char *id = NULL;
 
-      if (e == NULL || !e->exists || e->in_use == in_use)
+      /* Probes finish in any order: an older one must not undo a newer one. */
+      if (e == NULL || !e->exists || e->lock_stamp > r->stamp)
+        continue;
+      e->lock_stamp = r->stamp;
+      if (e->in_use == in_use)
         continue;
       e->in_use = in_use;
       id = lib_file_id (e->dev, e->ino);
@@ -1436,6 +1508,8 @@ apply_one (StrataLibrary *self,
            Result        *r,
            gboolean       sync)
 {
+  if (r->kind == JOB_LOCKS && (r->generation != self->generation || r->cancelled))
+    self->locks_pending--;
   if (r->generation != self->generation || r->cancelled)
     {
       if (r->kind == JOB_FILE && r->folder == NULL && r->path != NULL)
@@ -1470,6 +1544,7 @@ apply_one (StrataLibrary *self,
       return TRUE;
 
     case JOB_LOCKS:
+      self->locks_pending--;
       apply_locks (self, r);
       return FALSE;
 
@@ -1604,6 +1679,17 @@ mark_dirty (StrataLibrary *self,
 
   if (path == NULL)
     return;
+  /* A library folder itself deleted or moved away: look at it again (a walk that fails
+   * removes what it held). */
+  if (has_folder (self, path))
+    {
+      if (!g_file_test (path, G_FILE_TEST_IS_DIR))
+        {
+          queue_walk (self, path, path, FALSE, TRUE, self->cancellable);
+          update_scanning (self);
+        }
+      return;
+    }
   base = g_path_get_basename (path);
   if (lib_is_temp_name (base))
     return;
@@ -1712,6 +1798,24 @@ strata_library_rescan_file (StrataLibrary *self,
 }
 
 void
+strata_library_add_file (StrataLibrary *self,
+                         const char    *path)
+{
+  g_autofree char *abs = NULL;
+  const char *folder;
+
+  g_return_if_fail (STRATA_IS_LIBRARY (self));
+  g_return_if_fail (path != NULL);
+
+  abs = absolute_path (path);
+  folder = folder_for_path (self, abs);
+  if (folder == NULL)
+    g_hash_table_add (self->opened, g_strdup (abs));
+  g_hash_table_replace (self->unstarted_files, g_steal_pointer (&abs), g_strdup (folder));
+  schedule_start (self, NULL);
+}
+
+void
 strata_library_refresh_locks (StrataLibrary *self,
                               GPtrArray     *nodes)
 {
@@ -1744,6 +1848,8 @@ strata_library_refresh_locks (StrataLibrary *self,
             g_ptr_array_add (job->files, g_strdup (strata_library_node_get_path (node)));
         }
     }
+  job->stamp = ++self->locks_stamp;
+  self->locks_pending++;
   shared_queue (self->shared, job);
 }
 
@@ -1770,6 +1876,7 @@ strata_library_scan_sync (StrataLibrary  *self,
   self->cancellable = g_cancellable_new ();
   g_clear_handle_id (&self->start_source, g_source_remove);
   g_ptr_array_set_size (self->unstarted, 0);
+  g_hash_table_remove_all (self->unstarted_files);
   g_hash_table_remove_all (self->externals);
   g_hash_table_remove_all (self->external_pending);
   g_clear_error (&self->sync_error);
