@@ -5,6 +5,7 @@
 #include "strata-commit-wizard.h"
 #include "strata-convert-wizard.h"
 #include "strata-overlays-wizard.h"
+#include "strata-rebase-wizard.h"
 #include "strata-wizards.h"
 
 /*
@@ -123,7 +124,7 @@ applies_run (StrataLibraryNode *node)
 static const WizardInfo wizards[] = {
   { "convert",   applies_convert,   strata_convert_wizard_new },
   { "overlays",  applies_overlays,  strata_overlays_wizard_new },
-  { "rebase",    applies_rebase,    NULL },
+  { "rebase",    applies_rebase,    strata_rebase_wizard_new },
   { "commit",    applies_commit,    strata_commit_wizard_new },
   { "check",     applies_check,     NULL },
   { "protect",   applies_protect,   NULL },
