@@ -2,9 +2,12 @@
 #include <glib/gi18n.h>
 
 #include "strata-error.h"
+#include "strata-check-wizard.h"
 #include "strata-commit-wizard.h"
 #include "strata-convert-wizard.h"
+#include "strata-delete-wizard.h"
 #include "strata-overlays-wizard.h"
+#include "strata-protect-wizard.h"
 #include "strata-rebase-wizard.h"
 #include "strata-wizards.h"
 
@@ -126,11 +129,11 @@ static const WizardInfo wizards[] = {
   { "overlays",  applies_overlays,  strata_overlays_wizard_new },
   { "rebase",    applies_rebase,    strata_rebase_wizard_new },
   { "commit",    applies_commit,    strata_commit_wizard_new },
-  { "check",     applies_check,     NULL },
-  { "protect",   applies_protect,   NULL },
-  { "unprotect", applies_unprotect, NULL },
+  { "check",     applies_check,     strata_check_wizard_new },
+  { "protect",   applies_protect,   strata_protect_wizard_new },
+  { "unprotect", applies_unprotect, strata_unprotect_wizard_new },
   { "locate",    applies_locate,    NULL },
-  { "delete",    applies_delete,    NULL },
+  { "delete",    applies_delete,    strata_delete_wizard_new },
   { "run",       applies_run,       NULL },
 };
 
