@@ -282,7 +282,11 @@ rebase_thread (GTask        *task,
   if (data->mode == MODE_COPY)
     {
       strata_job_set_phase (data->job, _("Copying the base"));
-      if (!strata_copy_image_full (data->base, data->new_base, STRATA_COPY_DEFAULT,
+      /* The copy keeps the base's mode: a copy of a protected base is protected, unless the
+       * user wants it writable (to commit into it). */
+      if (!strata_copy_image_full (data->base, data->new_base,
+                                   data->protect_copy ? STRATA_COPY_DEFAULT
+                                                      : STRATA_COPY_WRITABLE,
                                    &data->method, data->job, cancellable, &error))
         {
           g_task_return_error (task, error);
