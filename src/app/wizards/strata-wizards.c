@@ -6,6 +6,7 @@
 #include "strata-commit-wizard.h"
 #include "strata-convert-wizard.h"
 #include "strata-delete-wizard.h"
+#include "strata-locate-wizard.h"
 #include "strata-overlays-wizard.h"
 #include "strata-protect-wizard.h"
 #include "strata-rebase-wizard.h"
@@ -132,7 +133,7 @@ static const WizardInfo wizards[] = {
   { "check",     applies_check,     strata_check_wizard_new },
   { "protect",   applies_protect,   strata_protect_wizard_new },
   { "unprotect", applies_unprotect, strata_unprotect_wizard_new },
-  { "locate",    applies_locate,    NULL },
+  { "locate",    applies_locate,    strata_locate_wizard_new },
   { "delete",    applies_delete,    strata_delete_wizard_new },
   { "run",       applies_run,       NULL },
 };
