@@ -21,11 +21,74 @@ struct _StrataChainNode
   GtkWidget         *locate_button;
   GtkWidget         *box;
   GtkWidget         *menu;
+  char              *accessible_label;
   guint              selected : 1;
   guint              busy : 1;
 };
 
 G_DEFINE_FINAL_TYPE (StrataChainNode, strata_chain_node, GTK_TYPE_WIDGET)
+
+/* The disk-usage bar: one widget that draws its fill, where a GtkLevelBar would be three;
+ * a thousand nodes make that count. Trough and fill colours come from style.css. */
+#define STRATA_TYPE_USAGE_BAR (strata_usage_bar_get_type ())
+G_DECLARE_FINAL_TYPE (StrataUsageBar, strata_usage_bar, STRATA, USAGE_BAR, GtkWidget)
+
+struct _StrataUsageBar
+{
+  GtkWidget parent_instance;
+  double    fraction;
+};
+
+G_DEFINE_FINAL_TYPE (StrataUsageBar, strata_usage_bar, GTK_TYPE_WIDGET)
+
+static void
+strata_usage_bar_snapshot (GtkWidget   *widget,
+                           GtkSnapshot *snapshot)
+{
+  StrataUsageBar *self = STRATA_USAGE_BAR (widget);
+  int width = gtk_widget_get_width (widget);
+  int height = gtk_widget_get_height (widget);
+  GskRoundedRect clip;
+  GdkRGBA color;
+  float fill;
+
+  if (self->fraction <= 0 || width <= 0)
+    return;
+  /* Any data at all shows as a sliver. */
+  fill = MAX (height, (float) (width * self->fraction));
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), &color);
+  gsk_rounded_rect_init_from_rect (&clip, &GRAPHENE_RECT_INIT (0, 0, width, height),
+                                   height / 2.0f);
+  gtk_snapshot_push_rounded_clip (snapshot, &clip);
+  gtk_snapshot_append_color (snapshot, &color, &GRAPHENE_RECT_INIT (0, 0, fill, height));
+  gtk_snapshot_pop (snapshot);
+}
+
+static void
+strata_usage_bar_class_init (StrataUsageBarClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  widget_class->snapshot = strata_usage_bar_snapshot;
+  gtk_widget_class_set_css_name (widget_class, "usagebar");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_PRESENTATION);
+}
+
+static void
+strata_usage_bar_init (StrataUsageBar *self)
+{
+}
+
+static void
+strata_usage_bar_set_fraction (StrataUsageBar *self,
+                               double          fraction)
+{
+  fraction = CLAMP (fraction, 0.0, 1.0);
+  if (G_APPROX_VALUE (self->fraction, fraction, 0.0001))
+    return;
+  self->fraction = fraction;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
 
 enum {
   PROP_0,
@@ -68,9 +131,15 @@ strata_chain_node_update_accessible (StrataChainNode *self)
 {
   g_autofree char *label = strata_text_accessible (self->node, self->busy);
 
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, label,
-                                  -1);
+  /* Every change goes out on the accessibility bus: send only real ones. */
+  if (g_strcmp0 (label, self->accessible_label) != 0)
+    {
+      gtk_accessible_update_property (GTK_ACCESSIBLE (self),
+                                      GTK_ACCESSIBLE_PROPERTY_LABEL, label,
+                                      -1);
+      g_free (self->accessible_label);
+      self->accessible_label = g_steal_pointer (&label);
+    }
   gtk_accessible_update_state (GTK_ACCESSIBLE (self),
                                GTK_ACCESSIBLE_STATE_SELECTED, (gboolean) self->selected,
                                -1);
@@ -118,6 +187,11 @@ add_badge (StrataChainNode *self,
   gtk_widget_add_css_class (badge, "badge");
   gtk_widget_add_css_class (badge, style);
   gtk_widget_set_tooltip_text (badge, tooltip);
+  if (self->badges == NULL)
+    {
+      self->badges = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+      gtk_box_insert_child_after (GTK_BOX (self->box), self->badges, self->summary_label);
+    }
   gtk_box_append (GTK_BOX (self->badges), badge);
 }
 
@@ -128,6 +202,14 @@ clear_box (GtkWidget *box)
 
   while ((child = gtk_widget_get_first_child (box)) != NULL)
     gtk_box_remove (GTK_BOX (box), child);
+}
+
+/* The locate wizard repairs the overlays that point here: the first one is selected and
+ * the wizard opened on it. */
+static void
+locate_clicked_cb (StrataChainNode *self)
+{
+  g_signal_emit (self, signals[SIGNAL_LOCATE_REQUEST], 0);
 }
 
 void
@@ -156,7 +238,8 @@ strata_chain_node_update (StrataChainNode *self)
   else
     gtk_widget_remove_css_class (widget, "external");
 
-  clear_box (self->badges);
+  if (self->badges != NULL)
+    clear_box (self->badges);
   if (self->busy)
     add_badge (self, _("working"), "accent", _("An operation is using this image"));
   if (strata_library_node_get_in_use (node))
@@ -174,7 +257,8 @@ strata_chain_node_update (StrataChainNode *self)
     add_badge (self, _("compressed"), "dim", _("Holds compressed clusters"));
   if (kind == STRATA_NODE_EXTERNAL)
     add_badge (self, _("external"), "dim", _("Outside the library folders"));
-  gtk_widget_set_visible (self->badges, gtk_widget_get_first_child (self->badges) != NULL);
+  if (self->badges != NULL)
+    gtk_widget_set_visible (self->badges, gtk_widget_get_first_child (self->badges) != NULL);
 
   if (!broken)
     {
@@ -184,7 +268,7 @@ strata_chain_node_update (StrataChainNode *self)
       g_autoptr(GString) footer = g_string_new (NULL);
       double fraction = virtual_size > 0 ? (double) allocated / (double) virtual_size : 0.0;
 
-      gtk_level_bar_set_value (GTK_LEVEL_BAR (self->usage_bar), CLAMP (fraction, 0.0, 1.0));
+      strata_usage_bar_set_fraction (STRATA_USAGE_BAR (self->usage_bar), fraction);
       /* Translators: e.g. "486.2 MB on disk". */
       g_string_append_printf (footer, _("%s on disk"), disk);
       if (n_overlays > 0)
@@ -199,9 +283,22 @@ strata_chain_node_update (StrataChainNode *self)
     }
   gtk_widget_set_visible (self->usage_bar, !broken);
   gtk_widget_set_visible (self->footer_label, !broken);
-  gtk_widget_set_visible (self->locate_button,
-                          kind == STRATA_NODE_MISSING && n_overlays > 0
-                          && strata_wizard_is_available ("locate"));
+  if (kind == STRATA_NODE_MISSING && n_overlays > 0 && strata_wizard_is_available ("locate"))
+    {
+      if (self->locate_button == NULL)
+        {
+          self->locate_button = gtk_button_new_with_mnemonic (_("_Locate…"));
+          gtk_widget_set_halign (self->locate_button, GTK_ALIGN_START);
+          gtk_widget_add_css_class (self->locate_button, "flat");
+          gtk_widget_add_css_class (self->locate_button, "locate");
+          g_signal_connect_swapped (self->locate_button, "clicked",
+                                    G_CALLBACK (locate_clicked_cb), self);
+          gtk_box_append (GTK_BOX (self->box), self->locate_button);
+        }
+      gtk_widget_set_visible (self->locate_button, TRUE);
+    }
+  else if (self->locate_button != NULL)
+    gtk_widget_set_visible (self->locate_button, FALSE);
 
   strata_chain_node_update_accessible (self);
 }
@@ -256,13 +353,6 @@ click_pressed_cb (GtkGestureClick *gesture,
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
 }
 
-/* The locate wizard repairs the overlays that point here: the first one is selected and
- * the wizard opened on it. */
-static void
-locate_clicked_cb (StrataChainNode *self)
-{
-  g_signal_emit (self, signals[SIGNAL_LOCATE_REQUEST], 0);
-}
 
 static void
 menu_action_cb (GtkWidget  *widget,
@@ -368,6 +458,7 @@ strata_chain_node_dispose (GObject *object)
   g_clear_pointer (&self->menu, gtk_widget_unparent);
   g_clear_pointer (&self->box, gtk_widget_unparent);
   g_clear_object (&self->node);
+  g_clear_pointer (&self->accessible_label, g_free);
 
   G_OBJECT_CLASS (strata_chain_node_parent_class)->dispose (object);
 }
@@ -414,22 +505,18 @@ static void
 strata_chain_node_init (StrataChainNode *self)
 {
   GtkWidget *widget = GTK_WIDGET (self);
-  GtkWidget *header;
   GtkGesture *click;
 
   gtk_widget_set_focusable (widget, TRUE);
   self->box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
   gtk_widget_set_parent (self->box, widget);
 
-  header = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_box_append (GTK_BOX (self->box), header);
   self->name_label = g_object_new (GTK_TYPE_LABEL,
                                    "xalign", 0.0f,
-                                   "hexpand", TRUE,
                                    "ellipsize", PANGO_ELLIPSIZE_MIDDLE,
                                    NULL);
   gtk_widget_add_css_class (self->name_label, "name");
-  gtk_box_append (GTK_BOX (header), self->name_label);
+  gtk_box_append (GTK_BOX (self->box), self->name_label);
 
   self->summary_label = g_object_new (GTK_TYPE_LABEL,
                                       "xalign", 0.0f,
@@ -440,16 +527,7 @@ strata_chain_node_init (StrataChainNode *self)
   gtk_widget_add_css_class (self->summary_label, "summary");
   gtk_box_append (GTK_BOX (self->box), self->summary_label);
 
-  self->badges = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
-  gtk_box_append (GTK_BOX (self->box), self->badges);
-
-  self->usage_bar = gtk_level_bar_new_for_interval (0.0, 1.0);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar), GTK_LEVEL_BAR_OFFSET_LOW);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar),
-                                     GTK_LEVEL_BAR_OFFSET_HIGH);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar),
-                                     GTK_LEVEL_BAR_OFFSET_FULL);
-  gtk_widget_set_margin_top (self->usage_bar, 4);
+  self->usage_bar = g_object_new (STRATA_TYPE_USAGE_BAR, NULL);
   gtk_box_append (GTK_BOX (self->box), self->usage_bar);
 
   self->footer_label = g_object_new (GTK_TYPE_LABEL,
@@ -458,14 +536,6 @@ strata_chain_node_init (StrataChainNode *self)
                                      NULL);
   gtk_widget_add_css_class (self->footer_label, "footer");
   gtk_box_append (GTK_BOX (self->box), self->footer_label);
-
-  self->locate_button = gtk_button_new_with_mnemonic (_("_Locate…"));
-  gtk_widget_set_halign (self->locate_button, GTK_ALIGN_START);
-  gtk_widget_add_css_class (self->locate_button, "flat");
-  gtk_widget_add_css_class (self->locate_button, "locate");
-  g_signal_connect_swapped (self->locate_button, "clicked",
-                            G_CALLBACK (locate_clicked_cb), self);
-  gtk_box_append (GTK_BOX (self->box), self->locate_button);
 
   click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), 0);
