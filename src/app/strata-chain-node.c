@@ -22,6 +22,7 @@ struct _StrataChainNode
   GtkWidget         *box;
   GtkWidget         *menu;
   char              *accessible_label;
+  guint              badge_mask;
   guint              selected : 1;
   guint              busy : 1;
 };
@@ -176,6 +177,18 @@ strata_chain_node_set_busy (StrataChainNode *self,
   strata_chain_node_update (self);
 }
 
+/* Setting a tooltip asks the display where the pointer is (a round trip to the X server):
+ * do it only when the text changes. */
+static void
+set_tooltip (GtkWidget  *widget,
+             const char *text)
+{
+  const char *current = gtk_widget_get_tooltip_text (widget);
+
+  if (g_strcmp0 (current, text) != 0)
+    gtk_widget_set_tooltip_text (widget, text);
+}
+
 static void
 add_badge (StrataChainNode *self,
            const char      *text,
@@ -204,6 +217,67 @@ clear_box (GtkWidget *box)
     gtk_box_remove (GTK_BOX (box), child);
 }
 
+enum {
+  BADGE_WORKING    = 1 << 0,
+  BADGE_IN_USE     = 1 << 1,
+  BADGE_CORRUPT    = 1 << 2,
+  BADGE_DIRTY      = 1 << 3,
+  BADGE_WRITABLE   = 1 << 4,
+  BADGE_READ_ONLY  = 1 << 5,
+  BADGE_COMPRESSED = 1 << 6,
+  BADGE_EXTERNAL   = 1 << 7,
+};
+
+/* The badges are rebuilt only when the set changes: updates are frequent, changes rare. */
+static void
+strata_chain_node_update_badges (StrataChainNode *self)
+{
+  StrataLibraryNode *node = self->node;
+  guint mask = 0;
+
+  if (self->busy)
+    mask |= BADGE_WORKING;
+  if (strata_library_node_get_in_use (node))
+    mask |= BADGE_IN_USE;
+  if (strata_library_node_get_corrupt (node))
+    mask |= BADGE_CORRUPT;
+  else if (strata_library_node_get_dirty (node))
+    mask |= BADGE_DIRTY;
+  if (strata_node_is_writable_base (node))
+    mask |= BADGE_WRITABLE;
+  else if (strata_library_node_get_protected (node))
+    mask |= BADGE_READ_ONLY;
+  if (strata_library_node_get_compressed (node))
+    mask |= BADGE_COMPRESSED;
+  if (strata_library_node_get_kind (node) == STRATA_NODE_EXTERNAL)
+    mask |= BADGE_EXTERNAL;
+
+  if (mask == self->badge_mask)
+    return;
+  self->badge_mask = mask;
+  if (self->badges != NULL)
+    clear_box (self->badges);
+  if (mask & BADGE_WORKING)
+    add_badge (self, _("working"), "accent", _("An operation is using this image"));
+  if (mask & BADGE_IN_USE)
+    add_badge (self, _("in use"), "success", _("A running virtual machine holds this image"));
+  if (mask & BADGE_CORRUPT)
+    add_badge (self, _("corrupt"), "error", _("The image is marked corrupt"));
+  if (mask & BADGE_DIRTY)
+    add_badge (self, _("dirty"), "warning", _("The image was not closed cleanly"));
+  if (mask & BADGE_WRITABLE)
+    add_badge (self, _("writable"), "warning",
+               _("Other images use this one as their base: writing to it would corrupt them"));
+  if (mask & BADGE_READ_ONLY)
+    add_badge (self, _("read-only"), "dim", _("Protected: every write permission is off"));
+  if (mask & BADGE_COMPRESSED)
+    add_badge (self, _("compressed"), "dim", _("Holds compressed clusters"));
+  if (mask & BADGE_EXTERNAL)
+    add_badge (self, _("external"), "dim", _("Outside the library folders"));
+  if (self->badges != NULL)
+    gtk_widget_set_visible (self->badges, mask != 0);
+}
+
 /* The locate wizard repairs the overlays that point here: the first one is selected and
  * the wizard opened on it. */
 static void
@@ -225,9 +299,9 @@ strata_chain_node_update (StrataChainNode *self)
   g_return_if_fail (STRATA_IS_CHAIN_NODE (self));
 
   gtk_label_set_text (GTK_LABEL (self->name_label), strata_library_node_get_name (node));
-  gtk_widget_set_tooltip_text (self->name_label, strata_library_node_get_path (node));
+  set_tooltip (self->name_label, strata_library_node_get_path (node));
   gtk_label_set_text (GTK_LABEL (self->summary_label), summary);
-  gtk_widget_set_tooltip_text (self->summary_label, strata_library_node_get_error (node));
+  set_tooltip (self->summary_label, strata_library_node_get_error (node));
 
   if (broken)
     gtk_widget_add_css_class (widget, "broken");
@@ -238,27 +312,7 @@ strata_chain_node_update (StrataChainNode *self)
   else
     gtk_widget_remove_css_class (widget, "external");
 
-  if (self->badges != NULL)
-    clear_box (self->badges);
-  if (self->busy)
-    add_badge (self, _("working"), "accent", _("An operation is using this image"));
-  if (strata_library_node_get_in_use (node))
-    add_badge (self, _("in use"), "success", _("A running virtual machine holds this image"));
-  if (strata_library_node_get_corrupt (node))
-    add_badge (self, _("corrupt"), "error", _("The image is marked corrupt"));
-  else if (strata_library_node_get_dirty (node))
-    add_badge (self, _("dirty"), "warning", _("The image was not closed cleanly"));
-  if (strata_node_is_writable_base (node))
-    add_badge (self, _("writable"), "warning",
-               _("Other images use this one as their base: writing to it would corrupt them"));
-  else if (strata_library_node_get_protected (node))
-    add_badge (self, _("read-only"), "dim", _("Protected: every write permission is off"));
-  if (strata_library_node_get_compressed (node))
-    add_badge (self, _("compressed"), "dim", _("Holds compressed clusters"));
-  if (kind == STRATA_NODE_EXTERNAL)
-    add_badge (self, _("external"), "dim", _("Outside the library folders"));
-  if (self->badges != NULL)
-    gtk_widget_set_visible (self->badges, gtk_widget_get_first_child (self->badges) != NULL);
+  strata_chain_node_update_badges (self);
 
   if (!broken)
     {
