@@ -85,7 +85,7 @@ strata_usage_bar_set_fraction (StrataUsageBar *self,
                                double          fraction)
 {
   fraction = CLAMP (fraction, 0.0, 1.0);
-  if (G_APPROX_VALUE (self->fraction, fraction, 0.0001))
+  if (self->fraction == fraction)
     return;
   self->fraction = fraction;
   gtk_widget_queue_draw (GTK_WIDGET (self));
