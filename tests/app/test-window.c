@@ -551,6 +551,25 @@ test_actions (Fixture       *fixture,
   g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (graph)), <=,
                    gtk_widget_get_height (gtk_widget_get_parent (GTK_WIDGET (graph))));
 
+  /* The context menu lists what applies to the node (Shift+F10 and the Menu key). */
+  {
+    GtkWidget *widget = node_widget (window, fixture->folder, "ov1.qcow2");
+    GtkWidget *menu;
+
+    g_assert_true (gtk_widget_activate_action (widget, "node.menu", NULL));
+    at_settle (window);
+    menu = at_find_widget (widget, GTK_TYPE_POPOVER_MENU);
+    if (strata_wizard_is_available ("overlays"))
+      {
+        g_assert_nonnull (menu);
+        g_assert_nonnull (at_find_label (menu, "New Overlays…"));
+        gtk_popover_popdown (GTK_POPOVER (menu));
+        at_settle (window);
+      }
+    g_assert_true (strata_chain_graph_get_selected_node (graph)
+                   == lookup (window, fixture->folder, "ov1.qcow2"));
+  }
+
   /* Dark style. */
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (),
                                       ADW_COLOR_SCHEME_FORCE_DARK);
@@ -607,6 +626,20 @@ test_empty (void)
     at_screenshot (prefs, "preferences");
   }
   gtk_window_destroy (GTK_WINDOW (prefs));
+
+  /* The shortcuts window lists the graph's keys. */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "show-help-overlay", NULL);
+  at_settle (window);
+  {
+    GtkWindow *help = GTK_WINDOW (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
+
+    g_assert_nonnull (help);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (help)));
+    g_assert_nonnull (at_find_label (GTK_WIDGET (help), "Select the backing file"));
+    g_assert_nonnull (at_find_label (GTK_WIDGET (help), "Zoom to fit"));
+    at_screenshot (GTK_WIDGET (help), "shortcuts");
+    gtk_window_close (help);
+  }
   at_window_destroy (window);
 }
 
