@@ -12,8 +12,10 @@
 #include "strata-error.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Results are applied at most this often while a scan streams in. */
 #define APPLY_INTERVAL_MS 40
@@ -234,6 +236,27 @@ job_new (JobKind       kind,
   return job;
 }
 
+/* Whether @path is a folder that can be listed; the error names it and says why not. */
+static gboolean
+check_folder (const char  *path,
+              GError     **error)
+{
+  int fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int saved_errno = errno;
+
+  if (fd < 0)
+    {
+      g_set_error (error, STRATA_ERROR,
+                   saved_errno == ENOENT ? STRATA_ERROR_NOT_FOUND
+                   : saved_errno == EACCES || saved_errno == EPERM ? STRATA_ERROR_PERMISSION
+                   : STRATA_ERROR_IO,
+                   "%s: cannot read the folder: %s", path, g_strerror (saved_errno));
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
 typedef struct
 {
   dev_t dev;
@@ -254,7 +277,6 @@ walk (Job    *job,
   while (stack->len > 0)
     {
       g_autofree char *dir_path = g_ptr_array_steal_index (stack, stack->len - 1);
-      g_autoptr(GError) error = NULL;
       g_autoptr(GDir) dir = NULL;
       const char *name;
       struct stat st;
@@ -280,12 +302,12 @@ walk (Job    *job,
           g_array_append_val (seen_dirs, id);
         }
 
-      dir = g_dir_open (dir_path, 0, &error);
+      dir = g_dir_open (dir_path, 0, NULL);
       if (dir == NULL)
         {
-          if (g_str_equal (dir_path, job->path))
-            g_set_error (&r->error, STRATA_ERROR, STRATA_ERROR_PERMISSION,
-                         "%s: cannot read the folder: %s", dir_path, error->message);
+          if (g_str_equal (dir_path, job->path) && check_folder (dir_path, &r->error))
+            g_set_error (&r->error, STRATA_ERROR, STRATA_ERROR_IO,
+                         "%s: cannot read the folder", dir_path);
           continue;
         }
       g_ptr_array_add (r->dirs, g_strdup (dir_path));
@@ -753,23 +775,14 @@ strata_library_add_folder (StrataLibrary  *self,
                            GError        **error)
 {
   g_autofree char *abs = NULL;
-  g_autoptr(GDir) dir = NULL;
-  g_autoptr(GError) local_error = NULL;
   guint index;
 
   g_return_val_if_fail (STRATA_IS_LIBRARY (self), FALSE);
   g_return_val_if_fail (folder != NULL, FALSE);
 
   abs = absolute_path (folder);
-  dir = g_dir_open (abs, 0, &local_error);
-  if (dir == NULL)
-    {
-      g_set_error (error, STRATA_ERROR,
-                   g_error_matches (local_error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-                   ? STRATA_ERROR_NOT_FOUND : STRATA_ERROR_PERMISSION,
-                   "%s: cannot read the folder: %s", abs, local_error->message);
-      return FALSE;
-    }
+  if (!check_folder (abs, error))
+    return FALSE;
 
   index = folder_index (self, abs);
   if (index != G_MAXUINT)
@@ -1877,7 +1890,6 @@ strata_library_scan_sync (StrataLibrary  *self,
   g_clear_handle_id (&self->start_source, g_source_remove);
   g_ptr_array_set_size (self->unstarted, 0);
   g_hash_table_remove_all (self->unstarted_files);
-  g_hash_table_remove_all (self->externals);
   g_hash_table_remove_all (self->external_pending);
   g_clear_error (&self->sync_error);
 
@@ -1892,7 +1904,15 @@ strata_library_scan_sync (StrataLibrary  *self,
     GHashTableIter iter;
     gpointer key;
 
+    /* Files outside the folders are looked at again too, in the same round: the nodes
+     * stay (no remove and add) unless the files changed. */
+    g_hash_table_iter_init (&iter, self->externals);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_hash_table_add (asked, g_strdup (key));
     g_hash_table_iter_init (&iter, self->opened);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_hash_table_add (asked, g_strdup (key));
+    g_hash_table_iter_init (&iter, asked);
     while (g_hash_table_iter_next (&iter, &key, NULL))
       {
         Job *job = job_new (JOB_FILE, shared, TRUE, self->generation, force_share,
