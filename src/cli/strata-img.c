@@ -31,6 +31,7 @@ static const Command commands[] = {
   { "protect", strata_img_protect, "protect FILE" },
   { "unprotect", strata_img_unprotect, "unprotect FILE" },
   { "tree", strata_img_tree, "tree [-r] [-U] [--output=human|json|dot] DIR|FILE..." },
+  { "create-samples", strata_img_create_samples, "create-samples DIR" },
 };
 
 void

@@ -30,6 +30,10 @@ char      *wt_screenshot        (GtkWidget  *widget,
 /* The first descendant of @widget of @type, or NULL. */
 GtkWidget *wt_find              (GtkWidget  *widget,
                                  GType       type);
+/* The first descendant of @type on the wizard's page @page ("setup", "result"). */
+GtkWidget *wt_find_on_page      (GtkWidget  *wizard,
+                                 const char *page,
+                                 GType       type);
 /* The first GtkLabel or GtkButton below @widget whose text is @text, or NULL. */
 GtkWidget *wt_find_label        (GtkWidget  *widget,
                                  const char *text);
