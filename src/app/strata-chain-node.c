@@ -177,29 +177,15 @@ strata_chain_node_set_busy (StrataChainNode *self,
   strata_chain_node_update (self);
 }
 
-/* Setting a tooltip asks the display where the pointer is (a round trip to the X server):
- * do it only when the text changes. */
-static void
-set_tooltip (GtkWidget  *widget,
-             const char *text)
-{
-  const char *current = gtk_widget_get_tooltip_text (widget);
-
-  if (g_strcmp0 (current, text) != 0)
-    gtk_widget_set_tooltip_text (widget, text);
-}
-
 static void
 add_badge (StrataChainNode *self,
            const char      *text,
-           const char      *style,
-           const char      *tooltip)
+           const char      *style)
 {
   GtkWidget *badge = gtk_label_new (text);
 
   gtk_widget_add_css_class (badge, "badge");
   gtk_widget_add_css_class (badge, style);
-  gtk_widget_set_tooltip_text (badge, tooltip);
   if (self->badges == NULL)
     {
       self->badges = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
@@ -258,24 +244,59 @@ strata_chain_node_update_badges (StrataChainNode *self)
   if (self->badges != NULL)
     clear_box (self->badges);
   if (mask & BADGE_WORKING)
-    add_badge (self, _("working"), "accent", _("An operation is using this image"));
+    add_badge (self, _("working"), "accent");
   if (mask & BADGE_IN_USE)
-    add_badge (self, _("in use"), "success", _("A running virtual machine holds this image"));
+    add_badge (self, _("in use"), "success");
   if (mask & BADGE_CORRUPT)
-    add_badge (self, _("corrupt"), "error", _("The image is marked corrupt"));
+    add_badge (self, _("corrupt"), "error");
   if (mask & BADGE_DIRTY)
-    add_badge (self, _("dirty"), "warning", _("The image was not closed cleanly"));
+    add_badge (self, _("dirty"), "warning");
   if (mask & BADGE_WRITABLE)
-    add_badge (self, _("writable"), "warning",
-               _("Other images use this one as their base: writing to it would corrupt them"));
+    add_badge (self, _("writable"), "warning");
   if (mask & BADGE_READ_ONLY)
-    add_badge (self, _("read-only"), "dim", _("Protected: every write permission is off"));
+    add_badge (self, _("read-only"), "dim");
   if (mask & BADGE_COMPRESSED)
-    add_badge (self, _("compressed"), "dim", _("Holds compressed clusters"));
+    add_badge (self, _("compressed"), "dim");
   if (mask & BADGE_EXTERNAL)
-    add_badge (self, _("external"), "dim", _("Outside the library folders"));
+    add_badge (self, _("external"), "dim");
   if (self->badges != NULL)
     gtk_widget_set_visible (self->badges, mask != 0);
+}
+
+/* The node's tooltip (its path, and what is wrong) is made when asked for: setting tooltip
+ * texts on a thousand nodes would cost a thousand X round trips. */
+static gboolean
+strata_chain_node_query_tooltip (GtkWidget  *widget,
+                                 int         x,
+                                 int         y,
+                                 gboolean    keyboard_mode,
+                                 GtkTooltip *tooltip)
+{
+  StrataChainNode *self = STRATA_CHAIN_NODE (widget);
+  const char *error = strata_library_node_get_error (self->node);
+  static const struct { guint badge; const char *text; } explanations[] = {
+    { BADGE_WORKING, N_("An operation is using this image") },
+    { BADGE_IN_USE, N_("A running virtual machine holds this image") },
+    { BADGE_CORRUPT, N_("The image is marked corrupt") },
+    { BADGE_DIRTY, N_("The image was not closed cleanly") },
+    { BADGE_WRITABLE, N_("Other images use this one as their base: writing to it would corrupt them") },
+    { BADGE_READ_ONLY, N_("Protected: every write permission is off") },
+    { BADGE_COMPRESSED, N_("Holds compressed clusters") },
+    { BADGE_EXTERNAL, N_("Outside the library folders") },
+  };
+  g_autoptr(GString) text = g_string_new (strata_library_node_get_path (self->node));
+
+  if (GTK_WIDGET_CLASS (strata_chain_node_parent_class)->query_tooltip (widget, x, y,
+                                                                        keyboard_mode,
+                                                                        tooltip))
+    return TRUE;
+  if (error != NULL)
+    g_string_append_printf (text, "\n%s", error);
+  for (guint i = 0; i < G_N_ELEMENTS (explanations); i++)
+    if (self->badge_mask & explanations[i].badge)
+      g_string_append_printf (text, "\n%s", _(explanations[i].text));
+  gtk_tooltip_set_text (tooltip, text->str);
+  return TRUE;
 }
 
 /* The locate wizard repairs the overlays that point here: the first one is selected and
@@ -299,9 +320,7 @@ strata_chain_node_update (StrataChainNode *self)
   g_return_if_fail (STRATA_IS_CHAIN_NODE (self));
 
   gtk_label_set_text (GTK_LABEL (self->name_label), strata_library_node_get_name (node));
-  set_tooltip (self->name_label, strata_library_node_get_path (node));
   gtk_label_set_text (GTK_LABEL (self->summary_label), summary);
-  set_tooltip (self->summary_label, strata_library_node_get_error (node));
 
   if (broken)
     gtk_widget_add_css_class (widget, "broken");
@@ -528,6 +547,7 @@ strata_chain_node_class_init (StrataChainNodeClass *klass)
   object_class->get_property = strata_chain_node_get_property;
   object_class->set_property = strata_chain_node_set_property;
   widget_class->get_request_mode = strata_chain_node_get_request_mode;
+  widget_class->query_tooltip = strata_chain_node_query_tooltip;
   widget_class->measure = strata_chain_node_measure;
   widget_class->size_allocate = strata_chain_node_size_allocate;
 
@@ -562,6 +582,7 @@ strata_chain_node_init (StrataChainNode *self)
   GtkGesture *click;
 
   gtk_widget_set_focusable (widget, TRUE);
+  gtk_widget_set_has_tooltip (widget, TRUE);
   self->box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
   gtk_widget_set_parent (self->box, widget);
 
