@@ -45,6 +45,10 @@ def candidates():
 
 
 def main():
+    if sys.argv[2:] == ['--list']:
+        # For whoever updates POTFILES.in: the files it should list.
+        print('\n'.join(sorted(p for p in candidates() if translatable(os.path.join(srcdir, p)))))
+        return 0
     with open(os.path.join(srcdir, 'po', 'POTFILES.in'), encoding='utf-8') as f:
         listed = [l.strip() for l in f if l.strip() and not l.lstrip().startswith('#')]
     skipped = set()
