@@ -81,6 +81,16 @@ with tempfile.TemporaryDirectory(prefix='strata-install-') as stage:
             if line not in text:
                 failures.append(f'the installed desktop file lacks {line!r}')
 
+        # Every type must be one shared-mime-info knows, or Files never offers Strata.
+        mime_db = '/usr/share/mime/packages/freedesktop.org.xml'
+        mime_line = next((l for l in text.splitlines() if l.startswith('MimeType=')), '')
+        if os.path.isfile(mime_db):
+            with open(mime_db, encoding='utf-8') as f:
+                known = f.read()
+            for mime in filter(None, mime_line[len('MimeType='):].split(';')):
+                if f'<mime-type type="{mime}">' not in known:
+                    failures.append(f'{mime} is not a type shared-mime-info knows')
+
     metainfo = staged(f'{datadir}/metainfo/{APP_ID}.metainfo.xml')
     if os.path.isfile(metainfo):
         with open(metainfo, encoding='utf-8') as f:
