@@ -12,7 +12,8 @@
 #include <string.h>
 
 /*
- * strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw [-o OPTIONS] [-m N] [-W] [-U] SRC DST
+ * strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N] [-W] [-U]
+ *                    SRC DST
  *
  * Like qemu-img, it prints nothing on success unless -p is given; with -p it shows
  * "    (12.34/100%)" while it works and then one summary line on stdout (sizes and the
@@ -21,14 +22,16 @@
  */
 
 #define CONVERT_USAGE \
-  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw [-o OPTIONS] [-m N] [-W]\n" \
-  "                          [-U] SRC DST\n" \
+  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]\n" \
+  "                          [-W] [-U] SRC DST\n" \
   "  -p          show progress, then a one-line summary (sizes and saving)\n" \
   "  -q          quiet\n" \
-  "  -c          compress the target (qcow2 only)\n" \
+  "  -c          compress the target (qcow2, or vmdk with subformat=streamOptimized)\n" \
   "  -f FMT      source format (default: probe)\n" \
-  "  -O FMT      target format: qcow2 (default) or raw (sparse)\n" \
+  "  -O FMT      target format: raw (default, sparse), qcow2 or vmdk\n" \
   "  -o OPTIONS  qcow2 options: cluster_size=,compression_type=zlib|zstd,compat=,...\n" \
+  "              vmdk options: subformat=monolithicSparse|streamOptimized,\n" \
+  "                            adapter_type=ide|lsilogic|buslogic|legacyESX,hwversion=N\n" \
   "  -m N        compressor threads (default: the number of CPUs)\n" \
   "  -W          accepted for compatibility (writes are always in order)\n" \
   "  -U          open the source even if a running VM holds it\n"
@@ -185,21 +188,38 @@ strata_img_convert (int argc, char **argv)
 
   if (opts.target_format == NULL)
     opts.target_format = "raw"; /* qemu-img's default output format */
-  if (strcmp (opts.target_format, "qcow2") != 0 && strcmp (opts.target_format, "raw") != 0)
+  if (strcmp (opts.target_format, "qcow2") != 0 && strcmp (opts.target_format, "raw") != 0 &&
+      strcmp (opts.target_format, "vmdk") != 0)
     {
-      strata_img_error ("Unsupported output format \"%s\" (qcow2 or raw)", opts.target_format);
+      strata_img_error ("Unsupported output format \"%s\" (qcow2, raw or vmdk)",
+                        opts.target_format);
       return 1;
     }
-  if (opts.compress && strcmp (opts.target_format, "qcow2") != 0)
+  if (strcmp (opts.target_format, "vmdk") == 0)
+    {
+      if (!strata_vmdk_options_parse (&opts.vmdk, create_opts->str, &error))
+        {
+          strata_img_error ("%s", error->message);
+          return 1;
+        }
+      if (opts.compress && opts.vmdk.subformat != STRATA_VMDK_STREAM_OPTIMIZED)
+        {
+          strata_img_error ("Compression not supported for the vmdk subformat %s "
+                            "(use -o subformat=streamOptimized)",
+                            strata_vmdk_subformat_name (opts.vmdk.subformat));
+          return 1;
+        }
+    }
+  else if (opts.compress && strcmp (opts.target_format, "qcow2") != 0)
     {
       strata_img_error ("Compression not supported for the %s format", opts.target_format);
       return 1;
     }
-  if (create_opts->len > 0)
+  else if (create_opts->len > 0)
     {
       if (strcmp (opts.target_format, "qcow2") != 0)
         {
-          strata_img_error ("-o options are only supported for qcow2 targets");
+          strata_img_error ("-o options are only supported for qcow2 and vmdk targets");
           return 1;
         }
       if (!strata_create_options_parse (&opts.qcow2, create_opts->str, &error))
@@ -214,6 +234,10 @@ strata_img_convert (int argc, char **argv)
           return 1;
         }
     }
+
+  /* Past RLIMIT_FSIZE the kernel kills the process with SIGXFSZ; ignored, the write fails
+   * with EFBIG and the user gets an error naming the file instead of a core dump. */
+  signal (SIGXFSZ, SIG_IGN);
 
   loop = g_main_loop_new (NULL, FALSE);
   cancellable = g_cancellable_new ();

@@ -30,6 +30,8 @@ static const Command commands[] = {
     "commit [-p] [-d] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },
   { "unprotect", strata_img_unprotect, "unprotect FILE" },
+  { "tree", strata_img_tree, "tree [-r] [-U] [--output=human|json|dot] DIR|FILE..." },
+  { "create-samples", strata_img_create_samples, "create-samples DIR" },
 };
 
 void

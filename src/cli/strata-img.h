@@ -16,6 +16,8 @@ int strata_img_rebase   (int argc, char **argv);
 int strata_img_commit   (int argc, char **argv);
 int strata_img_protect  (int argc, char **argv);
 int strata_img_unprotect (int argc, char **argv);
+int strata_img_tree     (int argc, char **argv);
+int strata_img_create_samples (int argc, char **argv);
 
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,

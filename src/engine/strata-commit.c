@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-commit.h"
 #include "strata-check.h"
+#include "strata-copy.h"
 #include "strata-error.h"
 #include "strata-image.h"
 #include "strata-protect.h"
+#include "strata-qcow2-private.h"
 #include "strata-siblings.h"
 
 #include <errno.h>
@@ -301,8 +303,10 @@ commit_into_base (const char                *filename,
     }
   result->bytes_committed = done;
 
-  /* The base must hold the data on disk before the overlay stops providing it. */
-  if (!strata_image_close (base, error))
+  /* The base must hold the data on disk before the overlay stops providing it. Clusters
+   * freed at its end (compressed ones the commit replaced) are cut off. */
+  if (!strata_qcow2_shrink (base, FALSE, error) ||
+      !strata_image_close (base, error))
     return FALSE;
   g_clear_pointer (&base, strata_image_unref);
 
@@ -335,7 +339,9 @@ commit_into_base (const char                *filename,
             return FALSE;
           offset += bs.length;
         }
-      if (!strata_image_close (overlay, error))
+      /* As qemu-img leaves it: no tables, the file cut to what a fresh overlay holds. */
+      if (!strata_qcow2_shrink (overlay, TRUE, error) ||
+          !strata_image_close (overlay, error))
         return FALSE;
       is_qcow2 = g_strcmp0 (strata_image_get_format (overlay), "qcow2") == 0;
       g_clear_pointer (&overlay, strata_image_unref);
@@ -379,75 +385,6 @@ strata_commit_predict (const char                *filename,
   measure_both (filename, result->base, &result->before);
   return predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
                   &data_bytes, cancellable, error);
-}
-
-/* Copies @src to @dest through a hidden temporary file, skipping holes. */
-static gboolean
-copy_file_sparse (const char   *src,
-                  const char   *dest,
-                  StrataJob    *job,
-                  GCancellable *cancellable,
-                  GError      **error)
-{
-  g_autoptr(StrataFile) in = NULL;
-  g_autoptr(StrataFile) out = NULL;
-  g_autofree guint8 *buf = NULL;
-  guint64 size, offset = 0;
-
-  if (g_file_test (dest, G_FILE_TEST_EXISTS))
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                   "%s: the file already exists; choose a new name for the copy", dest);
-      return FALSE;
-    }
-
-  if (!(in = strata_file_open (src, STRATA_FILE_READ, error)))
-    return FALSE;
-  /* Nobody may write the base while it is copied. */
-  if (!strata_file_lock (in, STRATA_PERM_CONSISTENT_READ,
-                         STRATA_PERM_ALL & ~(STRATA_PERM_WRITE | STRATA_PERM_RESIZE), error) ||
-      !strata_file_get_size (in, &size, error))
-    return FALSE;
-  if (!(out = strata_file_create_temp (dest, error)))
-    return FALSE;
-
-  buf = g_malloc (STEP);
-  if (job != NULL)
-    strata_job_set_phase (job, "Copying the base");
-
-  while (offset < size)
-    {
-      gboolean is_data;
-      guint64 n;
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-          !strata_file_seek_data (in, offset, size - offset, &is_data, &n, error))
-        goto fail;
-      if (n == 0)
-        n = size - offset;
-      if (is_data)
-        for (guint64 pos = offset; pos < offset + n; )
-          {
-            gsize len = MIN (offset + n - pos, STEP);
-
-            if (!strata_file_pread (in, buf, len, pos, error) ||
-                !strata_file_pwrite (out, buf, len, pos, error))
-              goto fail;
-            pos += len;
-          }
-      offset += n;
-      if (job != NULL)
-        strata_job_set_progress (job, offset, size);
-    }
-
-  if (!strata_file_truncate (out, size, error) ||
-      !strata_file_commit_rename (out, dest, error))
-    goto fail;
-  return TRUE;
-
-fail:
-  strata_file_unlink (out);
-  return FALSE;
 }
 
 /* Same file (device and inode)? */
@@ -570,7 +507,9 @@ commit_into_copy (const char                *filename,
   base_path = g_strdup (strata_image_get_filename (old_base));
   old_name = g_strdup (strata_image_get_backing_name (overlay));
 
-  if (!copy_file_sparse (base_path, opts->into_copy, job, cancellable, error))
+  /* A protected base gives a writable copy: the commit writes into it. */
+  if (!strata_copy_image_full (base_path, opts->into_copy, STRATA_COPY_WRITABLE, NULL, job,
+                               cancellable, error))
     return FALSE;
   if (!prepare_copy (opts->into_copy, old_base, error))
     goto fail;

@@ -9,6 +9,7 @@ struct _StrataCompressor
   StrataCompression              type;
   int                            level;
   struct libdeflate_compressor  *deflate;
+  gboolean                       zlib_wrapper;
   ZSTD_CCtx                     *zstd;
 };
 
@@ -45,6 +46,21 @@ strata_compressor_new (StrataCompression type,
   return self;
 }
 
+StrataCompressor *
+strata_compressor_new_zlib (int level)
+{
+  StrataCompressor *self = strata_compressor_new (STRATA_COMPRESSION_ZLIB, level);
+
+  self->zlib_wrapper = TRUE;
+  return self;
+}
+
+gsize
+strata_compress_zlib_bound (gsize len)
+{
+  return libdeflate_zlib_compress_bound (NULL, len);
+}
+
 void
 strata_compressor_free (StrataCompressor *self)
 {
@@ -74,6 +90,8 @@ strata_compressor_compress (StrataCompressor *self,
 
   g_return_val_if_fail (self != NULL, 0);
 
+  if (self->deflate != NULL && self->zlib_wrapper)
+    return libdeflate_zlib_compress (self->deflate, src, src_len, dst, dst_size);
   if (self->deflate != NULL)
     return libdeflate_deflate_compress (self->deflate, src, src_len, dst, dst_size);
 

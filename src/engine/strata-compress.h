@@ -26,6 +26,12 @@ typedef struct _StrataCompressor StrataCompressor;
 /* @level <= 0 selects the default level of @type. */
 StrataCompressor *strata_compressor_new      (StrataCompression  type,
                                               int                level);
+/* Deflate inside a zlib stream (2-byte header, Adler-32 trailer): the shape of the grains of
+ * a streamOptimized VMDK, which QEMU and VMware inflate with zlib's uncompress(). */
+StrataCompressor *strata_compressor_new_zlib (int                level);
+/* The most bytes a zlib-stream compressor can produce from @len bytes: a destination this
+ * large never makes strata_compressor_compress() fail. */
+gsize             strata_compress_zlib_bound (gsize              len);
 void              strata_compressor_free     (StrataCompressor  *self);
 StrataCompression strata_compressor_get_type (StrataCompressor  *self);
 

@@ -3,11 +3,13 @@
 #include "strata-target.h"
 #include "strata-compress.h"
 #include "strata-error.h"
+#include "strata-vmdk-write.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /*
  * The conversion pipeline:
@@ -19,7 +21,8 @@
  * chunk through its own handle on the source, finds all-zero clusters and compresses the
  * others with its own compressor. The writer takes chunks strictly in guest order (qcow2
  * appends compressed clusters, so the file is laid out in order and the qcow2 layer sees
- * one sequential writer) and returns them to the free list. A fixed number of chunks
+ * one sequential writer; a VMDK target is written in one pass in that order) and returns
+ * them to the free list. A fixed number of chunks
  * exists, which bounds memory whatever the size of the image.
  *
  * StrataImage is not thread-safe: the walker uses the caller's source handle (block status
@@ -50,7 +53,7 @@ typedef struct
   gsize    length;     /* guest bytes in the chunk (the image end may cut the last cluster) */
   guint    n_clusters;
   guint8  *in_buf;     /* n_clusters * cluster_size, zero-padded at the image end */
-  guint8  *out_buf;    /* compressed clusters, cluster i at i * cluster_size */
+  guint8  *out_buf;    /* compressed clusters, cluster i at i * out_stride */
   guint8  *kinds;      /* ClusterKind per cluster */
   guint32 *out_len;
   gboolean ready;      /* processed by a worker */
@@ -60,12 +63,16 @@ typedef struct
 {
   /* Fixed for the whole run. */
   StrataImage       *src;
-  StrataImage       *dst;
+  StrataImage       *dst;           /* a qcow2 or raw target, or NULL ... */
+  StrataVmdkWriter  *vmdk;          /* ... a VMDK target */
+  StrataFile        *dst_file;
   guint64            virtual_size;
   guint64            cluster_size;
   gsize              chunk_size;
   gboolean           compress;
   StrataCompression  compression;
+  gsize              out_stride;    /* room for one compressed cluster in out_buf */
+  gsize              compress_limit; /* the most bytes a compressed cluster may take */
   int                level;
   guint              n_workers;
   GCancellable      *cancellable;
@@ -92,6 +99,7 @@ strata_convert_options_init (StrataConvertOptions *opts)
 {
   memset (opts, 0, sizeof *opts);
   strata_create_options_init (&opts->qcow2);
+  strata_vmdk_options_init (&opts->vmdk);
   opts->target_format = "qcow2";
 }
 
@@ -366,8 +374,10 @@ worker_process (Pipeline         *p,
       if (compressor == NULL)
         continue;
 
-      /* QEMU's rule: a cluster that does not shrink below its size is stored as is. */
-      n = strata_compressor_compress (compressor, in, cs, chunk->out_buf + i * cs, cs - 1);
+      /* QEMU's qcow2 rule: a cluster that does not shrink below its size is stored as is.
+       * A streamOptimized VMDK compresses every grain: its limit is the zlib bound. */
+      n = strata_compressor_compress (compressor, in, cs, chunk->out_buf + i * p->out_stride,
+                                      p->compress_limit);
       if (n > 0)
         {
           chunk->kinds[i] = CLUSTER_COMPRESSED;
@@ -390,7 +400,9 @@ worker_thread (gpointer data)
   Pipeline *p = worker->pipeline;
   g_autoptr(StrataCompressor) compressor = NULL;
 
-  if (p->compress)
+  if (p->compress && p->vmdk != NULL)
+    compressor = strata_compressor_new_zlib (p->level);
+  else if (p->compress)
     compressor = strata_compressor_new (p->compression, p->level);
 
   for (;;)
@@ -452,8 +464,13 @@ writer_write_chunk (Pipeline  *p,
           break;
 
         case CLUSTER_COMPRESSED:
-          if (!strata_image_write_compressed (p->dst, offset, chunk->out_buf + i * cs,
-                                              chunk->out_len[i], error))
+          if (p->vmdk != NULL
+              ? !strata_vmdk_writer_write_compressed (p->vmdk, offset,
+                                                      chunk->out_buf + i * p->out_stride,
+                                                      chunk->out_len[i], error)
+              : !strata_image_write_compressed (p->dst, offset,
+                                                chunk->out_buf + i * p->out_stride,
+                                                chunk->out_len[i], error))
             return FALSE;
           i++;
           break;
@@ -468,7 +485,10 @@ writer_write_chunk (Pipeline  *p,
             while (j < chunk->n_clusters && chunk->kinds[j] == CLUSTER_RAW)
               j++;
             len = MIN ((gsize) (j - i) * cs, chunk->length - (gsize) i * cs);
-            if (!strata_image_write (p->dst, offset, len, chunk->in_buf + i * cs, error))
+            if (p->vmdk != NULL
+                ? !strata_vmdk_writer_write (p->vmdk, offset, chunk->in_buf + i * cs, len,
+                                             error)
+                : !strata_image_write (p->dst, offset, len, chunk->in_buf + i * cs, error))
               return FALSE;
             i = j;
           }
@@ -483,7 +503,7 @@ writer_write_chunk (Pipeline  *p,
 static void
 writer_run (Pipeline *p)
 {
-  int fd = strata_file_get_fd (strata_image_get_file (p->dst));
+  int fd = strata_file_get_fd (p->dst_file);
   guint64 done = 0;
   guint64 hinted = 0;
 
@@ -563,7 +583,7 @@ pipeline_run (Pipeline  *p,
   clusters_per_chunk = MAX (1, p->chunk_size / p->cluster_size);
   p->chunk_size = clusters_per_chunk * p->cluster_size;
   in_size = p->chunk_size;
-  out_size = p->compress ? p->chunk_size : 0;
+  out_size = p->compress ? clusters_per_chunk * p->out_stride : 0;
   per_chunk = in_size + out_size + clusters_per_chunk * (1 + sizeof (guint32));
   /* Every chunk starts aligned, so its guint32 lengths are too. */
   per_chunk = (per_chunk + 63) & ~(gsize) 63;
@@ -729,6 +749,83 @@ chain_allocated (StrataImage *src)
   return total;
 }
 
+/* The fewest bytes the target file takes whatever the data: a raw disk is as long as its
+ * virtual size; a qcow2 file holds at least its header cluster and L1 table, a VMDK its
+ * header, descriptor and grain directories and tables. */
+static guint64
+target_min_size (const StrataConvertOptions *opts,
+                 guint64                     size)
+{
+  guint64 cs = opts->qcow2.cluster_size;
+  guint64 l2_entries;
+
+  if (g_strcmp0 (opts->target_format, "raw") == 0)
+    return size;
+  if (g_strcmp0 (opts->target_format, "vmdk") == 0)
+    return strata_vmdk_metadata_size (size, &opts->vmdk);
+
+  l2_entries = cs / (opts->qcow2.extended_l2 ? 16 : 8);
+  return cs + (size / (cs * l2_entries) + 1) * 8;
+}
+
+/*
+ * Refuses, before anything is written, a source whose declared size the target's file
+ * system cannot hold: ftruncate() of the empty temporary file to the least the target
+ * takes fails with EFBIG past the file system's largest file (a FAT stick: 4 GiB) or the
+ * process's RLIMIT_FSIZE. Only the file's length changes, and back: a probe, not a write
+ * the I/O hooks need to see. Without this the error would come halfway through, naming
+ * only the temporary file.
+ */
+static gboolean
+check_target_can_hold (StrataFile                 *tmp,
+                       const StrataConvertOptions *opts,
+                       const char                 *source,
+                       guint64                     size,
+                       const char                 *target,
+                       GError                    **error)
+{
+  int fd = strata_file_get_fd (tmp);
+  guint64 needed = target_min_size (opts, size);
+  g_autofree char *human = g_format_size_full (size, G_FORMAT_SIZE_IEC_UNITS);
+  int saved_errno;
+
+  if (needed == 0)
+    return TRUE;
+  if (needed <= G_MAXINT64 && ftruncate (fd, (off_t) needed) == 0)
+    {
+      if (ftruncate (fd, 0) != 0)
+        {
+          strata_set_error_from_errno (error, errno, strata_file_get_path (tmp),
+                                       "Could not resize the file");
+          return FALSE;
+        }
+      return TRUE;
+    }
+  saved_errno = needed > G_MAXINT64 ? EFBIG : errno;
+
+  if (saved_errno != EFBIG && saved_errno != EINVAL)
+    {
+      strata_set_error_from_errno (error, saved_errno, strata_file_get_path (tmp),
+                                   "Could not resize the file to %" G_GUINT64_FORMAT " bytes",
+                                   needed);
+      return FALSE;
+    }
+
+  if (needed == size)
+    g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                 "%s: its virtual size, %" G_GUINT64_FORMAT " bytes (%s), is more than the "
+                 "file system of %s can hold in one file (%s); nothing was written",
+                 source, size, human, target, g_strerror (saved_errno));
+  else
+    g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                 "%s: a %s image of its virtual size, %" G_GUINT64_FORMAT " bytes (%s), "
+                 "takes at least %" G_GUINT64_FORMAT " bytes, more than the file system of "
+                 "%s can hold in one file (%s); nothing was written",
+                 source, opts->target_format, size, human, needed, target,
+                 g_strerror (saved_errno));
+  return FALSE;
+}
+
 static StrataImage *
 create_target (StrataFile                 *tmp,
                const StrataConvertOptions *opts,
@@ -772,9 +869,11 @@ strata_convert_sync (const char                 *source,
   g_autoptr(StrataImage) dst = NULL;
   g_autoptr(StrataFile) tmp = NULL;
   g_autoptr(GArray) sizes = NULL;
+  g_autoptr(StrataVmdkWriter) vmdk = NULL;
   StrataConvertOptions defaults;
   Pipeline p;
   gboolean is_raw;
+  gboolean is_vmdk;
   gboolean ok;
   guint target_mode = 0;
   struct stat st;
@@ -790,10 +889,11 @@ strata_convert_sync (const char                 *source,
     }
 
   is_raw = g_strcmp0 (opts->target_format, "raw") == 0;
-  if (!is_raw && g_strcmp0 (opts->target_format, "qcow2") != 0)
+  is_vmdk = g_strcmp0 (opts->target_format, "vmdk") == 0;
+  if (!is_raw && !is_vmdk && g_strcmp0 (opts->target_format, "qcow2") != 0)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: converting to the %s format is not supported (qcow2 or raw)",
+                   "%s: converting to the %s format is not supported (qcow2, raw or vmdk)",
                    target, opts->target_format ? opts->target_format : "(null)");
       return FALSE;
     }
@@ -801,6 +901,14 @@ strata_convert_sync (const char                 *source,
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
                    "%s: compression is not supported for the raw format", target);
+      return FALSE;
+    }
+  /* qemu-img 7.2 quietly writes uncompressed grains here; saying so is kinder. */
+  if (is_vmdk && opts->compress && opts->vmdk.subformat != STRATA_VMDK_STREAM_OPTIMIZED)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: compression is only supported for the streamOptimized VMDK "
+                   "subformat (-o subformat=streamOptimized)", target);
       return FALSE;
     }
 
@@ -827,10 +935,20 @@ strata_convert_sync (const char                 *source,
   g_cond_init (&p.cond);
   p.src = src;
   p.virtual_size = strata_image_get_size (src);
-  p.cluster_size = is_raw ? RAW_TARGET_GRANULE : opts->qcow2.cluster_size;
+  p.cluster_size = is_raw ? RAW_TARGET_GRANULE
+                  : is_vmdk ? STRATA_VMDK_GRAIN_SIZE : opts->qcow2.cluster_size;
   p.chunk_size = MAX (CHUNK_MIN_BYTES, p.cluster_size);
-  p.compress = opts->compress;
+  /* Every grain of a streamOptimized VMDK is compressed, -c or not. */
+  p.compress = opts->compress ||
+               (is_vmdk && opts->vmdk.subformat == STRATA_VMDK_STREAM_OPTIMIZED);
   p.compression = opts->qcow2.compression_type;
+  p.out_stride = p.cluster_size;
+  p.compress_limit = p.cluster_size - 1;
+  if (is_vmdk)
+    {
+      p.compress_limit = strata_compress_zlib_bound (p.cluster_size);
+      p.out_stride = align_up (p.compress_limit, 64);
+    }
   p.level = opts->compression_level;
   p.n_workers = opts->threads > 0 ? opts->threads : g_get_num_processors ();
   p.n_workers = CLAMP (p.n_workers, 1, 64);
@@ -847,6 +965,30 @@ strata_convert_sync (const char                 *source,
       goto out;
     }
 
+  /* qemu-img writes one, then cannot open it: an extent of 0 sectors is invalid. */
+  if (is_vmdk && p.virtual_size == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: its virtual size is 0 bytes, and a VMDK disk needs at least one "
+                   "sector (QEMU and VMware cannot open an empty one); nothing was written",
+                   source);
+      ok = FALSE;
+      goto out;
+    }
+
+  if (is_vmdk && p.virtual_size > STRATA_VMDK_MAX_SIZE)
+    {
+      g_autofree char *human = g_format_size_full (p.virtual_size, G_FORMAT_SIZE_IEC_UNITS);
+
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: its virtual size, %" G_GUINT64_FORMAT " bytes (%s), is more than a "
+                   "VMDK sparse extent can address (%" G_GUINT64_FORMAT " bytes: 32-bit "
+                   "sector offsets); nothing was written", source, p.virtual_size, human,
+                   STRATA_VMDK_MAX_SIZE);
+      ok = FALSE;
+      goto out;
+    }
+
   if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
     goto out;
 
@@ -857,15 +999,37 @@ strata_convert_sync (const char                 *source,
     }
   strata_target_apply_mode (tmp, target_mode);
 
-  if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
+  if (!(ok = check_target_can_hold (tmp, opts, source, p.virtual_size, target, error)))
+    goto out;
+
+  if (is_vmdk)
+    {
+      g_autofree char *name = g_path_get_basename (target);
+
+      vmdk = strata_vmdk_writer_new (tmp, name, p.virtual_size, &opts->vmdk,
+                                     opts->compression_level, error);
+      if (vmdk == NULL)
+        {
+          name_target_in_error (error, target);
+          ok = FALSE;
+          goto out;
+        }
+      p.vmdk = vmdk;
+      p.dst_file = tmp;
+    }
+  else if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
     {
       name_target_in_error (error, target);
       ok = FALSE;
       goto out;
     }
-  p.dst = dst;
+  else
+    {
+      p.dst = dst;
+      p.dst_file = strata_image_get_file (dst);
+    }
 
-  if (p.compress && !strata_image_supports_compression (dst))
+  if (p.compress && dst != NULL && !strata_image_supports_compression (dst))
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    "%s: the %s driver cannot write compressed clusters", target,
@@ -873,7 +1037,7 @@ strata_convert_sync (const char                 *source,
       ok = FALSE;
       goto out;
     }
-  if (p.compress)
+  if (p.compress && dst != NULL)
     p.compression = strata_image_get_compression (dst);
 
   if (job != NULL)
@@ -891,12 +1055,14 @@ strata_convert_sync (const char                 *source,
     strata_job_set_phase (job, "Writing to disk");
 
   /* A cancel during the final flush still wins: nothing may be left behind. */
-  if (!(ok = strata_image_close (dst, error)))
+  if (!(ok = vmdk != NULL ? strata_vmdk_writer_finish (vmdk, error)
+                          : strata_image_close (dst, error)))
     {
       name_target_in_error (error, target);
       goto out;
     }
   g_clear_pointer (&dst, strata_image_unref);
+  g_clear_pointer (&vmdk, strata_vmdk_writer_free);
 
   if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
     ok = strata_file_commit_rename (tmp, target, error);
@@ -922,6 +1088,7 @@ out:
   if (!ok && tmp != NULL)
     {
       g_clear_pointer (&dst, strata_image_unref);
+      g_clear_pointer (&vmdk, strata_vmdk_writer_free);
       strata_file_unlink (tmp);
     }
   g_mutex_clear (&p.lock);

@@ -5,6 +5,7 @@
 
 #include "strata-create.h"
 #include "strata-job.h"
+#include "strata-vmdk-write.h"
 
 G_BEGIN_DECLS
 
@@ -18,9 +19,10 @@ typedef void (*StrataConvertProgressFunc) (guint64  done,
 typedef struct
 {
   const char          *source_format;  /* NULL: probe */
-  const char          *target_format;  /* "qcow2" or "raw" */
-  gboolean             compress;       /* -c */
-  StrataCreateOptions  qcow2;          /* target options (cluster size, compat, ...) */
+  const char          *target_format;  /* "qcow2", "raw" or "vmdk" */
+  gboolean             compress;       /* -c (a vmdk target: streamOptimized only) */
+  StrataCreateOptions  qcow2;          /* qcow2 target options (cluster size, compat, ...) */
+  StrataVmdkOptions    vmdk;           /* vmdk target options (subformat, adapter, ...) */
   guint                threads;        /* compressor threads; 0 = number of CPUs */
   gboolean             force_share;    /* -U on the source */
   int                  compression_level; /* 0: the default of the compression type */
@@ -41,7 +43,10 @@ void     strata_convert_options_init (StrataConvertOptions *opts);
 /* Converts @source (with its chain, flattened) to @target. Writes a hidden temporary file
  * next to @target and renames it on success; on error or cancellation nothing is left under
  * @target's name and the source is untouched. An existing @target is replaced, unless it is
- * the source, part of the source's chain or held by a running QEMU.
+ * the source, part of the source's chain or held by a running QEMU. A source whose virtual
+ * size the target's file system cannot hold (a raw target larger than its largest file,
+ * metadata that would lie past it) is refused before anything is written, naming the source
+ * and its size.
  *
  * The work is a pipeline: one thread walks the source's block status, opts->threads
  * threads read (each with its own handle on the source), find all-zero clusters and

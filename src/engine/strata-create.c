@@ -71,18 +71,14 @@ parse_bool (const char *value,
   return TRUE;
 }
 
-gboolean
-strata_create_options_parse (StrataCreateOptions  *opts,
-                             const char           *options,
-                             GError              **error)
+GPtrArray *
+strata_create_options_split (const char *options)
 {
-  g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *items = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GString) cur = g_string_new (NULL);
 
-  g_return_val_if_fail (opts != NULL, FALSE);
-
   if (options == NULL)
-    return TRUE;
+    return items;
 
   /* qemu's option syntax: "," separates, ",," is a literal comma. */
   for (const char *p = options; ; p++)
@@ -103,6 +99,20 @@ strata_create_options_parse (StrataCreateOptions  *opts,
       else
         g_string_append_c (cur, *p);
     }
+
+  return items;
+}
+
+gboolean
+strata_create_options_parse (StrataCreateOptions  *opts,
+                             const char           *options,
+                             GError              **error)
+{
+  g_autoptr(GPtrArray) items = NULL;
+
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  items = strata_create_options_split (options);
 
   for (guint i = 0; i < items->len; i++)
     {

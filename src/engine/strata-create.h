@@ -23,6 +23,9 @@ typedef struct
 } StrataCreateOptions;
 
 void     strata_create_options_init (StrataCreateOptions *opts);
+/* Splits a qemu-img style "-o" string at its commas (",," is a literal comma) into its
+ * "key=value" items (char *, owned by the array); other formats' option parsers use it too. */
+GPtrArray *strata_create_options_split (const char        *options);
 /* Parses qemu-img style "-o" option strings (key=value,key=value) into @opts. */
 gboolean strata_create_options_parse (StrataCreateOptions *opts,
                                       const char          *options,

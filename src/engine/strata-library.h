@@ -3,6 +3,8 @@
 
 #include <gio/gio.h>
 
+#include "strata-image.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -17,8 +19,30 @@ G_BEGIN_DECLS
  * for the CLI and tests.
  *
  * Nodes are identified by device + inode: a symbolic or hard link to an image is the same
- * node, shown under the first name found in the folders (a name in a library folder wins
- * over the name an overlay's backing pointer used).
+ * node, shown under one name in the folders (a name in a library folder wins over the name
+ * an overlay's backing pointer used; among several, a real name before a symbolic link, a
+ * shallower path before a deeper one, then the first by strcmp: the choice does not depend
+ * on timing). A file replaced by another (a new inode under the same name, as an atomic
+ * rewrite does) is a new node: the old one is removed, the new one added.
+ *
+ * What is an image in a folder: qcow2 and VMDK files by content (a file with their magic that
+ * the driver refuses is UNREADABLE, with the driver's error); raw files only with a disk
+ * suffix (.img, .raw, .qcow2, .qcow, .vmdk), not empty and not ISO 9660. Skipped: anything
+ * but regular files (symbolic links to files are followed, to folders not), our temporary
+ * files (".NAME.strata-XXXXXX"), other files. A backing file outside the folders is shown
+ * whatever its content (EXTERNAL), as qemu-img would open it. json: and protocol backing
+ * names are kept (backing-name) but never followed: backing-path and backing stay NULL.
+ *
+ * Inspection reads the header and what opening the image needs (qcow2: header, L1 and
+ * refcount tables, extensions; at most one L2 table is sampled for "compressed"), never
+ * whole L2 tables; allocated-size is st_blocks * 512 (VMDK: the descriptor plus its
+ * extents). The asynchronous scan and the watches inspect with force-share (a running VM
+ * does not block them; in-use comes from the lock probe).
+ *
+ * Watching: file-monitor events are gathered for 250 ms, then the changed paths are inspected
+ * again in one worker job (skipped when inode, size, mtime and ctime are unchanged) and every
+ * backing path is looked at again, so the model changes once per batch. Files outside the
+ * folders (EXTERNAL nodes, add_file()) are not watched.
  */
 
 typedef enum
@@ -42,7 +66,7 @@ G_DECLARE_FINAL_TYPE (StrataLibraryNode, strata_library_node, STRATA, LIBRARY_NO
 /*
  * Every getter below is also a read-only GObject property of the same name (dashes for
  * underscores: "virtual-size", "in-use", "backing-name", ...), notified in the library's
- * main context when it changes.
+ * main context when it changes (except depth, overlays and image-info: not properties).
  */
 
 /* Stable for the life of the node: "DEV:INO" for files, "missing:PATH" for missing ones. */
@@ -86,6 +110,10 @@ const char        *strata_library_node_get_error          (StrataLibraryNode *se
 GPtrArray         *strata_library_node_dup_overlays       (StrataLibraryNode *self);
 /* Walks the backing pointers: 0 for a node without backing. Loops count once. */
 guint              strata_library_node_get_depth          (StrataLibraryNode *self);
+/* What `info` says of the image (its JSON for `tree`), read from the header only: no
+ * allocation walk, so has_allocated_bytes is FALSE for qcow2. NULL for missing and
+ * unreadable nodes. Owned by the node; replaced when the file is inspected again. */
+const StrataImageInfo *strata_library_node_get_image_info (StrataLibraryNode *self);
 
 #define STRATA_TYPE_LIBRARY (strata_library_get_type ())
 G_DECLARE_FINAL_TYPE (StrataLibrary, strata_library, STRATA, LIBRARY, GObject)
@@ -97,6 +125,15 @@ G_DECLARE_FINAL_TYPE (StrataLibrary, strata_library, STRATA, LIBRARY, GObject)
  *   "edge-removed"  (StrataLibraryNode *overlay, StrataLibraryNode *backing)
  * Properties: "scanning" (gboolean), "n-images" (guint), "n-problems" (guint).
  * Nodes appear in and leave strata_library_get_nodes() (items-changed).
+ *
+ * Order of one change: new nodes are appended (one items-changed), then edges are removed
+ * and added (a node's "backing" is notified first), then "node-changed" for changed nodes,
+ * then removed nodes leave the model. A removed node has no edges left when it leaves.
+ * "scanning": TRUE from add_folder() (or rescan_file()) until every queued inspection is
+ * applied; lock probes do not count. "n-images": nodes found in the folders (any kind but
+ * EXTERNAL and MISSING). "n-problems": MISSING, UNREADABLE and LOOP nodes, and images marked
+ * corrupt. "depth" and the overlays are not properties: read them again on "edge-added" /
+ * "edge-removed".
  */
 
 StrataLibrary      *strata_library_new              (void);
@@ -111,17 +148,28 @@ void                strata_library_remove_folder    (StrataLibrary      *self,
                                                      const char         *folder);
 /* The folders, in the order they were added (NULL-terminated, owned by the library). */
 const char * const *strata_library_get_folders      (StrataLibrary      *self);
-/* A GListModel of StrataLibraryNode, in the order nodes were found. */
+/* A GListModel of StrataLibraryNode, in the order nodes were added (workers finish in any
+ * order: sort for display). */
 GListModel         *strata_library_get_nodes        (StrataLibrary      *self);
 /* The node for a path (any name of the file, links resolved), or NULL. */
 StrataLibraryNode  *strata_library_lookup           (StrataLibrary      *self,
                                                      const char         *path);
 StrataLibraryNode  *strata_library_lookup_id        (StrataLibrary      *self,
                                                      const char         *id);
-/* Image nodes (kind IMAGE or UNREADABLE) found in @folder. */
+/* Nodes found in @folder (kind IMAGE, UNREADABLE, or LOOP), its sub-folders included when
+ * it is recursive. */
 guint               strata_library_count_in_folder  (StrataLibrary      *self,
                                                      const char         *folder);
 gboolean            strata_library_get_scanning     (StrataLibrary      *self);
+guint               strata_library_get_n_images     (StrataLibrary      *self);
+guint               strata_library_get_n_problems   (StrataLibrary      *self);
+/* Shows the image @path even when it lies outside the folders (a file named on the command
+ * line, or opened by the user); inspected like a folder's files, by the scan that starts
+ * from the main loop or by the next strata_library_scan_sync(). A file outside the folders
+ * is not watched: call strata_library_rescan_file() after changing it. A path that does not
+ * exist becomes a MISSING node carrying the error. */
+void                strata_library_add_file         (StrataLibrary      *self,
+                                                     const char         *path);
 /* Inspect @path again now (after an operation changed it, or a file the user opened outside
  * the folders). Asynchronous like the scan; the model reports the change. */
 void                strata_library_rescan_file      (StrataLibrary      *self,

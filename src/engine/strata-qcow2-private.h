@@ -202,6 +202,15 @@ typedef struct
   GArray      *dirty_reftable;          /* indices of refcount table entries (guint32) */
   GArray      *pending_free;            /* (offset, length) guint64 pairs to free after the
                                          * L2 tables that dropped them are on disk */
+  guint64      pending_free_bytes;      /* bytes queued in pending_free */
+  /* Reuse of free clusters (strata-qcow2-refcount.c): clusters whose refcount dropped to 0
+   * in this session (sorted lazily, consumed from free_head), and a cursor over the
+   * refcounts for clusters found free at open or not kept in the list. */
+  GArray      *free_clusters;           /* guint64 cluster indices */
+  guint        free_head;
+  gboolean     free_sorted;
+  guint64      free_scan;               /* next cluster index the cursor looks at */
+  gboolean     reusing;                 /* inside the write back that frees for reuse */
   gboolean     reftable_moved;          /* the whole table must be written, then the header */
   gboolean     reftable_growing;        /* inside grow_reftable: write blocks only */
   gboolean     data_unflushed;          /* guest data written since the last flush */
@@ -304,6 +313,19 @@ gboolean qcow2_update_refcount  (Qcow2State  *s,
 gboolean qcow2_alloc_clusters   (Qcow2State  *s,
                                  guint64      n,
                                  guint64     *host_offset,
+                                 GError     **error);
+/* Allocates up to @max contiguous clusters (at least one), reusing free clusters first;
+ * *@n is how many were given. */
+gboolean qcow2_alloc_some_clusters (Qcow2State *s,
+                                    guint64     max,
+                                    guint64    *host_offset,
+                                    guint64    *n,
+                                    GError    **error);
+/* Once every guest cluster of the image is discarded (commit empties its overlay): drops the
+ * L2 tables that map nothing (when @drop_empty_l2), then cuts the file after the last
+ * cluster still in use, in crash-safe order. Does nothing for other formats. */
+gboolean strata_qcow2_shrink    (StrataImage *image,
+                                 gboolean     drop_empty_l2,
                                  GError     **error);
 /* Queues a refcount decrement to happen after the next write back (the L2 entry that
  * referenced the range must be on disk first). */

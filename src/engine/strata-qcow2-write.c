@@ -460,7 +460,8 @@ write_fresh_run (StrataImage  *self,
   if (n < 2)
     return TRUE;
 
-  if (!qcow2_alloc_clusters (s, n, &host, error) ||
+  /* Reused free space may give a shorter run: the rest goes through the next call. */
+  if (!qcow2_alloc_some_clusters (s, n, &host, &n, error) ||
       !strata_file_pwrite (s->file, data, n * cs, host, error))
     return FALSE;
   s->data_unflushed = TRUE;

@@ -466,6 +466,7 @@ qcow2_close (StrataImage *self)
   g_clear_pointer (&s->dirty_l1, g_array_unref);
   g_clear_pointer (&s->dirty_reftable, g_array_unref);
   g_clear_pointer (&s->pending_free, g_array_unref);
+  g_clear_pointer (&s->free_clusters, g_array_unref);
   g_free (s);
   self->priv = NULL;
 }

@@ -2,25 +2,28 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 #
 # Side by side: qemu-img convert (fastest: -W -m 16, and default) against strata-img convert
-# on a realistic guest disk, for zlib, zstd and uncompressed qcow2 targets. Prints time,
+# on a realistic guest disk, for zlib, zstd and uncompressed qcow2 targets and VMDK targets
+# (streamOptimized, monolithicSparse). Prints time,
 # output size and peak memory of each run and Strata's ratios against qemu-img's fastest
 # setting. See README.md in this folder.
 #
 # Environment:
 #   BENCH_DIR      work folder (default /var/tmp/strata-bench); the input is cached there
 #   BENCH_FORMAT   source format: vmdk (default), qcow2 or raw
-#   BENCH_MODES    subset of "zlib zstd none" (default: all three)
+#   BENCH_MODES    subset of "zlib zstd none vmdk vmdk-sparse" (default: all five)
 #   BENCH_REPEAT   runs per command, best time kept (default 1)
+#   BENCH_DISK_SIZE, BENCH_DATA_BYTES  the input's size and the bytes of files in it
+#                  (default 1G and 800000000; use another BENCH_DIR for other values)
 #   STRATA_IMG     strata-img to use (default: build one with --buildtype=release)
 set -euo pipefail
 
 SRCDIR=$(cd "$(dirname "$0")/../.." && pwd)
 BENCH_DIR=${BENCH_DIR:-/var/tmp/strata-bench}
 BENCH_FORMAT=${BENCH_FORMAT:-vmdk}
-BENCH_MODES=${BENCH_MODES-"zlib zstd none"}
+BENCH_MODES=${BENCH_MODES-"zlib zstd none vmdk vmdk-sparse"}
 BENCH_REPEAT=${BENCH_REPEAT:-1}
-DISK_SIZE=1G
-DATA_BYTES=$((800 * 1000 * 1000))
+DISK_SIZE=${BENCH_DISK_SIZE:-1G}
+DATA_BYTES=${BENCH_DATA_BYTES:-$((800 * 1000 * 1000))}
 
 die () { echo "bench-convert: $*" >&2; exit 1; }
 
@@ -46,7 +49,7 @@ cd "$BENCH_DIR"
 # same from run to run on one machine.
 if [ ! -f "disk.$BENCH_FORMAT" ]; then
   if [ ! -f disk.raw ]; then
-    echo "Generating the input (${DISK_SIZE} ext4 with ~0.8 GB of files from /usr)..." >&2
+    echo "Generating the input (${DISK_SIZE} ext4 with ~${DATA_BYTES} bytes of files from /usr)..." >&2
     rm -rf staging && mkdir staging
     find /usr/bin /usr/lib /usr/share -xdev -type f -size -64M -printf '%s %p\n' 2>/dev/null \
       | sort -k2 | shuf --random-source=<(yes) \
@@ -72,7 +75,7 @@ measure () {
   local best="" mem="" cpu="" out t m u s
   cat "$SRC" > /dev/null
   for _ in $(seq "$BENCH_REPEAT"); do
-    rm -f out.qcow2
+    rm -f "$OUT"
     /usr/bin/time -o time.out -f '%e %M %U %S' "$@" > /dev/null 2> cmd.err ||
       die "failed: $* ($(cat cmd.err))"
     read -r t m u s < time.out
@@ -95,25 +98,30 @@ printf '%-6s %-20s %7s %6s %7s %6s %11s %6s %6s %8s\n' mode tool time_s x_fast c
   x_fast size_B x_fast x_du peak_MiB
 
 for mode in $BENCH_MODES; do
+  # streamOptimized compresses every grain, -c or not: both tools get the same options.
+  fmt=qcow2
   case $mode in
     zlib) copt=(-c) ;;
     zstd) copt=(-c -o compression_type=zstd) ;;
     none) copt=() ;;
+    vmdk) fmt=vmdk copt=(-o subformat=streamOptimized) ;;
+    vmdk-sparse) fmt=vmdk copt=(-o subformat=monolithicSparse) ;;
     *) die "unknown mode $mode" ;;
   esac
+  OUT=out.$fmt
 
-  read -r t_fast m_fast c_fast < <(measure qemu-img convert -W -m 16 "${copt[@]}" -O qcow2 \
-                                   "$SRC" out.qcow2)
-  s_fast=$(size_of out.qcow2) a_fast=$(alloc_of out.qcow2)
-  read -r t_def m_def c_def < <(measure qemu-img convert "${copt[@]}" -O qcow2 "$SRC" out.qcow2)
-  s_def=$(size_of out.qcow2) a_def=$(alloc_of out.qcow2)
-  read -r t_st m_st c_st < <(measure "$STRATA_IMG" convert "${copt[@]}" -O qcow2 "$SRC" \
-                             out.qcow2)
-  s_st=$(size_of out.qcow2) a_st=$(alloc_of out.qcow2)
+  read -r t_fast m_fast c_fast < <(measure qemu-img convert -W -m 16 "${copt[@]}" -O $fmt \
+                                   "$SRC" "$OUT")
+  s_fast=$(size_of "$OUT") a_fast=$(alloc_of "$OUT")
+  read -r t_def m_def c_def < <(measure qemu-img convert "${copt[@]}" -O $fmt "$SRC" "$OUT")
+  s_def=$(size_of "$OUT") a_def=$(alloc_of "$OUT")
+  read -r t_st m_st c_st < <(measure "$STRATA_IMG" convert "${copt[@]}" -O $fmt "$SRC" \
+                             "$OUT")
+  s_st=$(size_of "$OUT") a_st=$(alloc_of "$OUT")
 
   # Not timed: QEMU must find Strata's output clean and identical to the source.
-  qemu-img check -q out.qcow2 || die "$mode: qemu-img check failed on Strata's output"
-  qemu-img compare -q "$SRC" out.qcow2 || die "$mode: Strata's output differs from the source"
+  qemu-img check -q "$OUT" || die "$mode: qemu-img check failed on Strata's output"
+  qemu-img compare -q "$SRC" "$OUT" || die "$mode: Strata's output differs from the source"
 
   # Columns: time, CPU (user+sys), apparent size, allocated size (x_du), each as a ratio
   # to qemu-img -W -m 16; peak resident memory.
@@ -127,5 +135,5 @@ for mode in $BENCH_MODES; do
   row "qemu-img (default)" "$t_def" "$s_def" "$m_def" "$c_def" "$a_def"
   row "strata-img" "$t_st" "$s_st" "$m_st" "$c_st" "$a_st"
 done
-rm -f out.qcow2 time.out cmd.err
+rm -f out.qcow2 out.vmdk time.out cmd.err
 printf '\nload after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

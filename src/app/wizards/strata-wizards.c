@@ -2,6 +2,9 @@
 #include <glib/gi18n.h>
 
 #include "strata-error.h"
+#include "strata-commit-wizard.h"
+#include "strata-convert-wizard.h"
+#include "strata-overlays-wizard.h"
 #include "strata-wizards.h"
 
 /*
@@ -118,10 +121,10 @@ applies_run (StrataLibraryNode *node)
 }
 
 static const WizardInfo wizards[] = {
-  { "convert",   applies_convert,   NULL },
-  { "overlays",  applies_overlays,  NULL },
+  { "convert",   applies_convert,   strata_convert_wizard_new },
+  { "overlays",  applies_overlays,  strata_overlays_wizard_new },
   { "rebase",    applies_rebase,    NULL },
-  { "commit",    applies_commit,    NULL },
+  { "commit",    applies_commit,    strata_commit_wizard_new },
   { "check",     applies_check,     NULL },
   { "protect",   applies_protect,   NULL },
   { "unprotect", applies_unprotect, NULL },

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#pragma once
+
+#include <adwaita.h>
+
+#include "test-util.h"
+
+G_BEGIN_DECLS
+
+/*
+ * Helpers for the wizard and jobs tests: GTK set up for headless runs, waiting on the main
+ * loop for a condition (never for a time), screenshots, images held by a qemu-io process,
+ * and a way to hold a job's worker thread at its first write so that a test can cancel it at
+ * a known point.
+ */
+
+void       wt_init              (int *argc, char ***argv);
+/* Iterates the main context until @cond (@data) is TRUE; fails the test after a generous
+ * limit (a hang, not a timing assertion). */
+void       wt_wait              (gboolean (*cond) (gpointer data),
+                                 gpointer  data);
+/* Waits until the wizard's "page" property is @page. */
+void       wt_wait_page         (GtkWidget  *wizard,
+                                 const char *page);
+/* Waits until the window is mapped, has a size and has drawn. */
+void       wt_wait_drawn        (GtkWidget  *widget);
+/* Saves @widget as screenshots/NAME.png under the build folder; returns the path. */
+char      *wt_screenshot        (GtkWidget  *widget,
+                                 const char *name);
+/* The first descendant of @widget of @type, or NULL. */
+GtkWidget *wt_find              (GtkWidget  *widget,
+                                 GType       type);
+/* The first descendant of @type on the wizard's page @page ("setup", "result"). */
+GtkWidget *wt_find_on_page      (GtkWidget  *wizard,
+                                 const char *page,
+                                 GType       type);
+/* The first GtkLabel or GtkButton below @widget whose text is @text, or NULL. */
+GtkWidget *wt_find_label        (GtkWidget  *widget,
+                                 const char *text);
+
+/* Starts `qemu-io` on @path (read-write, or read-only) and waits until it holds the image's
+ * locks. Returns the process id; wt_release() ends it. */
+GPid       wt_hold              (const char *path,
+                                 const char *format,
+                                 gboolean    read_only);
+void       wt_release           (GPid        pid);
+
+/* From now on, the first write to a file whose name contains @needle blocks the writing
+ * thread until the test calls wt_unblock(); wt_wait_blocked() waits (iterating the main
+ * loop) until a thread is blocked there. */
+void       wt_block_first_write (const char *needle);
+void       wt_wait_blocked      (void);
+void       wt_unblock           (void);
+
+/* Disk usage in bytes (st_blocks × 512). */
+guint64    wt_disk_usage        (const char *path);
+
+G_END_DECLS
