@@ -47,7 +47,7 @@ def expect_offers(words, wanted):
 usage = subprocess.run([strata_img, '--help'], capture_output=True, text=True, check=True).stdout
 synopses = {}
 for line in usage.splitlines():
-    m = re.match(r'^  ([a-z]+) ?(.*)$', line)
+    m = re.match(r'^  ([a-z][a-z-]*) ?(.*)$', line)
     if m:
         synopses[m.group(1)] = m.group(2)
 if len(synopses) < 10:
@@ -59,7 +59,8 @@ expect_offers(('co',), [c for c in synopses if c.startswith('co')])
 sections = re.split(r'^## ', manpage, flags=re.M)
 common = manpage.split('# COMMON OPTIONS', 1)[-1].split('\n# ', 1)[0]
 for command, synopsis in synopses.items():
-    section = next((s for s in sections if re.match(rf'[a-z, ]*\b{command}\b', s)), None)
+    section = next((s for s in sections
+                    if re.match(rf'[a-z, -]*(?<![\w-]){command}(?![\w-])', s)), None)
     if section is None:
         failures.append(f'the man page has no section for {command}')
         section = ''
@@ -77,6 +78,7 @@ expect_offers(('convert', '-O', ''), ['qcow2', 'raw'])
 expect_offers(('info', '-f', ''), ['qcow2', 'raw', 'vmdk'])
 expect_offers(('check', '-r', ''), ['leaks', 'all'])
 expect_offers(('info', '--output='), ['human', 'json'])
+expect_offers(('tree', '--output='), ['human', 'json', 'dot'])
 expect_offers(('create', '-o', ''), ['compression_type=', 'cluster_size='])
 expect_offers(('info', 'disk'), ['@FILES@'])
 
