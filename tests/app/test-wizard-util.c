@@ -13,6 +13,10 @@
 void
 wt_init (int *argc, char ***argv)
 {
+  const char *tmp = g_getenv ("STRATA_TEST_TMPDIR");
+
+  if (tmp != NULL)
+    g_mkdir_with_parents (tmp, 0755);
   tu_init (argc, argv);
   gtk_init ();
   adw_init ();
@@ -126,9 +130,15 @@ wt_screenshot (GtkWidget  *widget,
   width = gtk_widget_get_width (widget);
   height = gtk_widget_get_height (widget);
   paintable = gtk_widget_paintable_new (widget);
-  snapshot = gtk_snapshot_new ();
-  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
-  node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  /* Right after mapping, the widget may not have a render node yet: one more frame. */
+  for (guint tries = 0; node == NULL && tries < 20; tries++)
+    {
+      if (tries > 0)
+        wt_wait_drawn (widget);
+      snapshot = gtk_snapshot_new ();
+      gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+      node = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+    }
   g_assert_nonnull (node);
   renderer = gtk_native_get_renderer (gtk_widget_get_native (widget));
   texture = gsk_renderer_render_texture (renderer, node,

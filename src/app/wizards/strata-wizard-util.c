@@ -6,6 +6,7 @@
 
 #include "strata-file.h"
 #include "strata-protect.h"
+#include "strata-siblings.h"
 #include "strata-wizard-util.h"
 
 guint64
@@ -228,4 +229,71 @@ strata_wizard_relative_path (const char *from_dir,
     }
 
   return g_string_free (out, FALSE);
+}
+
+static void
+find_overlays_thread (GTask        *task,
+                      gpointer      source_object,
+                      gpointer      task_data,
+                      GCancellable *cancellable)
+{
+  char **dirs = task_data;
+  GError *error = NULL;
+  char **found;
+
+  /* dirs[0] is the image itself; the library folders follow. */
+  found = strata_find_siblings (dirs[0], (const char * const *) dirs + 1, NULL, cancellable,
+                                &error);
+  if (found == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, found, (GDestroyNotify) g_strfreev);
+}
+
+void
+strata_wizard_find_overlays_async (const char          *path,
+                                   StrataLibrary       *library,
+                                   GAsyncReadyCallback  callback,
+                                   gpointer             user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, callback, user_data);
+  GPtrArray *dirs = g_ptr_array_new ();
+  const char * const *folders = library != NULL ? strata_library_get_folders (library) : NULL;
+
+  g_ptr_array_add (dirs, g_strdup (path));
+  for (guint i = 0; folders != NULL && folders[i] != NULL; i++)
+    g_ptr_array_add (dirs, g_strdup (folders[i]));
+  g_ptr_array_add (dirs, NULL);
+  g_task_set_task_data (task, g_ptr_array_free (dirs, FALSE), (GDestroyNotify) g_strfreev);
+  g_task_run_in_thread (task, find_overlays_thread);
+}
+
+char **
+strata_wizard_find_overlays_finish (GAsyncResult  *result,
+                                    GError       **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+void
+strata_wizard_list_images (AdwPreferencesGroup *group,
+                           const char * const  *paths,
+                           const char          *description)
+{
+  guint n = paths != NULL ? g_strv_length ((char **) paths) : 0;
+
+  for (guint i = 0; i < n; i++)
+    {
+      GtkWidget *row = adw_action_row_new ();
+      g_autofree char *name = g_path_get_basename (paths[i]);
+      g_autofree char *dir = g_path_get_dirname (paths[i]);
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dir);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
+                                 gtk_image_new_from_icon_name ("dialog-warning-symbolic"));
+      adw_preferences_group_add (group, row);
+    }
+  adw_preferences_group_set_description (group, description);
+  gtk_widget_set_visible (GTK_WIDGET (group), n > 0);
 }

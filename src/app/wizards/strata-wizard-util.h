@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #pragma once
 
-#include <gtk/gtk.h>
+#include <adwaita.h>
 
 #include "strata-library.h"
 #include "strata-job-manager.h"
@@ -52,6 +52,21 @@ void      strata_wizard_choose_file      (GtkWidget             *wizard,
  * both absolute. */
 char     *strata_wizard_relative_path    (const char *from_dir,
                                           const char *target);
+
+/* Finds, in a worker thread, the images whose backing file is @path (its folder and the
+ * library's folders), for the wizards that must say who relies on an image. */
+void      strata_wizard_find_overlays_async  (const char          *path,
+                                              StrataLibrary       *library,
+                                              GAsyncReadyCallback  callback,
+                                              gpointer             user_data);
+/* The paths found (NULL-terminated), or NULL with an error. */
+char    **strata_wizard_find_overlays_finish (GAsyncResult        *result,
+                                              GError             **error);
+/* Adds one row per path to @group (name as title, the folder as subtitle, a warning icon),
+ * and shows the group with @description; hides it when @paths is empty. */
+void      strata_wizard_list_images          (AdwPreferencesGroup *group,
+                                              const char * const  *paths,
+                                              const char          *description);
 
 /* The library asks to look at @path again (nothing when @library is NULL). */
 void      strata_wizard_rescan           (StrataLibrary *library,

@@ -2,9 +2,14 @@
 #include <glib/gi18n.h>
 
 #include "strata-error.h"
+#include "strata-check-wizard.h"
 #include "strata-commit-wizard.h"
 #include "strata-convert-wizard.h"
+#include "strata-delete-wizard.h"
+#include "strata-locate-wizard.h"
 #include "strata-overlays-wizard.h"
+#include "strata-protect-wizard.h"
+#include "strata-rebase-wizard.h"
 #include "strata-wizards.h"
 
 /*
@@ -123,13 +128,13 @@ applies_run (StrataLibraryNode *node)
 static const WizardInfo wizards[] = {
   { "convert",   applies_convert,   strata_convert_wizard_new },
   { "overlays",  applies_overlays,  strata_overlays_wizard_new },
-  { "rebase",    applies_rebase,    NULL },
+  { "rebase",    applies_rebase,    strata_rebase_wizard_new },
   { "commit",    applies_commit,    strata_commit_wizard_new },
-  { "check",     applies_check,     NULL },
-  { "protect",   applies_protect,   NULL },
-  { "unprotect", applies_unprotect, NULL },
-  { "locate",    applies_locate,    NULL },
-  { "delete",    applies_delete,    NULL },
+  { "check",     applies_check,     strata_check_wizard_new },
+  { "protect",   applies_protect,   strata_protect_wizard_new },
+  { "unprotect", applies_unprotect, strata_unprotect_wizard_new },
+  { "locate",    applies_locate,    strata_locate_wizard_new },
+  { "delete",    applies_delete,    strata_delete_wizard_new },
   { "run",       applies_run,       NULL },
 };
 

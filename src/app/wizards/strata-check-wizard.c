@@ -1,0 +1,350 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#include <glib/gi18n.h>
+
+#include "strata-check.h"
+#include "strata-check-wizard.h"
+#include "strata-protect.h"
+#include "strata-usage-bars.h"
+#include "strata-wizard-util.h"
+#include "strata-wizards-resources.h"
+
+struct _StrataCheckWizard
+{
+  StrataWizard         parent_instance;
+
+  GtkButton           *back_button;
+  AdwPreferencesGroup *image_group;
+  AdwActionRow        *image_row;
+  GtkListBox          *job_list;
+  GtkLabel            *problem_label;
+  AdwPreferencesGroup *related_group;
+  AdwPreferencesGroup *repair_group;
+  AdwStatusPage       *result_page;
+  GtkStack            *stack;
+  GtkButton           *start_button;
+  StrataUsageBars     *usage_bars;
+
+  char                *path;
+  char                *error;
+  gboolean             repairing;
+};
+
+enum
+{
+  PROP_0,
+  PROP_PATH,
+  PROP_CAN_REPAIR,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (StrataCheckWizard, strata_check_wizard, STRATA_TYPE_WIZARD)
+
+static void
+validate (StrataCheckWizard *self)
+{
+  StrataWizard *wizard = STRATA_WIZARD (self);
+  g_autofree char *name = g_path_get_basename (self->path);
+  g_autofree char *message = NULL;
+
+  if (strata_job_manager_is_writing (strata_wizard_get_jobs (wizard), self->path))
+    message = g_strdup_printf (_("%s is being written by a running job; wait for it."), name);
+  strata_wizard_set_problem (wizard, message, FALSE);
+}
+
+/* Why a repair of @path is not safe now, or NULL. */
+static char *
+repair_refusal (StrataCheckWizard       *self,
+                const StrataCheckResult *result)
+{
+  g_autofree char *name = g_path_get_basename (self->path);
+  gboolean is_protected = FALSE;
+
+  if (result->corruptions > 0 || result->needs_rebuild || result->check_errors > 0)
+    return g_strdup_printf (_("%s is damaged beyond leaks; a repair could lose data. Convert "
+                              "it to a new image instead, and keep the original."), name);
+  if (strata_is_protected (self->path, &is_protected, NULL) && is_protected)
+    return g_strdup_printf (_("%s is protected; unprotect it to repair the leaks."), name);
+  if (strata_wizard_held_by_other (self->path, TRUE))
+    return g_strdup_printf (_("%s is in use by a running virtual machine; shut it down to "
+                              "repair the leaks."), name);
+  return NULL;
+}
+
+static void
+check_done_cb (GObject      *object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(StrataCheckWizard) self = user_data;
+  StrataWizard *wizard = STRATA_WIZARD (self);
+  StrataCheckResult out = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_path_get_basename (self->path);
+  g_autofree char *title = NULL;
+  g_autofree char *summary = NULL;
+  GString *description = g_string_new (NULL);
+  gboolean can_repair = FALSE;
+
+  if (self->repairing)
+    strata_wizard_rescan (strata_wizard_get_library (wizard), self->path);
+
+  if (!strata_check_finish (result, &out, &error))
+    {
+      g_autofree char *cancelled = g_strdup_printf (self->repairing
+                                                    ? _("Stopped; %s holds the same data, some "
+                                                        "leaks may remain.")
+                                                    : _("Stopped; %s was only read."), name);
+
+      gtk_widget_set_visible (GTK_WIDGET (self->repair_group), FALSE);
+      strata_wizard_end_job (wizard, NULL, NULL, cancelled, error);
+      g_string_free (description, TRUE);
+      return;
+    }
+
+  if (out.corruptions > 0 || out.check_errors > 0)
+    {
+      title = g_strdup_printf (_("%s Is Damaged"), name);
+      g_string_append_printf (description,
+                              ngettext ("%" G_GUINT64_FORMAT " error was found in its "
+                                        "metadata. ",
+                                        "%" G_GUINT64_FORMAT " errors were found in its "
+                                        "metadata. ", out.corruptions + out.check_errors),
+                              out.corruptions + out.check_errors);
+    }
+  else if (out.leaks > 0)
+    title = g_strdup_printf (_("%s Has Leaked Clusters"), name);
+  else
+    title = g_strdup_printf (_("%s Is Clean"), name);
+
+  if (out.leaks_fixed > 0)
+    g_string_append_printf (description,
+                            ngettext ("%" G_GUINT64_FORMAT " leaked cluster was freed. ",
+                                      "%" G_GUINT64_FORMAT " leaked clusters were freed. ",
+                                      out.leaks_fixed), out.leaks_fixed);
+  if (out.leaks > 0)
+    {
+      g_autofree char *refusal = repair_refusal (self, &out);
+
+      g_string_append_printf (description,
+                              ngettext ("%" G_GUINT64_FORMAT " cluster is allocated but unused "
+                                        "(it wastes space, no data is at risk). ",
+                                        "%" G_GUINT64_FORMAT " clusters are allocated but "
+                                        "unused (they waste space, no data is at risk). ",
+                                        out.leaks), out.leaks);
+      if (refusal != NULL)
+        g_string_append (description, refusal);
+      else
+        can_repair = TRUE;
+    }
+  if (out.corruptions == 0 && out.check_errors == 0 && out.leaks == 0)
+    g_string_append (description, _("No errors and no leaks were found."));
+  if (out.compressed_clusters > 0 || out.allocated_clusters > 0)
+    {
+      g_string_append_c (description, '\n');
+      g_string_append_printf (description,
+                              _("%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " clusters "
+                                "allocated, %" G_GUINT64_FORMAT " compressed, %"
+                                G_GUINT64_FORMAT " fragmented."),
+                              out.allocated_clusters, out.total_clusters,
+                              out.compressed_clusters, out.fragmented_clusters);
+    }
+
+  summary = g_strdup_printf ("%s: %s", name, description->str);
+  gtk_widget_set_visible (GTK_WIDGET (self->repair_group), can_repair);
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "wizard.repair", can_repair);
+  strata_wizard_end_job (wizard, summary, title, description->str, NULL);
+  if (out.corruptions > 0 || out.check_errors > 0 || out.leaks > 0)
+    adw_status_page_set_icon_name (self->result_page, "dialog-warning-symbolic");
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CAN_REPAIR]);
+
+  g_string_free (description, TRUE);
+  strata_check_result_clear (&out);
+}
+
+static void
+run_check (StrataCheckWizard *self,
+           gboolean           repair)
+{
+  StrataWizard *wizard = STRATA_WIZARD (self);
+  g_autoptr(StrataJob) job = NULL;
+  g_autofree char *name = g_path_get_basename (self->path);
+  g_autofree char *title = NULL;
+  const char *paths[] = { self->path, NULL };
+  StrataCheckOptions opts = { 0 };
+  GCancellable *cancellable;
+
+  title = g_strdup_printf (repair ? _("Repair %s") : _("Check %s"), name);
+  job = strata_job_new (title);
+  cancellable = strata_wizard_begin_job (wizard, job, repair ? NULL : paths,
+                                         repair ? paths : NULL);
+  if (cancellable == NULL)
+    return;
+
+  self->repairing = repair;
+  opts.fix = repair ? STRATA_CHECK_FIX_LEAKS : STRATA_CHECK_FIX_NONE;
+  /* A read-only check may look at an image a VM holds, as qemu-img check -U does. */
+  opts.force_share = !repair;
+  strata_check_async (self->path, &opts, job, cancellable, check_done_cb,
+                      g_object_ref (self));
+}
+
+static void
+strata_check_wizard_start (StrataWizard *wizard)
+{
+  run_check (STRATA_CHECK_WIZARD (wizard), FALSE);
+}
+
+static void
+repair_action (GtkWidget  *widget,
+               const char *action_name,
+               GVariant   *parameter)
+{
+  run_check (STRATA_CHECK_WIZARD (widget), TRUE);
+}
+
+static void
+strata_check_wizard_constructed (GObject *object)
+{
+  StrataCheckWizard *self = STRATA_CHECK_WIZARD (object);
+  g_autofree char *name = g_path_get_basename (self->path);
+
+  G_OBJECT_CLASS (strata_check_wizard_parent_class)->constructed (object);
+
+  gtk_widget_set_visible (GTK_WIDGET (self->usage_bars), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->image_row), name);
+  adw_action_row_set_subtitle (self->image_row,
+                               _("Its metadata is read and checked, as qemu-img check does. "
+                                 "Nothing is written unless you choose to repair leaks "
+                                 "afterwards."));
+  gtk_widget_action_set_enabled (GTK_WIDGET (self), "wizard.repair", FALSE);
+  strata_wizard_set_chrome (STRATA_WIZARD (self), self->stack, self->back_button,
+                            self->start_button, self->problem_label, self->job_list,
+                            self->result_page);
+
+  validate (self);
+}
+
+static void
+strata_check_wizard_dispose (GObject *object)
+{
+  gtk_widget_dispose_template (GTK_WIDGET (object), STRATA_TYPE_CHECK_WIZARD);
+
+  G_OBJECT_CLASS (strata_check_wizard_parent_class)->dispose (object);
+}
+
+static void
+strata_check_wizard_finalize (GObject *object)
+{
+  StrataCheckWizard *self = STRATA_CHECK_WIZARD (object);
+
+  g_clear_pointer (&self->path, g_free);
+  g_clear_pointer (&self->error, g_free);
+
+  G_OBJECT_CLASS (strata_check_wizard_parent_class)->finalize (object);
+}
+
+static void
+strata_check_wizard_get_property (GObject    *object,
+                                    guint       prop_id,
+                                    GValue     *value,
+                                    GParamSpec *pspec)
+{
+  StrataCheckWizard *self = STRATA_CHECK_WIZARD (object);
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      g_value_set_string (value, self->path);
+      break;
+    case PROP_CAN_REPAIR:
+      g_value_set_boolean (value, gtk_widget_get_visible (GTK_WIDGET (self->repair_group)));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+strata_check_wizard_set_property (GObject      *object,
+                                    guint         prop_id,
+                                    const GValue *value,
+                                    GParamSpec   *pspec)
+{
+  StrataCheckWizard *self = STRATA_CHECK_WIZARD (object);
+
+  switch (prop_id)
+    {
+    case PROP_PATH:
+      self->path = g_canonicalize_filename (g_value_get_string (value), NULL);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+strata_check_wizard_class_init (StrataCheckWizardClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+  StrataWizardClass *wizard_class = STRATA_WIZARD_CLASS (klass);
+
+  object_class->constructed = strata_check_wizard_constructed;
+  object_class->dispose = strata_check_wizard_dispose;
+  object_class->finalize = strata_check_wizard_finalize;
+  object_class->get_property = strata_check_wizard_get_property;
+  object_class->set_property = strata_check_wizard_set_property;
+  wizard_class->start = strata_check_wizard_start;
+
+  properties[PROP_PATH] =
+    g_param_spec_string ("path", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_CAN_REPAIR] =
+    g_param_spec_boolean ("can-repair", NULL, NULL, FALSE,
+                          G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  (void) strata_wizards_get_resource ();
+  g_type_ensure (STRATA_TYPE_USAGE_BARS);
+  gtk_widget_class_set_template_from_resource (widget_class,
+                                               "/org/gnome/Strata/wizards/"
+                                               "strata-check-wizard.ui");
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, back_button);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, image_group);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, image_row);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, job_list);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, problem_label);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, related_group);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, repair_group);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, result_page);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, stack);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, start_button);
+  gtk_widget_class_bind_template_child (widget_class, StrataCheckWizard, usage_bars);
+
+  gtk_widget_class_install_action (widget_class, "wizard.repair", NULL, repair_action);
+}
+
+static void
+strata_check_wizard_init (StrataCheckWizard *self)
+{
+  gtk_widget_init_template (GTK_WIDGET (self));
+}
+
+GtkWindow *
+strata_check_wizard_new (GtkWindow        *parent,
+                          StrataLibrary    *library,
+                          StrataJobManager *jobs,
+                          const char       *path)
+{
+  g_return_val_if_fail (STRATA_IS_JOB_MANAGER (jobs), NULL);
+  g_return_val_if_fail (path != NULL, NULL);
+
+  return g_object_new (STRATA_TYPE_CHECK_WIZARD,
+                       "transient-for", parent,
+                       "library", library,
+                       "jobs", jobs,
+                       "path", path,
+                       NULL);
+}
