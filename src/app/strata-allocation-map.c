@@ -245,6 +245,18 @@ draw_strip (GtkDrawingArea *area,
   cairo_restore (cr);
 }
 
+/* "3%", or "< 1%" for a little that is not nothing. */
+static char *
+format_share (guint64 bytes,
+              guint64 total)
+{
+  double percent = total > 0 ? 100.0 * bytes / total : 0;
+
+  if (bytes > 0 && percent < 1.0)
+    return g_strdup (_("< 1%"));
+  return g_strdup_printf ("%.0f%%", percent);
+}
+
 static void
 update_rows (StrataAllocationMap *self)
 {
@@ -260,17 +272,16 @@ update_rows (StrataAllocationMap *self)
         {
           g_autofree char *bytes = g_format_size (picture->bytes[row]);
           g_autofree char *text = NULL;
-          double percent = picture->virtual_size > 0
-                           ? 100.0 * picture->bytes[row] / picture->virtual_size : 0;
+          g_autofree char *share = format_share (picture->bytes[row], picture->virtual_size);
 
           if (row == 0)
             /* Translators: "This layer (img03.qcow2): 236 MB, 3%". */
-            text = g_strdup_printf (_("This layer (%s): %s, %.0f%%"),
-                                    picture->names[row], bytes, percent);
+            text = g_strdup_printf (_("This layer (%s): %s, %s"),
+                                    picture->names[row], bytes, share);
           else
             /* Translators: "From vm01.qcow2: 2.1 GB, 26%". */
-            text = g_strdup_printf (_("From %s: %s, %.0f%%"),
-                                    picture->names[row], bytes, percent);
+            text = g_strdup_printf (_("From %s: %s, %s"),
+                                    picture->names[row], bytes, share);
           gtk_label_set_text (GTK_LABEL (self->row_labels[row]), text);
           gtk_accessible_update_property (GTK_ACCESSIBLE (self->strips[row]),
                                           GTK_ACCESSIBLE_PROPERTY_LABEL, text, -1);
@@ -284,9 +295,8 @@ update_rows (StrataAllocationMap *self)
 
   if (picture != NULL)
     {
-      double percent = picture->virtual_size > 0
-                       ? 100.0 * picture->bytes[MAX_ROWS] / picture->virtual_size : 0;
-      g_autofree char *text = g_strdup_printf (_("Reads as zeros: %.0f%%"), percent);
+      g_autofree char *share = format_share (picture->bytes[MAX_ROWS], picture->virtual_size);
+      g_autofree char *text = g_strdup_printf (_("Reads as zeros: %s"), share);
 
       gtk_label_set_text (GTK_LABEL (self->zeros_label), text);
       if (summary == NULL)

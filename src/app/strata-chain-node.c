@@ -21,11 +21,75 @@ struct _StrataChainNode
   GtkWidget         *locate_button;
   GtkWidget         *box;
   GtkWidget         *menu;
+  char              *accessible_label;
+  guint              badge_mask;
   guint              selected : 1;
   guint              busy : 1;
 };
 
 G_DEFINE_FINAL_TYPE (StrataChainNode, strata_chain_node, GTK_TYPE_WIDGET)
+
+/* The disk-usage bar: one widget that draws its fill, where a GtkLevelBar would be three;
+ * a thousand nodes make that count. Trough and fill colours come from style.css. */
+#define STRATA_TYPE_USAGE_BAR (strata_usage_bar_get_type ())
+G_DECLARE_FINAL_TYPE (StrataUsageBar, strata_usage_bar, STRATA, USAGE_BAR, GtkWidget)
+
+struct _StrataUsageBar
+{
+  GtkWidget parent_instance;
+  double    fraction;
+};
+
+G_DEFINE_FINAL_TYPE (StrataUsageBar, strata_usage_bar, GTK_TYPE_WIDGET)
+
+static void
+strata_usage_bar_snapshot (GtkWidget   *widget,
+                           GtkSnapshot *snapshot)
+{
+  StrataUsageBar *self = STRATA_USAGE_BAR (widget);
+  int width = gtk_widget_get_width (widget);
+  int height = gtk_widget_get_height (widget);
+  GskRoundedRect clip;
+  GdkRGBA color;
+  float fill;
+
+  if (self->fraction <= 0 || width <= 0)
+    return;
+  /* Any data at all shows as a sliver. */
+  fill = MAX (height, (float) (width * self->fraction));
+  gtk_style_context_get_color (gtk_widget_get_style_context (widget), &color);
+  gsk_rounded_rect_init_from_rect (&clip, &GRAPHENE_RECT_INIT (0, 0, width, height),
+                                   height / 2.0f);
+  gtk_snapshot_push_rounded_clip (snapshot, &clip);
+  gtk_snapshot_append_color (snapshot, &color, &GRAPHENE_RECT_INIT (0, 0, fill, height));
+  gtk_snapshot_pop (snapshot);
+}
+
+static void
+strata_usage_bar_class_init (StrataUsageBarClass *klass)
+{
+  GtkWidgetClass *widget_class = GTK_WIDGET_CLASS (klass);
+
+  widget_class->snapshot = strata_usage_bar_snapshot;
+  gtk_widget_class_set_css_name (widget_class, "usagebar");
+  gtk_widget_class_set_accessible_role (widget_class, GTK_ACCESSIBLE_ROLE_PRESENTATION);
+}
+
+static void
+strata_usage_bar_init (StrataUsageBar *self)
+{
+}
+
+static void
+strata_usage_bar_set_fraction (StrataUsageBar *self,
+                               double          fraction)
+{
+  fraction = CLAMP (fraction, 0.0, 1.0);
+  if (self->fraction == fraction)
+    return;
+  self->fraction = fraction;
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
 
 enum {
   PROP_0,
@@ -68,9 +132,15 @@ strata_chain_node_update_accessible (StrataChainNode *self)
 {
   g_autofree char *label = strata_text_accessible (self->node, self->busy);
 
-  gtk_accessible_update_property (GTK_ACCESSIBLE (self),
-                                  GTK_ACCESSIBLE_PROPERTY_LABEL, label,
-                                  -1);
+  /* Every change goes out on the accessibility bus: send only real ones. */
+  if (g_strcmp0 (label, self->accessible_label) != 0)
+    {
+      gtk_accessible_update_property (GTK_ACCESSIBLE (self),
+                                      GTK_ACCESSIBLE_PROPERTY_LABEL, label,
+                                      -1);
+      g_free (self->accessible_label);
+      self->accessible_label = g_steal_pointer (&label);
+    }
   gtk_accessible_update_state (GTK_ACCESSIBLE (self),
                                GTK_ACCESSIBLE_STATE_SELECTED, (gboolean) self->selected,
                                -1);
@@ -110,14 +180,17 @@ strata_chain_node_set_busy (StrataChainNode *self,
 static void
 add_badge (StrataChainNode *self,
            const char      *text,
-           const char      *style,
-           const char      *tooltip)
+           const char      *style)
 {
   GtkWidget *badge = gtk_label_new (text);
 
   gtk_widget_add_css_class (badge, "badge");
   gtk_widget_add_css_class (badge, style);
-  gtk_widget_set_tooltip_text (badge, tooltip);
+  if (self->badges == NULL)
+    {
+      self->badges = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
+      gtk_box_insert_child_after (GTK_BOX (self->box), self->badges, self->summary_label);
+    }
   gtk_box_append (GTK_BOX (self->badges), badge);
 }
 
@@ -128,6 +201,110 @@ clear_box (GtkWidget *box)
 
   while ((child = gtk_widget_get_first_child (box)) != NULL)
     gtk_box_remove (GTK_BOX (box), child);
+}
+
+enum {
+  BADGE_WORKING    = 1 << 0,
+  BADGE_IN_USE     = 1 << 1,
+  BADGE_CORRUPT    = 1 << 2,
+  BADGE_DIRTY      = 1 << 3,
+  BADGE_WRITABLE   = 1 << 4,
+  BADGE_READ_ONLY  = 1 << 5,
+  BADGE_COMPRESSED = 1 << 6,
+  BADGE_EXTERNAL   = 1 << 7,
+};
+
+/* The badges are rebuilt only when the set changes: updates are frequent, changes rare. */
+static void
+strata_chain_node_update_badges (StrataChainNode *self)
+{
+  StrataLibraryNode *node = self->node;
+  guint mask = 0;
+
+  if (self->busy)
+    mask |= BADGE_WORKING;
+  if (strata_library_node_get_in_use (node))
+    mask |= BADGE_IN_USE;
+  if (strata_library_node_get_corrupt (node))
+    mask |= BADGE_CORRUPT;
+  else if (strata_library_node_get_dirty (node))
+    mask |= BADGE_DIRTY;
+  if (strata_node_is_writable_base (node))
+    mask |= BADGE_WRITABLE;
+  else if (strata_library_node_get_protected (node))
+    mask |= BADGE_READ_ONLY;
+  if (strata_library_node_get_compressed (node))
+    mask |= BADGE_COMPRESSED;
+  if (strata_library_node_get_kind (node) == STRATA_NODE_EXTERNAL)
+    mask |= BADGE_EXTERNAL;
+
+  if (mask == self->badge_mask)
+    return;
+  self->badge_mask = mask;
+  if (self->badges != NULL)
+    clear_box (self->badges);
+  if (mask & BADGE_WORKING)
+    add_badge (self, _("working"), "accent");
+  if (mask & BADGE_IN_USE)
+    add_badge (self, _("in use"), "success");
+  if (mask & BADGE_CORRUPT)
+    add_badge (self, _("corrupt"), "error");
+  if (mask & BADGE_DIRTY)
+    add_badge (self, _("dirty"), "warning");
+  if (mask & BADGE_WRITABLE)
+    add_badge (self, _("writable"), "warning");
+  if (mask & BADGE_READ_ONLY)
+    add_badge (self, _("read-only"), "dim");
+  if (mask & BADGE_COMPRESSED)
+    add_badge (self, _("compressed"), "dim");
+  if (mask & BADGE_EXTERNAL)
+    add_badge (self, _("external"), "dim");
+  if (self->badges != NULL)
+    gtk_widget_set_visible (self->badges, mask != 0);
+}
+
+/* The node's tooltip (its path, and what is wrong) is made when asked for: setting tooltip
+ * texts on a thousand nodes would cost a thousand X round trips. */
+static gboolean
+strata_chain_node_query_tooltip (GtkWidget  *widget,
+                                 int         x,
+                                 int         y,
+                                 gboolean    keyboard_mode,
+                                 GtkTooltip *tooltip)
+{
+  StrataChainNode *self = STRATA_CHAIN_NODE (widget);
+  const char *error = strata_library_node_get_error (self->node);
+  static const struct { guint badge; const char *text; } explanations[] = {
+    { BADGE_WORKING, N_("An operation is using this image") },
+    { BADGE_IN_USE, N_("A running virtual machine holds this image") },
+    { BADGE_CORRUPT, N_("The image is marked corrupt") },
+    { BADGE_DIRTY, N_("The image was not closed cleanly") },
+    { BADGE_WRITABLE, N_("Other images use this one as their base: writing to it would corrupt them") },
+    { BADGE_READ_ONLY, N_("Protected: every write permission is off") },
+    { BADGE_COMPRESSED, N_("Holds compressed clusters") },
+    { BADGE_EXTERNAL, N_("Outside the library folders") },
+  };
+  g_autoptr(GString) text = g_string_new (strata_library_node_get_path (self->node));
+
+  if (GTK_WIDGET_CLASS (strata_chain_node_parent_class)->query_tooltip (widget, x, y,
+                                                                        keyboard_mode,
+                                                                        tooltip))
+    return TRUE;
+  if (error != NULL)
+    g_string_append_printf (text, "\n%s", error);
+  for (guint i = 0; i < G_N_ELEMENTS (explanations); i++)
+    if (self->badge_mask & explanations[i].badge)
+      g_string_append_printf (text, "\n%s", _(explanations[i].text));
+  gtk_tooltip_set_text (tooltip, text->str);
+  return TRUE;
+}
+
+/* The locate wizard repairs the overlays that point here: the first one is selected and
+ * the wizard opened on it. */
+static void
+locate_clicked_cb (StrataChainNode *self)
+{
+  g_signal_emit (self, signals[SIGNAL_LOCATE_REQUEST], 0);
 }
 
 void
@@ -143,9 +320,7 @@ strata_chain_node_update (StrataChainNode *self)
   g_return_if_fail (STRATA_IS_CHAIN_NODE (self));
 
   gtk_label_set_text (GTK_LABEL (self->name_label), strata_library_node_get_name (node));
-  gtk_widget_set_tooltip_text (self->name_label, strata_library_node_get_path (node));
   gtk_label_set_text (GTK_LABEL (self->summary_label), summary);
-  gtk_widget_set_tooltip_text (self->summary_label, strata_library_node_get_error (node));
 
   if (broken)
     gtk_widget_add_css_class (widget, "broken");
@@ -156,25 +331,7 @@ strata_chain_node_update (StrataChainNode *self)
   else
     gtk_widget_remove_css_class (widget, "external");
 
-  clear_box (self->badges);
-  if (self->busy)
-    add_badge (self, _("working"), "accent", _("An operation is using this image"));
-  if (strata_library_node_get_in_use (node))
-    add_badge (self, _("in use"), "success", _("A running virtual machine holds this image"));
-  if (strata_library_node_get_corrupt (node))
-    add_badge (self, _("corrupt"), "error", _("The image is marked corrupt"));
-  else if (strata_library_node_get_dirty (node))
-    add_badge (self, _("dirty"), "warning", _("The image was not closed cleanly"));
-  if (strata_node_is_writable_base (node))
-    add_badge (self, _("writable"), "warning",
-               _("Other images use this one as their base: writing to it would corrupt them"));
-  else if (strata_library_node_get_protected (node))
-    add_badge (self, _("read-only"), "dim", _("Protected: every write permission is off"));
-  if (strata_library_node_get_compressed (node))
-    add_badge (self, _("compressed"), "dim", _("Holds compressed clusters"));
-  if (kind == STRATA_NODE_EXTERNAL)
-    add_badge (self, _("external"), "dim", _("Outside the library folders"));
-  gtk_widget_set_visible (self->badges, gtk_widget_get_first_child (self->badges) != NULL);
+  strata_chain_node_update_badges (self);
 
   if (!broken)
     {
@@ -184,7 +341,7 @@ strata_chain_node_update (StrataChainNode *self)
       g_autoptr(GString) footer = g_string_new (NULL);
       double fraction = virtual_size > 0 ? (double) allocated / (double) virtual_size : 0.0;
 
-      gtk_level_bar_set_value (GTK_LEVEL_BAR (self->usage_bar), CLAMP (fraction, 0.0, 1.0));
+      strata_usage_bar_set_fraction (STRATA_USAGE_BAR (self->usage_bar), fraction);
       /* Translators: e.g. "486.2 MB on disk". */
       g_string_append_printf (footer, _("%s on disk"), disk);
       if (n_overlays > 0)
@@ -199,9 +356,22 @@ strata_chain_node_update (StrataChainNode *self)
     }
   gtk_widget_set_visible (self->usage_bar, !broken);
   gtk_widget_set_visible (self->footer_label, !broken);
-  gtk_widget_set_visible (self->locate_button,
-                          kind == STRATA_NODE_MISSING && n_overlays > 0
-                          && strata_wizard_is_available ("locate"));
+  if (kind == STRATA_NODE_MISSING && n_overlays > 0 && strata_wizard_is_available ("locate"))
+    {
+      if (self->locate_button == NULL)
+        {
+          self->locate_button = gtk_button_new_with_mnemonic (_("_Locate…"));
+          gtk_widget_set_halign (self->locate_button, GTK_ALIGN_START);
+          gtk_widget_add_css_class (self->locate_button, "flat");
+          gtk_widget_add_css_class (self->locate_button, "locate");
+          g_signal_connect_swapped (self->locate_button, "clicked",
+                                    G_CALLBACK (locate_clicked_cb), self);
+          gtk_box_append (GTK_BOX (self->box), self->locate_button);
+        }
+      gtk_widget_set_visible (self->locate_button, TRUE);
+    }
+  else if (self->locate_button != NULL)
+    gtk_widget_set_visible (self->locate_button, FALSE);
 
   strata_chain_node_update_accessible (self);
 }
@@ -256,13 +426,6 @@ click_pressed_cb (GtkGestureClick *gesture,
   gtk_gesture_set_state (GTK_GESTURE (gesture), GTK_EVENT_SEQUENCE_CLAIMED);
 }
 
-/* The locate wizard repairs the overlays that point here: the first one is selected and
- * the wizard opened on it. */
-static void
-locate_clicked_cb (StrataChainNode *self)
-{
-  g_signal_emit (self, signals[SIGNAL_LOCATE_REQUEST], 0);
-}
 
 static void
 menu_action_cb (GtkWidget  *widget,
@@ -368,6 +531,7 @@ strata_chain_node_dispose (GObject *object)
   g_clear_pointer (&self->menu, gtk_widget_unparent);
   g_clear_pointer (&self->box, gtk_widget_unparent);
   g_clear_object (&self->node);
+  g_clear_pointer (&self->accessible_label, g_free);
 
   G_OBJECT_CLASS (strata_chain_node_parent_class)->dispose (object);
 }
@@ -383,6 +547,7 @@ strata_chain_node_class_init (StrataChainNodeClass *klass)
   object_class->get_property = strata_chain_node_get_property;
   object_class->set_property = strata_chain_node_set_property;
   widget_class->get_request_mode = strata_chain_node_get_request_mode;
+  widget_class->query_tooltip = strata_chain_node_query_tooltip;
   widget_class->measure = strata_chain_node_measure;
   widget_class->size_allocate = strata_chain_node_size_allocate;
 
@@ -414,22 +579,19 @@ static void
 strata_chain_node_init (StrataChainNode *self)
 {
   GtkWidget *widget = GTK_WIDGET (self);
-  GtkWidget *header;
   GtkGesture *click;
 
   gtk_widget_set_focusable (widget, TRUE);
+  gtk_widget_set_has_tooltip (widget, TRUE);
   self->box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 3);
   gtk_widget_set_parent (self->box, widget);
 
-  header = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
-  gtk_box_append (GTK_BOX (self->box), header);
   self->name_label = g_object_new (GTK_TYPE_LABEL,
                                    "xalign", 0.0f,
-                                   "hexpand", TRUE,
                                    "ellipsize", PANGO_ELLIPSIZE_MIDDLE,
                                    NULL);
   gtk_widget_add_css_class (self->name_label, "name");
-  gtk_box_append (GTK_BOX (header), self->name_label);
+  gtk_box_append (GTK_BOX (self->box), self->name_label);
 
   self->summary_label = g_object_new (GTK_TYPE_LABEL,
                                       "xalign", 0.0f,
@@ -440,16 +602,7 @@ strata_chain_node_init (StrataChainNode *self)
   gtk_widget_add_css_class (self->summary_label, "summary");
   gtk_box_append (GTK_BOX (self->box), self->summary_label);
 
-  self->badges = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 4);
-  gtk_box_append (GTK_BOX (self->box), self->badges);
-
-  self->usage_bar = gtk_level_bar_new_for_interval (0.0, 1.0);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar), GTK_LEVEL_BAR_OFFSET_LOW);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar),
-                                     GTK_LEVEL_BAR_OFFSET_HIGH);
-  gtk_level_bar_remove_offset_value (GTK_LEVEL_BAR (self->usage_bar),
-                                     GTK_LEVEL_BAR_OFFSET_FULL);
-  gtk_widget_set_margin_top (self->usage_bar, 4);
+  self->usage_bar = g_object_new (STRATA_TYPE_USAGE_BAR, NULL);
   gtk_box_append (GTK_BOX (self->box), self->usage_bar);
 
   self->footer_label = g_object_new (GTK_TYPE_LABEL,
@@ -458,14 +611,6 @@ strata_chain_node_init (StrataChainNode *self)
                                      NULL);
   gtk_widget_add_css_class (self->footer_label, "footer");
   gtk_box_append (GTK_BOX (self->box), self->footer_label);
-
-  self->locate_button = gtk_button_new_with_mnemonic (_("_Locate…"));
-  gtk_widget_set_halign (self->locate_button, GTK_ALIGN_START);
-  gtk_widget_add_css_class (self->locate_button, "flat");
-  gtk_widget_add_css_class (self->locate_button, "locate");
-  g_signal_connect_swapped (self->locate_button, "clicked",
-                            G_CALLBACK (locate_clicked_cb), self);
-  gtk_box_append (GTK_BOX (self->box), self->locate_button);
 
   click = gtk_gesture_click_new ();
   gtk_gesture_single_set_button (GTK_GESTURE_SINGLE (click), 0);

@@ -9,7 +9,7 @@
 
 static const StrataNodeAction actions[] = {
   { "locate", N_("Locate Backing File…") },
-  { "convert", N_("Convert to qcow2…") },
+  { "convert", N_("Convert…") },
   { "commit", N_("Commit into Base…") },
   { "overlays", N_("New Overlays…") },
   { "rebase", N_("Rebase…") },

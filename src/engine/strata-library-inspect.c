@@ -30,7 +30,17 @@ gboolean
 lib_is_temp_name (const char *name)
 {
   /* Ours: ".NAME.strata-XXXXXX". */
-  return name[0] == '.' && strstr (name, ".strata-") != NULL;
+  if (name[0] == '.' && strstr (name, ".strata-") != NULL)
+    return TRUE;
+  /* QEMU's: the temporary overlay of -snapshot, "vl.XXXXXX" (mkstemp). */
+  if (strncmp (name, "vl.", 3) == 0 && strlen (name) == 9)
+    {
+      for (guint i = 3; i < 9; i++)
+        if (!g_ascii_isalnum (name[i]))
+          return FALSE;
+      return TRUE;
+    }
+  return FALSE;
 }
 
 static gboolean

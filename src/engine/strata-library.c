@@ -1890,7 +1890,6 @@ strata_library_scan_sync (StrataLibrary  *self,
   g_clear_handle_id (&self->start_source, g_source_remove);
   g_ptr_array_set_size (self->unstarted, 0);
   g_hash_table_remove_all (self->unstarted_files);
-  g_hash_table_remove_all (self->externals);
   g_hash_table_remove_all (self->external_pending);
   g_clear_error (&self->sync_error);
 
@@ -1905,7 +1904,15 @@ strata_library_scan_sync (StrataLibrary  *self,
     GHashTableIter iter;
     gpointer key;
 
+    /* Files outside the folders are looked at again too, in the same round: the nodes
+     * stay (no remove and add) unless the files changed. */
+    g_hash_table_iter_init (&iter, self->externals);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_hash_table_add (asked, g_strdup (key));
     g_hash_table_iter_init (&iter, self->opened);
+    while (g_hash_table_iter_next (&iter, &key, NULL))
+      g_hash_table_add (asked, g_strdup (key));
+    g_hash_table_iter_init (&iter, asked);
     while (g_hash_table_iter_next (&iter, &key, NULL))
       {
         Job *job = job_new (JOB_FILE, shared, TRUE, self->generation, force_share,

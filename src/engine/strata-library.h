@@ -29,9 +29,10 @@ G_BEGIN_DECLS
  * the driver refuses is UNREADABLE, with the driver's error); raw files only with a disk
  * suffix (.img, .raw, .qcow2, .qcow, .vmdk), not empty and not ISO 9660. Skipped: anything
  * but regular files (symbolic links to files are followed, to folders not), our temporary
- * files (".NAME.strata-XXXXXX"), other files. A backing file outside the folders is shown
- * whatever its content (EXTERNAL), as qemu-img would open it. json: and protocol backing
- * names are kept (backing-name) but never followed: backing-path and backing stay NULL.
+ * files (".NAME.strata-XXXXXX") and QEMU's ("vl.XXXXXX" of -snapshot), other files. A
+ * backing file outside the folders is shown whatever its content (EXTERNAL), as qemu-img
+ * would open it. json: and protocol backing names are kept (backing-name) but never
+ * followed: backing-path and backing stay NULL.
  *
  * Inspection reads the header and what opening the image needs (qcow2: header, L1 and
  * refcount tables, extensions; at most one L2 table is sampled for "compressed"), never

@@ -33,7 +33,12 @@ def walk(node, depth=0):
     if node is None or depth > 60:
         return
     yield node
-    for i in range(node.childCount):
+    # Rows come and go while the library settles: a vanished object is skipped.
+    try:
+        count = node.childCount
+    except Exception:
+        return
+    for i in range(count):
         try:
             child = node.getChildAtIndex(i)
         except Exception:
@@ -68,6 +73,7 @@ def wait_for(app, predicate, timeout=20):
 
 def named(prefix, role=None):
     def predicate(node):
+        # (errors from objects that vanished meanwhile count as no match)
         try:
             return (node.name or "").startswith(prefix) and \
                 (role is None or node.getRoleName() == role)
@@ -154,6 +160,7 @@ def main():
         check(second.returncode == 0, "a second launch exits cleanly")
         found = wait_for(app, named("later.qcow2, standalone image"), 15)
         check(len(found) == 1, "the second launch's folder shows in the first window")
+        check(proc.poll() is None, "the app is still running")
     finally:
         proc.terminate()
         try:

@@ -144,13 +144,17 @@ test_jobs_button (void)
   adw_header_bar_pack_end (ADW_HEADER_BAR (header), button);
   {
     GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+    GtkWidget *overlay = adw_toast_overlay_new ();
 
     gtk_box_append (GTK_BOX (box), header);
     gtk_box_append (GTK_BOX (box), gtk_label_new ("window"));
-    adw_window_set_content (ADW_WINDOW (window), box);
+    adw_toast_overlay_set_child (ADW_TOAST_OVERLAY (overlay), box);
+    adw_window_set_content (ADW_WINDOW (window), overlay);
   }
   gtk_window_set_default_size (GTK_WINDOW (window), 480, 360);
   gtk_window_present (GTK_WINDOW (window));
+
+  g_assert_false (strata_job_manager_has_toast_overlay (jobs));
 
   /* No job yet: no button. */
   g_assert_false (gtk_widget_get_visible (button));
@@ -160,6 +164,9 @@ test_jobs_button (void)
   strata_job_set_phase (job, "Compressing");
   strata_job_set_progress (job, 50 << 20, 200 << 20);
   g_assert_true (gtk_widget_get_visible (button));
+  /* Shown, the button finds the window's toast overlay for the success toasts. */
+  wt_wait_drawn (button);
+  g_assert_true (strata_job_manager_has_toast_overlay (jobs));
 
   gtk_menu_button_popup (GTK_MENU_BUTTON (button));
   popover = gtk_menu_button_get_popover (GTK_MENU_BUTTON (button));

@@ -269,6 +269,31 @@ test_details (Fixture       *fixture,
   at_screenshot (GTK_WIDGET (window), "broken-chain");
 }
 
+/* A terabyte with data in three places: the picture still comes out, at bounded cost. */
+static void
+test_huge_picture (void)
+{
+  g_autofree char *folder = at_mkdir ("huge");
+  StrataWindow *window = at_window_new ();
+  GtkWidget *details, *map;
+  const char *summary;
+
+  at_sh ("cd '%s' && qemu-img create -q -f qcow2 huge.qcow2 1T"
+         " && qemu-io -f qcow2 -c 'write 0 1M' -c 'write 500G 1M' -c 'write 1023G 1M'"
+         " huge.qcow2 > /dev/null", folder);
+  add_folder (window, folder);
+  select_name (window, folder, "huge.qcow2");
+  details = at_find_widget (GTK_WIDGET (window), STRATA_TYPE_DETAILS_PANE);
+  map = at_find_widget (details, STRATA_TYPE_ALLOCATION_MAP);
+  at_wait_until (picture_ready, map, "the allocation picture of 1 TiB");
+  summary = strata_allocation_map_get_summary (STRATA_ALLOCATION_MAP (map));
+  g_test_message ("picture: %s", summary);
+  g_assert_nonnull (strstr (summary, "This layer (huge.qcow2): 3.1\xc2\xa0MB"));
+  g_assert_nonnull (strstr (summary, "Reads as zeros: 100%"));
+  g_assert_nonnull (at_find_label (details, "1 TiB"));
+  at_window_destroy (window);
+}
+
 static void
 test_keyboard (Fixture       *fixture,
                gconstpointer  data)
@@ -526,6 +551,25 @@ test_actions (Fixture       *fixture,
   g_assert_cmpint (gtk_widget_get_height (GTK_WIDGET (graph)), <=,
                    gtk_widget_get_height (gtk_widget_get_parent (GTK_WIDGET (graph))));
 
+  /* The context menu lists what applies to the node (Shift+F10 and the Menu key). */
+  {
+    GtkWidget *widget = node_widget (window, fixture->folder, "ov1.qcow2");
+    GtkWidget *menu;
+
+    g_assert_true (gtk_widget_activate_action (widget, "node.menu", NULL));
+    at_settle (window);
+    menu = at_find_widget (widget, GTK_TYPE_POPOVER_MENU);
+    if (strata_wizard_is_available ("overlays"))
+      {
+        g_assert_nonnull (menu);
+        g_assert_nonnull (at_find_label (menu, "New Overlays…"));
+        gtk_popover_popdown (GTK_POPOVER (menu));
+        at_settle (window);
+      }
+    g_assert_true (strata_chain_graph_get_selected_node (graph)
+                   == lookup (window, fixture->folder, "ov1.qcow2"));
+  }
+
   /* Dark style. */
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (),
                                       ADW_COLOR_SCHEME_FORCE_DARK);
@@ -569,8 +613,33 @@ test_empty (void)
   g_assert_nonnull (prefs);
   g_assert_nonnull (at_find_label (prefs, "Library Folders"));
   g_assert_nonnull (at_find_label (prefs, "No folders yet"));
-  at_screenshot (prefs, "preferences");
+  at_screenshot (prefs, "preferences-empty");
+  /* With a folder, the list shows it with its remove button. */
+  {
+    g_autofree char *folder = at_mkdir ("prefs-folder");
+    const char *folders[] = { folder, NULL };
+
+    g_settings_set_strv (strata_window_get_settings (window), "library-folders", folders);
+    at_settle (window);
+    g_assert_nonnull (at_find_label (prefs, "prefs-folder"));
+    g_assert_null (at_find_label (prefs, "No folders yet"));
+    at_screenshot (prefs, "preferences");
+  }
   gtk_window_destroy (GTK_WINDOW (prefs));
+
+  /* The shortcuts window lists the graph's keys. */
+  g_action_group_activate_action (G_ACTION_GROUP (window), "show-help-overlay", NULL);
+  at_settle (window);
+  {
+    GtkWindow *help = GTK_WINDOW (gtk_application_window_get_help_overlay (GTK_APPLICATION_WINDOW (window)));
+
+    g_assert_nonnull (help);
+    g_assert_true (gtk_widget_get_visible (GTK_WIDGET (help)));
+    g_assert_nonnull (at_find_label (GTK_WIDGET (help), "Select the backing file"));
+    g_assert_nonnull (at_find_label (GTK_WIDGET (help), "Zoom to fit"));
+    at_screenshot (GTK_WIDGET (help), "shortcuts");
+    gtk_window_close (help);
+  }
   at_window_destroy (window);
 }
 
@@ -681,6 +750,7 @@ main (int   argc,
   g_test_add ("/app/window/actions", Fixture, NULL, fixture_setup, test_actions,
               fixture_teardown);
   g_test_add_func ("/app/window/empty", test_empty);
+  g_test_add_func ("/app/window/huge-picture", test_huge_picture);
   g_test_add_func ("/app/window/many", test_many);
   return g_test_run ();
 }

@@ -271,6 +271,96 @@ test_convert_source_in_use (void)
   wt_release (qemu);
 }
 
+static void
+test_convert_to_vmdk (void)
+{
+  g_autofree char *source = make_vmdk ("export.vmdk");
+  g_autofree char *qcow2 = g_strdup (tu_path ("export.qcow2"));
+  g_autofree char *target = g_strdup (tu_path ("export-stream.vmdk"));
+  g_autoptr(StrataJobManager) jobs = strata_job_manager_new ();
+  g_autofree char *name = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *info = NULL;
+  g_autofree char *shot = NULL;
+  GtkWidget *wizard;
+  gboolean succeeded;
+
+  /* From a qcow2 made by QEMU, back to a streamOptimized VMDK. */
+  tu_run_ok ("qemu-img convert -O qcow2 '%s' '%s'", source, qcow2);
+  wizard = open_wizard (jobs, qcow2);
+  wt_wait (ready_cb, wizard);
+
+  /* The name follows the format. */
+  gtk_widget_activate_action (wizard, "wizard.target-format", "s", "vmdk");
+  g_object_get (wizard, "target-name", &name, NULL);
+  g_assert_cmpstr (name, ==, "export-converted.vmdk");
+  gtk_widget_activate_action (wizard, "wizard.target-name", "s", "export.vmdk");
+  text = problem (wizard);
+  g_assert_nonnull (strstr (text, "already exists"));
+
+  gtk_widget_activate_action (wizard, "wizard.target-name", "s", "export-stream.vmdk");
+  gtk_widget_activate_action (wizard, "wizard.compression", "s", "zstd");
+  g_free (text);
+  text = problem (wizard);
+  g_assert_nonnull (strstr (text, "zlib only"));
+  gtk_widget_activate_action (wizard, "wizard.compression", "s", "zlib");
+  g_assert_true (ready_cb (wizard));
+  shot = wt_screenshot (wizard, "convert-8-setup-vmdk");
+
+  gtk_widget_activate_action (wizard, "wizard.start", NULL);
+  wt_wait_page (wizard, "result");
+  g_object_get (wizard, "succeeded", &succeeded, NULL);
+  g_assert_true (succeeded);
+
+  info = tu_run_ok ("qemu-img info --output=json '%s'", target);
+  g_assert_nonnull (strstr (info, "\"format\": \"vmdk\""));
+  g_assert_nonnull (strstr (info, "streamOptimized"));
+  tu_assert_qemu_compare (source, target);
+
+  gtk_window_destroy (GTK_WINDOW (wizard));
+}
+
+static gboolean
+job_done_cb (gpointer data)
+{
+  return strata_job_manager_get_n_running (data) == 0;
+}
+
+static void
+test_convert_close_while_running (void)
+{
+  g_autofree char *source = make_vmdk ("background.vmdk");
+  g_autofree char *target = g_strdup (tu_path ("background.qcow2"));
+  g_autoptr(StrataJobManager) jobs = strata_job_manager_new ();
+  g_autoptr(StrataJob) job = NULL;
+  g_autofree char *page = NULL;
+  GtkWidget *wizard;
+
+  wizard = open_wizard (jobs, source);
+  wt_wait (ready_cb, wizard);
+  wt_block_first_write ("background.qcow2.strata-");
+  gtk_widget_activate_action (wizard, "wizard.start", NULL);
+  wt_wait_blocked ();
+
+  /* Closing the window while the job runs only hides it; the job goes on. */
+  gtk_window_close (GTK_WINDOW (wizard));
+  g_assert_false (gtk_widget_get_visible (wizard));
+  g_assert_cmpuint (strata_job_manager_get_n_running (jobs), ==, 1);
+  wt_unblock ();
+  wt_wait (job_done_cb, jobs);
+
+  job = g_list_model_get_item (G_LIST_MODEL (jobs), 0);
+  g_assert_cmpint (strata_job_manager_get_state (jobs, job), ==, STRATA_JOB_STATE_SUCCEEDED);
+  tu_assert_qemu_check_clean (target);
+  tu_assert_qemu_compare (source, target);
+
+  /* The hidden wizard holds the result, ready to be shown again (the toast's "Show"). */
+  g_object_get (wizard, "page", &page, NULL);
+  g_assert_cmpstr (page, ==, "result");
+  gtk_window_present (GTK_WINDOW (wizard));
+  gtk_window_close (GTK_WINDOW (wizard));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -280,6 +370,8 @@ main (int argc, char **argv)
   g_test_add_func ("/wizard/convert/validation", test_convert_validation);
   g_test_add_func ("/wizard/convert/cancel", test_convert_cancel);
   g_test_add_func ("/wizard/convert/source-in-use", test_convert_source_in_use);
+  g_test_add_func ("/wizard/convert/to-vmdk", test_convert_to_vmdk);
+  g_test_add_func ("/wizard/convert/close-while-running", test_convert_close_while_running);
 
   return g_test_run ();
 }

@@ -44,6 +44,20 @@ make_layout (const char *name)
   return dir;
 }
 
+/* A path in the layout's lib folder; the string lives until exit. */
+static const char *
+in_lib (const char *lib,
+        const char *name)
+{
+  static GPtrArray *paths;
+  char *path = g_build_filename (lib, name, NULL);
+
+  if (paths == NULL)
+    paths = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (paths, path);
+  return path;
+}
+
 static JsonNode *
 parse (const char *text)
 {
@@ -222,11 +236,11 @@ test_json_vs_qemu (void)
   g_assert_cmpuint (layers, >, checked);
 
   /* The kinds the others have. */
-  o = find_node (nodes, "filename", g_build_filename (lib, "broken.qcow2", NULL));
+  o = find_node (nodes, "filename", in_lib (lib, "broken.qcow2"));
   g_assert_nonnull (o);
   g_assert_cmpstr (json_object_get_string_member (o, "kind"), ==, "unreadable");
   g_assert_nonnull (strstr (json_object_get_string_member (o, "error"), "broken.qcow2"));
-  o = find_node (nodes, "filename", g_build_filename (lib, "nowhere.qcow2", NULL));
+  o = find_node (nodes, "filename", in_lib (lib, "nowhere.qcow2"));
   g_assert_nonnull (o);
   g_assert_cmpstr (json_object_get_string_member (o, "kind"), ==, "missing");
   g_assert_true (json_object_has_member (o, "error"));
@@ -234,16 +248,16 @@ test_json_vs_qemu (void)
   o = find_node (nodes, "id", ext_id);
   g_assert_nonnull (o);
   g_assert_cmpstr (json_object_get_string_member (o, "kind"), ==, "external");
-  o = find_node (nodes, "filename", g_build_filename (lib, "base.qcow2", NULL));
+  o = find_node (nodes, "filename", in_lib (lib, "base.qcow2"));
   g_assert_true (json_object_get_boolean_member (o, "protected"));
   g_assert_false (json_object_get_boolean_member (o, "in-use"));
 
   /* Links are one node, under the name in the folder found first (not the link's target). */
-  g_assert_null (find_node (nodes, "filename", g_build_filename (lib, "link.qcow2", NULL)));
+  g_assert_null (find_node (nodes, "filename", in_lib (lib, "link.qcow2")));
   g_assert_null (find_node (nodes, "filename",
-                            g_build_filename (lib, "sub", "hard.qcow2", NULL)));
+                            in_lib (lib, "sub/hard.qcow2")));
   g_assert_cmpuint (json_array_get_length (nodes), ==, 13);
-  g_assert_null (find_node (nodes, "filename", g_build_filename (lib, "README", NULL)));
+  g_assert_null (find_node (nodes, "filename", in_lib (lib, "README")));
   /* ov1 abs deep ext-ov orphan. */
   g_assert_cmpuint (json_array_get_length (edges), ==, 5);
 }
@@ -367,7 +381,7 @@ test_in_use (void)
 {
   g_autofree char *dir = g_build_filename (tu_dir (), "in-use", NULL);
   g_autofree char *image = NULL;
-  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 600000", NULL, NULL };
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 120000", NULL, NULL };
   g_autoptr(GError) error = NULL;
   g_auto(CliResult) locked = { 0 };
   g_auto(CliResult) shared = { 0 };

@@ -398,7 +398,7 @@ test_in_use (void)
   GPid pid = 0;
   Counts c = { 0 };
   g_autofree char *ov2 = NULL;
-  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 600000", NULL, NULL };
+  const char *argv[] = { "qemu-io", "-f", "qcow2", "-c", "sleep 120000", NULL, NULL };
   g_autoptr(GError) error = NULL;
 
   make_chain (dir);

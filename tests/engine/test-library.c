@@ -57,7 +57,7 @@ make_mixed_folder (const char *dir)
                      "qemu-img create -q -f qcow2 -b gone.qcow2 -F qcow2 -u orphan.qcow2 1M && "
                      "qemu-img create -q -f raw disk.img 1M && "
                      "echo hello > notes.txt && : > empty.img && "
-                     "cp base.qcow2 .base.qcow2.strata-Ab12Cd && "
+                     "cp base.qcow2 .base.qcow2.strata-Ab12Cd && cp ov1.qcow2 vl.x7Q2pZ && "
                      "printf 'QFI\\373\\000\\000\\000\\003garbage' > broken.qcow2 && "
                      "head -c 40000 /dev/zero > cd.iso && "
                      "printf 'CD001' | dd of=cd.iso bs=1 seek=32769 conv=notrunc status=none && "
@@ -129,12 +129,14 @@ test_kinds (void)
   g_assert_cmpint (strata_library_node_get_kind (broken), ==, STRATA_NODE_UNREADABLE);
   g_assert_nonnull (strstr (strata_library_node_get_error (broken), "broken.qcow2"));
 
-  /* Not images: text, an empty file, ISO 9660 content (even named .img), our temp file. */
+  /* Not images: text, an empty file, ISO 9660 content (even named .img), our temporary
+   * file and QEMU's (-snapshot). */
   g_assert_null (lookup (lib, dir, "notes.txt"));
   g_assert_null (lookup (lib, dir, "empty.img"));
   g_assert_null (lookup (lib, dir, "cd.iso"));
   g_assert_null (lookup (lib, dir, "cd.img"));
   g_assert_null (lookup (lib, dir, ".base.qcow2.strata-Ab12Cd"));
+  g_assert_null (lookup (lib, dir, "vl.x7Q2pZ"));
 
   /* base ov1 ov2 abs orphan disk broken + the missing one. */
   g_assert_cmpuint (g_list_model_get_n_items (strata_library_get_nodes (lib)), ==, 8);
@@ -425,6 +427,20 @@ test_many_overlays_and_external (void)
   g_assert_cmpuint (strata_library_get_n_images (lib), ==, 40);
   g_assert_cmpuint (strata_library_count_in_folder (lib, dir), ==, 40);
   g_assert_cmpuint (strata_library_count_in_folder (lib, bases), ==, 0);
+
+  /* Scanning again changes nothing that did not change: the same node objects, no signal. */
+  {
+    g_autoptr(GError) error = NULL;
+    guint n_signals = 0;
+    gulong id = g_signal_connect (strata_library_get_nodes (lib), "items-changed",
+                                  G_CALLBACK (items_changed_cb), &n_signals);
+
+    g_assert_true (strata_library_scan_sync (lib, TRUE, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_true (strata_library_lookup (lib, tu_path ("many-bases/shared.qcow2")) == base);
+    g_assert_cmpuint (n_signals, ==, 0);
+    g_signal_handler_disconnect (strata_library_get_nodes (lib), id);
+  }
 
   /* The folder of the base joins: the same node, now an image of the library. */
   {

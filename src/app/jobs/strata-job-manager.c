@@ -620,3 +620,14 @@ strata_job_manager_set_toast_overlay (StrataJobManager *self,
 
   g_weak_ref_set (&self->toast_overlay, overlay);
 }
+
+gboolean
+strata_job_manager_has_toast_overlay (StrataJobManager *self)
+{
+  g_autoptr(AdwToastOverlay) overlay = NULL;
+
+  g_return_val_if_fail (STRATA_IS_JOB_MANAGER (self), FALSE);
+
+  overlay = g_weak_ref_get (&self->toast_overlay);
+  return overlay != NULL;
+}

@@ -74,11 +74,13 @@ const char       *strata_job_manager_get_message   (StrataJobManager   *self,
 gboolean          strata_job_manager_is_writing    (StrataJobManager   *self,
                                                     const char         *path);
 
-/* Where success toasts go (the main window's overlay; weak reference). Without one, and
- * whenever the window is not focused, a GNotification is sent through the default
- * GApplication instead. Error dialogs are transient for the overlay's window, or the owner. */
+/* Where success toasts go (the main window's overlay; weak reference). The jobs button sets
+ * the toast overlay it sits in when it is realized, unless one was set before. Whenever the
+ * window is not focused, a GNotification is sent through the default GApplication as well.
+ * Error dialogs are transient for the owner while it is shown, else the overlay's window. */
 void              strata_job_manager_set_toast_overlay (StrataJobManager *self,
                                                         AdwToastOverlay  *overlay);
+gboolean          strata_job_manager_has_toast_overlay (StrataJobManager *self);
 
 /* Signal "job-finished" (StrataJob *job, StrataJobState state, const char *message) is
  * emitted by strata_job_manager_complete() after the list has been updated. */

@@ -35,6 +35,18 @@ n_running_cb (StrataJobManager *manager,
                                                : "emblem-ok-symbolic");
 }
 
+/* The window that shows the button shows the success toasts too: the nearest toast overlay
+ * above the header bar, unless one was set explicitly. */
+static void
+button_realize_cb (GtkWidget        *button,
+                   StrataJobManager *manager)
+{
+  GtkWidget *overlay = gtk_widget_get_ancestor (button, ADW_TYPE_TOAST_OVERLAY);
+
+  if (overlay != NULL && !strata_job_manager_has_toast_overlay (manager))
+    strata_job_manager_set_toast_overlay (manager, ADW_TOAST_OVERLAY (overlay));
+}
+
 GtkWidget *
 strata_jobs_button_new (StrataJobManager *manager)
 {
@@ -75,6 +87,7 @@ strata_jobs_button_new (StrataJobManager *manager)
   g_object_bind_property (manager, "has-jobs", button, "visible", G_BINDING_SYNC_CREATE);
   g_signal_connect_object (manager, "notify::n-running", G_CALLBACK (n_running_cb), button, 0);
   n_running_cb (manager, NULL, GTK_MENU_BUTTON (button));
+  g_signal_connect_object (button, "realize", G_CALLBACK (button_realize_cb), manager, 0);
 
   return button;
 }

@@ -6,6 +6,7 @@
 #include "strata-image.h"
 #include "strata-protect.h"
 #include "strata-usage-bars.h"
+#include "strata-vmdk-write.h"
 #include "strata-wizard.h"
 #include "strata-wizard-util.h"
 #include "strata-wizards.h"
@@ -25,6 +26,7 @@ static const guint cluster_sizes[] = {
   4096, 16384, 32768, 65536, 131072, 262144, 524288, 1048576, 2097152,
 };
 static const char * const compressions[] = { "none", "zlib", "zstd" };
+static const char * const formats[] = { "qcow2", "vmdk" };
 
 struct _StrataConvertWizard
 {
@@ -32,6 +34,7 @@ struct _StrataConvertWizard
 
   AdwStatusPage   *result_page;
   AdwActionRow    *folder_row;
+  AdwComboRow     *format_row;
   AdwComboRow     *cluster_row;
   AdwComboRow     *compression_row;
   AdwEntryRow     *name_row;
@@ -64,6 +67,7 @@ enum
   PROP_TARGET_FOLDER,
   PROP_COMPRESSION,
   PROP_CLUSTER_SIZE,
+  PROP_TARGET_FORMAT,
   N_PROPS
 };
 
@@ -126,6 +130,12 @@ target_path (StrataConvertWizard *self)
 }
 
 static gboolean
+to_vmdk (StrataConvertWizard *self)
+{
+  return adw_combo_row_get_selected (self->format_row) == 1;
+}
+
+static gboolean
 compressing (StrataConvertWizard *self)
 {
   return adw_combo_row_get_selected (self->compression_row) != 0;
@@ -179,6 +189,18 @@ validate (StrataConvertWizard *self)
   if (problem != NULL)
     {
       strata_wizard_set_problem (wizard, problem, FALSE);
+      return;
+    }
+  if (to_vmdk (self) && adw_combo_row_get_selected (self->compression_row) == 2)
+    {
+      strata_wizard_set_problem (wizard, _("VMDK compresses with zlib only (streamOptimized); "
+                                           "choose zlib or no compression."), FALSE);
+      return;
+    }
+  if (to_vmdk (self) && self->info->virtual_size > STRATA_VMDK_MAX_SIZE)
+    {
+      strata_wizard_set_problem (wizard, _("The image is larger than a VMDK file can hold "
+                                           "(2 TiB)."), FALSE);
       return;
     }
 
@@ -396,8 +418,11 @@ strata_convert_wizard_start (StrataWizard *wizard)
   guint compression = adw_combo_row_get_selected (self->compression_row);
 
   strata_convert_options_init (&opts);
-  opts.target_format = "qcow2";
+  opts.target_format = formats[adw_combo_row_get_selected (self->format_row)];
   opts.compress = compression != 0;
+  /* A compressed VMDK is a streamOptimized one. */
+  if (to_vmdk (self) && opts.compress)
+    opts.vmdk.subformat = STRATA_VMDK_STREAM_OPTIMIZED;
   opts.qcow2.compression_type = compression == 2 ? STRATA_COMPRESSION_ZSTD
                                                  : STRATA_COMPRESSION_ZLIB;
   opts.qcow2.cluster_size = cluster_sizes[adw_combo_row_get_selected (self->cluster_row)];
@@ -510,6 +535,27 @@ compression_changed_cb (StrataConvertWizard *self)
 }
 
 static void
+format_changed_cb (StrataConvertWizard *self)
+{
+  const char *name = gtk_editable_get_text (GTK_EDITABLE (self->name_row));
+  const char *from = to_vmdk (self) ? ".qcow2" : ".vmdk";
+  const char *to = to_vmdk (self) ? ".vmdk" : ".qcow2";
+
+  /* The name follows the format while it ends in the other format's suffix. */
+  if (g_str_has_suffix (name, from))
+    {
+      g_autofree char *stem = g_strndup (name, strlen (name) - strlen (from));
+      g_autofree char *renamed = g_strconcat (stem, to, NULL);
+
+      gtk_editable_set_text (GTK_EDITABLE (self->name_row), renamed);
+    }
+  /* VMDK grains are always 64 KiB. */
+  gtk_widget_set_sensitive (GTK_WIDGET (self->cluster_row), !to_vmdk (self));
+  validate (self);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_TARGET_FORMAT]);
+}
+
+static void
 cluster_changed_cb (StrataConvertWizard *self)
 {
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CLUSTER_SIZE]);
@@ -562,6 +608,9 @@ strata_convert_wizard_get_property (GObject    *object,
     case PROP_CLUSTER_SIZE:
       g_value_set_uint (value, cluster_sizes[adw_combo_row_get_selected (self->cluster_row)]);
       break;
+    case PROP_TARGET_FORMAT:
+      g_value_set_string (value, formats[adw_combo_row_get_selected (self->format_row)]);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -598,6 +647,11 @@ strata_convert_wizard_set_property (GObject      *object,
         if (cluster_sizes[i] == g_value_get_uint (value))
           adw_combo_row_set_selected (self->cluster_row, i);
       break;
+    case PROP_TARGET_FORMAT:
+      for (guint i = 0; i < G_N_ELEMENTS (formats); i++)
+        if (g_strcmp0 (formats[i], g_value_get_string (value)) == 0)
+          adw_combo_row_set_selected (self->format_row, i);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -631,6 +685,9 @@ strata_convert_wizard_class_init (StrataConvertWizardClass *klass)
   properties[PROP_CLUSTER_SIZE] =
     g_param_spec_uint ("cluster-size", NULL, NULL, 4096, 2097152, 65536,
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TARGET_FORMAT] =
+    g_param_spec_string ("target-format", NULL, NULL, "qcow2",
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   (void) strata_wizards_get_resource ();
@@ -642,6 +699,7 @@ strata_convert_wizard_class_init (StrataConvertWizardClass *klass)
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, cluster_row);
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, compression_row);
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, folder_row);
+  gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, format_row);
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, job_list);
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, name_row);
   gtk_widget_class_bind_template_child (widget_class, StrataConvertWizard, next_group);
@@ -670,6 +728,8 @@ strata_convert_wizard_class_init (StrataConvertWizardClass *klass)
   gtk_widget_class_install_property_action (widget_class, "wizard.compression", "compression");
   gtk_widget_class_install_property_action (widget_class, "wizard.cluster-size",
                                             "cluster-size");
+  gtk_widget_class_install_property_action (widget_class, "wizard.target-format",
+                                            "target-format");
 }
 
 static void
@@ -690,6 +750,8 @@ strata_convert_wizard_init (StrataConvertWizard *self)
                             G_CALLBACK (compression_changed_cb), self);
   g_signal_connect_swapped (self->cluster_row, "notify::selected",
                             G_CALLBACK (cluster_changed_cb), self);
+  g_signal_connect_swapped (self->format_row, "notify::selected",
+                            G_CALLBACK (format_changed_cb), self);
 }
 
 GtkWindow *

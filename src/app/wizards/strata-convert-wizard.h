@@ -6,14 +6,15 @@
 G_BEGIN_DECLS
 
 /*
- * Convert an image (VMDK, raw, qcow2) to qcow2: source, new name and folder, compression,
- * cluster size; then the disk usage of both side by side and the next steps (protect the
+ * Convert an image (VMDK, raw, qcow2) to qcow2 or VMDK: source, new name and folder, format,
+ * compression (a compressed VMDK is streamOptimized), cluster size; then the disk usage of both side by side and the next steps (protect the
  * new image as a base, create overlays on it).
  *
  * Actions: wizard.start, wizard.back (cancel the wizard, or the running job),
  * wizard.cancel-job, wizard.choose-source, wizard.choose-folder, wizard.protect-target,
  * wizard.create-overlays, and property actions wizard.target-name (s), wizard.target-folder
- * (s), wizard.compression (s: "none", "zlib", "zstd"), wizard.cluster-size (u).
+ * (s), wizard.compression (s: "none", "zlib", "zstd"), wizard.cluster-size (u),
+ * wizard.target-format (s: "qcow2", "vmdk").
  * Read-only properties: "page" ("setup", "progress", "result"), "ready" (the setup is
  * valid), "problem" (why not, or a warning), "summary" (the result in one line).
  */
