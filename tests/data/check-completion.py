@@ -74,7 +74,8 @@ for command, synopsis in synopses.items():
                 f'*{option}=' not in section and f'*{option}=' not in common:
             failures.append(f'the man page does not describe {option} for {command}')
 
-expect_offers(('convert', '-O', ''), ['qcow2', 'raw'])
+expect_offers(('convert', '-O', ''), ['qcow2', 'raw', 'vmdk'])
+expect_offers(('convert', '-O', 'vmdk', '-o', ''), ['subformat='])
 expect_offers(('info', '-f', ''), ['qcow2', 'raw', 'vmdk'])
 expect_offers(('check', '-r', ''), ['leaks', 'all'])
 expect_offers(('info', '--output='), ['human', 'json'])
