@@ -10,7 +10,7 @@ packages=(
   gcc libc6-dev meson ninja-build pkg-config git
   libglib2.0-dev libglib2.0-bin zlib1g-dev libdeflate-dev libzstd-dev libjson-glib-dev
   # The desktop app
-  libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream yelp-tools itstool
+  libgtk-4-dev libadwaita-1-dev gettext desktop-file-utils appstream yelp-tools itstool scdoc librsvg2-bin
   adwaita-icon-theme fonts-cantarell librsvg2-common shared-mime-info
   # UI tests: headless X, a session bus, the accessibility tree, screenshots
   xvfb xauth dbus-daemon dbus-x11 at-spi2-core python3-pyatspi python3-gi gir1.2-atspi-2.0
