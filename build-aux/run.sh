@@ -23,22 +23,10 @@ samples="${XDG_DATA_HOME:-$HOME/.local/share}/strata/samples"
 folders="$(gsettings get io.github.strata.Strata library-folders 2>/dev/null || echo '@as []')"
 args=()
 if [ "$folders" = "@as []" ] || [ "$folders" = "[]" ]; then
-  if [ ! -e "$samples/base.qcow2" ] && [ -z "$(ls -A "$samples" 2>/dev/null)" ]; then
+  if [ -z "$(ls -A "$samples" 2>/dev/null)" ]; then
     mkdir -p "$samples"
-    if "$img" create-samples "$samples" > /dev/null 2>&1; then
-      echo "Sample images written by the engine into $samples"
-    else
-      # An engine without the sample generator: make a small chain with QEMU instead.
-      qemu-img create -q -f qcow2 "$samples/base.qcow2" 8G
-      qemu-io -f qcow2 -c 'write -P 0x11 0 64M' -c 'write -P 0x22 2G 16M' \
-        "$samples/base.qcow2" > /dev/null
-      for i in 1 2 3; do
-        qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 "$samples/overlay-$i.qcow2"
-      done
-      qemu-io -f qcow2 -c 'write -P 0x33 1M 8M' "$samples/overlay-1.qcow2" > /dev/null
-      qemu-img create -q -f vmdk "$samples/disk.vmdk" 4G
-      echo "Sample images made with qemu-img in $samples"
-    fi
+    "$img" create-samples -q "$samples"
+    echo "Sample images written by the engine into $samples"
   fi
   args=("$samples")
 fi

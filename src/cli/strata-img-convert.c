@@ -24,14 +24,10 @@
  */
 
 #define CONVERT_USAGE \
-  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]
-" \
-  "                          [-W] [-U] [--sizes] SRC DST
-" \
-  "  -p          show progress as qemu-img does
-" \
-  "  --sizes     then print a one-line summary (sizes and saving)
-" \
+  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]\n" \
+  "                          [-W] [-U] [--sizes] SRC DST\n" \
+  "  -p          show progress as qemu-img does\n" \
+  "  --sizes     then print a one-line summary (sizes and saving)\n" \
   "  -q          quiet\n" \
   "  -c          compress the target (qcow2, or vmdk with subformat=streamOptimized)\n" \
   "  -f FMT      source format (default: probe)\n" \

@@ -195,7 +195,7 @@ node_to_json (StrataLibraryNode *node)
       /* As `info` does: a name that is not followed is shown as its own full name. */
       if (copy.backing_filename != NULL && copy.full_backing_filename == NULL)
         copy.full_backing_filename = copy.backing_filename;
-      json = strata_img_info_to_json (&copy);
+      json = strata_img_info_to_json (&copy, FALSE);
     }
   else
     {

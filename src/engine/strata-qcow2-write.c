@@ -954,10 +954,11 @@ qcow2_truncate (StrataImage  *self,
       /* What lies past the new end goes first, the header last: the tail of the last
        * cluster reads as zeros (a later growth must not bring it back) and whole clusters
        * are released. A crash in between leaves the old size with zeros at its end. */
-      if (tail_end > size && !zero_or_discard (self, size, tail_end - size, FALSE, error))
+      if (tail_end > size && !zero_or_discard (self, size, tail_end - size, FALSE, TRUE, error))
         return FALSE;
       if (self->virtual_size > tail_end &&
-          !zero_or_discard (self, tail_end, self->virtual_size - tail_end, TRUE, error))
+          !zero_or_discard (self, tail_end, self->virtual_size - tail_end, TRUE, FALSE,
+                           error))
         return FALSE;
       if (!qcow2_writeback (s, error))
         return FALSE;
