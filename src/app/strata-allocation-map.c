@@ -254,7 +254,8 @@ format_share (guint64 bytes,
 
   if (bytes > 0 && percent < 1.0)
     return g_strdup (_("< 1%"));
-  return g_strdup_printf ("%.0f%%", percent);
+  /* TRANSLATORS: a share of the virtual disk, such as "3%" (French: "3 %"). */
+  return g_strdup_printf (_("%.0f%%"), percent);
 }
 
 static void

@@ -106,7 +106,7 @@ help_action_cb (GSimpleAction *action,
   StrataApplication *self = user_data;
 
   gtk_show_uri (gtk_application_get_active_window (GTK_APPLICATION (self)),
-                "help:strata", GDK_CURRENT_TIME);
+                "help:io.github.strata.Strata", GDK_CURRENT_TIME);
 }
 
 static void

@@ -5,18 +5,33 @@
 
 #include "strata-node-text.h"
 
+/* The translator sees "%s GiB" (a format with a number, as xgettext cannot extract a
+ * string built with G_GUINT64_FORMAT). */
+static char *
+text_whole_units (const char *format,
+                  guint64     n)
+{
+  g_autofree char *number = g_strdup_printf ("%" G_GUINT64_FORMAT, n);
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+  return g_strdup_printf (format, number);
+#pragma GCC diagnostic pop
+}
+
 char *
 strata_text_virtual_size (guint64 bytes)
 {
+  /* TRANSLATORS: the %s in the unit strings below is a whole number. */
   /* Disks are mostly made a whole number of GiB: say "8 GiB", not "8.0 GiB". */
   if (bytes >= ((guint64) 1 << 40) && bytes % ((guint64) 1 << 40) == 0)
-    return g_strdup_printf (_("%" G_GUINT64_FORMAT " TiB"), bytes >> 40);
+    return text_whole_units (_("%s TiB"), bytes >> 40);
   if (bytes >= ((guint64) 1 << 30) && bytes % ((guint64) 1 << 30) == 0)
-    return g_strdup_printf (_("%" G_GUINT64_FORMAT " GiB"), bytes >> 30);
+    return text_whole_units (_("%s GiB"), bytes >> 30);
   if (bytes >= ((guint64) 1 << 20) && bytes % ((guint64) 1 << 20) == 0)
-    return g_strdup_printf (_("%" G_GUINT64_FORMAT " MiB"), bytes >> 20);
+    return text_whole_units (_("%s MiB"), bytes >> 20);
   if (bytes >= 1024 && bytes % 1024 == 0)
-    return g_strdup_printf (_("%" G_GUINT64_FORMAT " KiB"), bytes >> 10);
+    return text_whole_units (_("%s KiB"), bytes >> 10);
   return g_format_size_full (bytes, G_FORMAT_SIZE_IEC_UNITS);
 }
 
