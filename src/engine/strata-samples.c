@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-samples.h"
+#include "strata-vmdk-write.h"
 #include "strata-create.h"
 #include "strata-error.h"
 #include "strata-file.h"
@@ -561,11 +562,8 @@ write_qcow2 (StrataFile    *tmp,
   return TRUE;
 }
 
-/*
- * A minimal monolithicSparse VMDK writer (header, embedded descriptor, one grain directory,
- * grain tables, 64 KiB grains), only for the sample. When the engine's VMDK export lands
- * (branch "vmdk"), this function is the one to replace with a call to it.
- */
+/* The sample VMDK goes through the engine's VMDK writer (monolithicSparse, 64 KiB grains):
+ * the grains the layer touches, in guest order. */
 static gboolean
 write_sample_vmdk (StrataFile    *tmp,
                    const char    *extent_name,
@@ -573,22 +571,11 @@ write_sample_vmdk (StrataFile    *tmp,
                    GCancellable  *cancellable,
                    GError       **error)
 {
-  const guint64 grain = 128 * SECTOR, gtes = 512, desc_sectors = 20;
-  guint64 capacity = l->size / SECTOR;
-  guint64 gd_entries = (l->size + grain * gtes - 1) / (grain * gtes);
-  guint64 gd_sector = 1 + desc_sectors;
-  guint64 gd_sectors = (gd_entries * 4 + SECTOR - 1) / SECTOR;
-  guint64 gt_sector = gd_sector + gd_sectors;
-  guint64 overhead = (gt_sector + gd_entries * 4 + grain / SECTOR - 1) / (grain / SECTOR) *
-                     (grain / SECTOR);
+  const guint64 grain = 128 * SECTOR;
   guint64 n_grains = l->size / grain;
   g_autoptr(GHashTable) grains = g_hash_table_new_full (NULL, NULL, NULL, g_free);
-  g_autofree guint8 *gd = g_malloc0 (gd_sectors * SECTOR);
-  g_autofree guint8 *gt = g_malloc0 (gd_entries * gtes * 4);
-  g_autofree char *desc = NULL;
-  guint8 header[SECTOR] = { 0 };
-  guint64 next = overhead;
-  guint64 cylinders = MIN (capacity / (16 * 63), 16383);
+  g_autoptr(StrataVmdkWriter) writer = NULL;
+  StrataVmdkOptions opts;
 
   g_assert (l->size % grain == 0);
 
@@ -611,7 +598,10 @@ write_sample_vmdk (StrataFile    *tmp,
         }
     }
 
-  /* Grains in guest order after the metadata. */
+  strata_vmdk_options_init (&opts);
+  writer = strata_vmdk_writer_new (tmp, extent_name, l->size, &opts, 0, error);
+  if (writer == NULL)
+    return FALSE;
   for (guint64 g = 0; g < n_grains; g++)
     {
       guint8 *buf = g_hash_table_lookup (grains, GSIZE_TO_POINTER (g + 1));
@@ -619,49 +609,10 @@ write_sample_vmdk (StrataFile    *tmp,
       if (buf == NULL)
         continue;
       if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
-          !strata_file_pwrite (tmp, buf, grain, next * SECTOR, error))
+          !strata_vmdk_writer_write (writer, g * grain, buf, grain, error))
         return FALSE;
-      put32 (gt + g * 4, next);
-      next += grain / SECTOR;
     }
-
-  for (guint64 i = 0; i < gd_entries; i++)
-    put32 (gd + i * 4, gt_sector + i * (gtes * 4 / SECTOR));
-
-  desc = g_strdup_printf ("# Disk DescriptorFile\nversion=1\nCID=5354524b\n"
-                          "parentCID=ffffffff\ncreateType=\"monolithicSparse\"\n\n"
-                          "# Extent description\nRW %" G_GUINT64_FORMAT " SPARSE \"%s\"\n\n"
-                          "# The Disk Data Base\n#DDB\n\n"
-                          "ddb.virtualHWVersion = \"4\"\n"
-                          "ddb.geometry.cylinders = \"%" G_GUINT64_FORMAT "\"\n"
-                          "ddb.geometry.heads = \"16\"\nddb.geometry.sectors = \"63\"\n"
-                          "ddb.adapterType = \"ide\"\n", capacity, extent_name, cylinders);
-  g_assert (strlen (desc) < desc_sectors * SECTOR);
-
-  memcpy (header, "KDMV", 4);
-  put32 (header + 4, 1);                 /* version */
-  put32 (header + 8, 1);                 /* flags: valid new-line detection */
-  put64 (header + 12, capacity);
-  put64 (header + 20, grain / SECTOR);
-  put64 (header + 28, 1);                /* descriptor offset */
-  put64 (header + 36, desc_sectors);
-  put32 (header + 44, gtes);
-  put64 (header + 48, 0);                /* no redundant grain directory */
-  put64 (header + 56, gd_sector);
-  put64 (header + 64, overhead);
-  header[72] = 0;                        /* clean */
-  header[73] = '\n';
-  header[74] = ' ';
-  header[75] = '\r';
-  header[76] = '\n';
-
-  if (!strata_file_pwrite (tmp, gt, gd_entries * gtes * 4, gt_sector * SECTOR, error) ||
-      !strata_file_pwrite (tmp, gd, gd_sectors * SECTOR, gd_sector * SECTOR, error) ||
-      !strata_file_pwrite (tmp, desc, strlen (desc), SECTOR, error) ||
-      !strata_file_pwrite (tmp, header, SECTOR, 0, error) ||
-      !strata_file_truncate (tmp, MAX (next, overhead) * SECTOR, error))
-    return FALSE;
-  return TRUE;
+  return strata_vmdk_writer_finish (writer, error);
 }
 
 /* The layers a sample reads through, bottom first. */
