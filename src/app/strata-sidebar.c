@@ -105,8 +105,11 @@ problem_row_new (StrataNodeKind kind,
   box = gtk_box_new (GTK_ORIENTATION_HORIZONTAL, 6);
   icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
   gtk_box_append (GTK_BOX (box), icon);
+  /* Wrapped, not ellipsized: translations of these are long ("1 fichier sous-jacent
+   * introuvable") and the sidebar is narrow. */
   label = g_object_new (GTK_TYPE_LABEL, "label", text, "xalign", 0.0f,
-                        "ellipsize", PANGO_ELLIPSIZE_END, NULL);
+                        "wrap", TRUE, "wrap-mode", PANGO_WRAP_WORD_CHAR,
+                        "hexpand", TRUE, NULL);
   gtk_box_append (GTK_BOX (box), label);
   row = g_object_new (GTK_TYPE_LIST_BOX_ROW,
                       "child", box,
