@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -309,12 +310,31 @@ reader_emit (Pipeline *p,
   return TRUE;
 }
 
+/* Lowers the calling thread's CPU priority (on Linux a thread has its own nice value), for
+ * opts->background. Best effort: a failure only leaves the priority as it was. */
+static void
+pipeline_thread_start (Pipeline *p)
+{
+  if (p->opts->background)
+    {
+      pid_t tid = gettid ();
+      int nice_value;
+
+      errno = 0;
+      nice_value = getpriority (PRIO_PROCESS, tid);
+      if (errno == 0)
+        (void) setpriority (PRIO_PROCESS, tid, MIN (nice_value + 10, 19));
+    }
+}
+
 static gpointer
 reader_thread (gpointer data)
 {
   Pipeline *p = data;
   GError *error = NULL;
   Walker w;
+
+  pipeline_thread_start (p);
 
   walker_init (&w, p->src, p->cluster_size);
 
@@ -400,6 +420,7 @@ worker_thread (gpointer data)
   Pipeline *p = worker->pipeline;
   g_autoptr(StrataCompressor) compressor = NULL;
 
+  pipeline_thread_start (p);
   if (p->compress && p->vmdk != NULL)
     compressor = strata_compressor_new_zlib (p->level);
   else if (p->compress)

@@ -26,6 +26,9 @@ typedef struct
   guint                threads;        /* compressor threads; 0 = number of CPUs */
   gboolean             force_share;    /* -U on the source */
   int                  compression_level; /* 0: the default of the compression type */
+  gboolean             background;     /* the walker and compressor threads run at a lower
+                                        * CPU priority (nice +10): an interactive caller's
+                                        * main thread keeps its core on a busy machine */
   StrataConvertProgressFunc progress;  /* optional */
   gpointer             progress_data;
 } StrataConvertOptions;

@@ -426,6 +426,8 @@ strata_convert_wizard_start (StrataWizard *wizard)
   opts.qcow2.compression_type = compression == 2 ? STRATA_COMPRESSION_ZSTD
                                                  : STRATA_COMPRESSION_ZLIB;
   opts.qcow2.cluster_size = cluster_sizes[adw_combo_row_get_selected (self->cluster_row)];
+  /* The compressors use every core; at a lower priority they leave the main loop its own. */
+  opts.background = TRUE;
 
   title = g_strdup_printf (_("Convert %s to %s"), source_name, target_name);
   job = strata_job_new (title);
