@@ -421,6 +421,13 @@ create_samples_action_cb (GtkWidget  *widget,
 
 /* Closing while jobs run asks first. */
 
+static gboolean
+close_idle_cb (gpointer user_data)
+{
+  gtk_window_close (GTK_WINDOW (user_data));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 close_response_cb (AdwMessageDialog *dialog,
                    const char       *response,
@@ -430,7 +437,10 @@ close_response_cb (AdwMessageDialog *dialog,
     {
       strata_job_manager_cancel_all (self->jobs);
       self->close_confirmed = TRUE;
-      gtk_window_close (GTK_WINDOW (self));
+      /* Not from inside the dialog's response: the dialog, transient for this window, is
+       * still being closed. */
+      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, close_idle_cb, g_object_ref (self),
+                       g_object_unref);
     }
 }
 

@@ -268,8 +268,7 @@ refusal_of (StrataRunWizard *self,
   StrataJobManager *jobs = strata_wizard_get_jobs (STRATA_WIZARD (self));
   g_autofree char *name = g_path_get_basename (c->path);
 
-  if (c->refusal != NULL)
-    return g_strdup (c->refusal);
+  /* Our own jobs first: a VM Strata runs also holds QEMU's locks, but it is no stranger. */
   if (strata_job_manager_is_busy (jobs, c->path))
     return g_strdup_printf (_("%s is in use by a running job; wait for it to finish or stop "
                               "it."), name);
@@ -281,7 +280,7 @@ refusal_of (StrataRunWizard *self,
         return g_strdup_printf (_("%s, below %s, is being written by a running job; wait for "
                                   "it to finish."), below, name);
       }
-  return NULL;
+  return g_strdup (c->refusal);
 }
 
 static guint
