@@ -85,6 +85,13 @@ two_running_cb (gpointer data)
   return uint_prop (data, "n-running") == 2;
 }
 
+/* The job rows show the status the jobs last notified. */
+static gboolean
+rows_settled_cb (gpointer data)
+{
+  return at_find_label (data, "Starting the virtual machine") == NULL;
+}
+
 static gboolean
 one_running_cb (gpointer data)
 {
@@ -283,6 +290,7 @@ test_two_overlays (void)
   gtk_widget_activate_action (wizard, "wizard.start", NULL);
   wt_wait_page (wizard, "result");
   wt_wait (two_running_cb, wizard);
+  wt_wait (rows_settled_cb, wizard);
   g_free (shot);
   shot = wt_screenshot (wizard, "run-2-running");
 
@@ -541,6 +549,7 @@ test_qemu_fails (void)
   g_assert_cmpuint (uint_prop (wizard, "n-running"), ==, 0);
   summary = string_prop (wizard, "summary");
   g_assert_nonnull (summary);
+  g_assert_nonnull (wt_find_label (wizard, "The Virtual Machine Did Not Start"));
 
   g_assert_cmpuint (g_list_model_get_n_items (G_LIST_MODEL (jobs)), ==, 1);
   job = g_list_model_get_item (G_LIST_MODEL (jobs), 0);

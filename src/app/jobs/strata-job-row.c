@@ -104,6 +104,15 @@ job_notify_cb (StrataJobRow *self)
 }
 
 static void
+job_finished_cb (StrataJobRow *self,
+                 StrataJob    *job)
+{
+  /* A row that outlives its job's end (the Run wizard's) shows the outcome too. */
+  if (job == self->job)
+    update (self);
+}
+
+static void
 cancel_clicked_cb (StrataJobRow *self)
 {
   strata_job_manager_cancel (self->manager, self->job);
@@ -116,6 +125,8 @@ strata_job_row_dispose (GObject *object)
 
   if (self->job != NULL)
     g_signal_handlers_disconnect_by_data (self->job, self);
+  if (self->manager != NULL)
+    g_signal_handlers_disconnect_by_data (self->manager, self);
   g_clear_object (&self->job);
   g_clear_object (&self->manager);
 
@@ -174,6 +185,8 @@ strata_job_row_new (StrataJobManager *manager,
   g_signal_connect_swapped (job, "notify::fraction", G_CALLBACK (job_notify_cb), self);
   g_signal_connect_swapped (job, "notify::phase", G_CALLBACK (job_notify_cb), self);
   g_signal_connect_swapped (job, "notify::eta", G_CALLBACK (job_notify_cb), self);
+  g_signal_connect_object (manager, "job-finished", G_CALLBACK (job_finished_cb), self,
+                           G_CONNECT_SWAPPED);
   update (self);
 
   return GTK_WIDGET (self);

@@ -194,6 +194,14 @@ accel_of (char **argv)
   return NULL;
 }
 
+char *
+strata_vm_dup_accel (void)
+{
+  g_auto(GStrv) argv = strata_vm_build_argv ("disk", "raw", 128, FALSE, NULL);
+
+  return argv != NULL ? accel_of (argv) : NULL;
+}
+
 static void
 set_state (StrataVm      *self,
            StrataVmState  state)
@@ -390,8 +398,9 @@ communicate_cb (GObject      *object,
         job_error = g_error_new (STRATA_ERROR, STRATA_ERROR_FAILED, "%s: %s", base, how);
     }
 
-  set_state (self, STRATA_VM_EXITED);
+  /* The job first: who watches the state reads the job's outcome. */
   strata_job_manager_complete (self->jobs, self->job, summary, job_error);
+  set_state (self, STRATA_VM_EXITED);
 
   if (self->held_app && g_application_get_default () != NULL)
     g_application_release (g_application_get_default ());

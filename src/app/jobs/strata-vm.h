@@ -36,6 +36,10 @@ gboolean       strata_vm_available   (void);
 /* TRUE when KVM can be used (/dev/kvm readable and writable). */
 gboolean       strata_vm_kvm_usable  (void);
 
+/* The accelerator a machine started now would use ("kvm", "tcg", ...), or NULL when the
+ * extra arguments leave it to QEMU. */
+char          *strata_vm_dup_accel   (void);
+
 /* The command line for @path (disk format @format, @memory_mib of memory, a display window
  * when @display). The accelerator is KVM when usable, else TCG; STRATA_RUN_ACCEL ("kvm",
  * "tcg") overrides that choice, and so do extra arguments in STRATA_RUN_EXTRA_ARGS (split

@@ -21,6 +21,7 @@ typedef struct
   char        *path;
   char        *format;
   char       **reads;     /* the files of the chain below it */
+  char        *backing;   /* the name of its backing file, or NULL */
   char        *refusal;   /* why a VM may not run on it, found by the worker, or NULL */
   GtkWidget   *row;
   GtkWidget   *check;
@@ -71,6 +72,7 @@ candidate_free (Candidate *c)
 {
   g_free (c->path);
   g_free (c->format);
+  g_free (c->backing);
   g_strfreev (c->reads);
   g_free (c->refusal);
   g_free (c);
@@ -139,6 +141,8 @@ inspect (const char         *path,
                                     error->message);
       return c;
     }
+  if (*backing != '\0')
+    c->backing = g_path_get_basename (backing);
   if (*backing != '\0' && !g_file_test (backing, G_FILE_TEST_EXISTS))
     {
       g_autofree char *backing_name = g_path_get_basename (backing);
@@ -325,13 +329,22 @@ validate (StrataRunWizard *self)
     {
       Candidate *c = g_ptr_array_index (self->candidates, i);
       g_autofree char *refusal = refusal_of (self, c);
-      g_autofree char *folder = g_path_get_dirname (c->path);
+      g_autofree char *subtitle = NULL;
 
       gtk_widget_set_sensitive (c->check, refusal == NULL);
       if (refusal != NULL)
         gtk_check_button_set_active (GTK_CHECK_BUTTON (c->check), FALSE);
       gtk_widget_set_visible (c->icon, refusal != NULL);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (c->row), refusal != NULL ? refusal : folder);
+      /* The selected image's refusal is the problem line below: not said twice. */
+      if (refusal != NULL && i == 0)
+        subtitle = g_strdup (_("Cannot run; the reason is below"));
+      else if (refusal != NULL)
+        subtitle = g_steal_pointer (&refusal);
+      else if (c->backing != NULL)
+        subtitle = g_strdup_printf (_("Overlay of %s"), c->backing);
+      else
+        subtitle = g_strdup (_("Has no backing file"));
+      adw_action_row_set_subtitle (ADW_ACTION_ROW (c->row), subtitle);
     }
 
   selected = g_ptr_array_index (self->candidates, 0);
@@ -488,6 +501,8 @@ update_result (StrataRunWizard *self)
 
   strata_wizard_show_result (STRATA_WIZARD (self), starting + running > 0 || failed == 0,
                              title, description);
+  if (starting + running > 0)
+    adw_status_page_set_icon_name (self->result_page, "media-playback-start-symbolic");
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_RUNNING]);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_FAILED]);
 }
@@ -572,6 +587,7 @@ strata_run_wizard_constructed (GObject *object)
   StrataRunWizard *self = STRATA_RUN_WIZARD (object);
   StrataLibrary *library;
   g_autoptr(GTask) task = NULL;
+  g_autofree char *accel = NULL;
   GPtrArray *in;
   const char * const *folders;
 
@@ -581,14 +597,19 @@ strata_run_wizard_constructed (GObject *object)
                             self->start_button, self->problem_label, self->run_list,
                             self->result_page);
 
-  if (strata_vm_kvm_usable ())
+  accel = strata_vm_dup_accel ();
+  if (g_strcmp0 (accel, "kvm") == 0)
     adw_preferences_group_set_description (self->machine_group,
                                            _("QEMU runs the guest with KVM, at nearly the "
                                              "speed of this computer."));
-  else
+  else if (g_strcmp0 (accel, "tcg") == 0 && !strata_vm_kvm_usable ())
     adw_preferences_group_set_description (self->machine_group,
                                            _("KVM is not available here: QEMU emulates the "
                                              "processor, which is much slower."));
+  else if (g_strcmp0 (accel, "tcg") == 0)
+    adw_preferences_group_set_description (self->machine_group,
+                                           _("QEMU emulates the processor (TCG), which is much "
+                                             "slower than KVM."));
 
   g_signal_connect_object (strata_wizard_get_jobs (STRATA_WIZARD (self)), "items-changed",
                            G_CALLBACK (validate), self, G_CONNECT_SWAPPED);
