@@ -553,7 +553,11 @@ strata_run_wizard_start (StrataWizard *wizard)
 
   if (self->vms->len == 0)
     {
-      strata_wizard_show_result (wizard, FALSE, _("The Virtual Machine Did Not Start"),
+      guint n = count_checked (self);
+
+      strata_wizard_show_result (wizard, FALSE,
+                                 ngettext ("The Virtual Machine Did Not Start",
+                                           "The Virtual Machines Did Not Start", n),
                                  errors->str);
       g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_FAILED]);
       return;
