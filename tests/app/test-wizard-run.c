@@ -4,6 +4,7 @@
 
 #include "app-test.h"
 #include "strata-chain-graph.h"
+#include "strata-error.h"
 #include "strata-chain-node.h"
 #include "strata-node-actions.h"
 #include "strata-run-wizard.h"
@@ -202,6 +203,23 @@ test_argv (void)
   g_setenv ("STRATA_RUN_EXTRA_ARGS", EXTRA_ARGS, TRUE);
 }
 
+/* Without qemu-system-x86_64 the action is not offered. */
+static void
+test_unavailable (void)
+{
+  g_autofree char *path = g_strdup (g_getenv ("PATH"));
+  g_autoptr(StrataJobManager) jobs = strata_job_manager_new ();
+  g_autoptr(GError) error = NULL;
+
+  g_setenv ("PATH", "/nonexistent", TRUE);
+  g_assert_false (strata_vm_available ());
+  g_assert_false (strata_wizard_is_available ("run"));
+  g_assert_null (strata_wizard_open ("run", NULL, NULL, jobs, "/tmp/x.qcow2", &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+  g_setenv ("PATH", path, TRUE);
+  g_assert_true (strata_wizard_is_available ("run") == strata_vm_available ());
+}
+
 static gboolean
 in_use_cb (gpointer data)
 {
@@ -368,6 +386,8 @@ test_two_overlays (void)
   gtk_window_close (GTK_WINDOW (window));
   wt_wait (dialog_shown_cb, NULL);
   dialog = find_toplevel (ADW_TYPE_MESSAGE_DIALOG);
+  g_assert_nonnull (strstr (adw_message_dialog_get_body (ADW_MESSAGE_DIALOG (dialog)),
+                            "1 virtual machine is still running"));
   g_free (shot);
   shot = wt_screenshot (dialog, "run-4-quit");
   g_object_ref (jobs);
@@ -577,6 +597,7 @@ main (int argc, char **argv)
   wt_init (&argc, &argv);
 
   g_test_add_func ("/wizard/run/argv", test_argv);
+  g_test_add_func ("/wizard/run/unavailable", test_unavailable);
   g_test_add_func ("/wizard/run/two-overlays", test_two_overlays);
   g_test_add_func ("/wizard/run/close-wizard", test_close_wizard);
   g_test_add_func ("/wizard/run/refused", test_refused);

@@ -45,6 +45,20 @@ static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (StrataVm, strata_vm, G_TYPE_OBJECT)
 
+/* The machines whose process has not exited (main thread only). */
+static GList *live_vms;
+
+guint
+strata_vm_count_running (StrataJobManager *jobs)
+{
+  guint n = 0;
+
+  for (GList *l = live_vms; l != NULL; l = l->next)
+    if (((StrataVm *) l->data)->jobs == jobs)
+      n++;
+  return n;
+}
+
 gboolean
 strata_vm_available (void)
 {
@@ -355,7 +369,7 @@ communicate_cb (GObject      *object,
 
   /* Should the pipe break, the process is still reaped; only its message is lost. */
   if (g_subprocess_communicate_finish (G_SUBPROCESS (object), result, NULL, &err_bytes, &error)
-      && err_bytes != NULL)
+      && err_bytes != NULL && g_bytes_get_size (err_bytes) > 0)
     err_text = g_utf8_make_valid (g_bytes_get_data (err_bytes, NULL),
                                   g_bytes_get_size (err_bytes));
   g_subprocess_wait (self->process, NULL, NULL);
@@ -407,6 +421,7 @@ communicate_cb (GObject      *object,
   self->held_app = FALSE;
 
   /* The reference the running process held (the one this callback owns is dropped too). */
+  live_vms = g_list_remove (live_vms, self);
   g_object_unref (self);
 }
 
@@ -480,7 +495,7 @@ strata_vm_start (StrataJobManager   *jobs,
     }
 
   /* From here the process owns a reference, dropped when it has exited. */
-  g_object_ref (self);
+  live_vms = g_list_prepend (live_vms, g_object_ref (self));
   g_subprocess_communicate_async (self->process, NULL, NULL, communicate_cb,
                                   g_object_ref (self));
   self->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (cancelled_cb),

@@ -33,6 +33,8 @@ typedef enum
 /* TRUE when this system can run virtual machines: qemu-system-x86_64 is in PATH and Strata
  * is not running in a Flatpak sandbox. */
 gboolean       strata_vm_available   (void);
+/* How many machines of @jobs have not exited yet. */
+guint          strata_vm_count_running (StrataJobManager *jobs);
 /* TRUE when KVM can be used (/dev/kvm readable and writable). */
 gboolean       strata_vm_kvm_usable  (void);
 
