@@ -365,6 +365,7 @@ test_two_overlays (void)
     GtkWidget *button = wt_find (row, GTK_TYPE_BUTTON);
 
     g_assert_nonnull (button);
+    g_assert_cmpstr (gtk_widget_get_tooltip_text (button), ==, "Stop");
     g_signal_emit_by_name (button, "clicked");
   }
   wt_wait (one_running_cb, wizard);

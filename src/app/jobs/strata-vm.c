@@ -60,6 +60,15 @@ strata_vm_count_running (StrataJobManager *jobs)
 }
 
 gboolean
+strata_vm_owns_job (StrataJob *job)
+{
+  for (GList *l = live_vms; l != NULL; l = l->next)
+    if (((StrataVm *) l->data)->job == job)
+      return TRUE;
+  return FALSE;
+}
+
+gboolean
 strata_vm_available (void)
 {
   g_autofree char *qemu = NULL;
@@ -471,9 +480,14 @@ strata_vm_start (StrataJobManager   *jobs,
   self->memory_mib = memory_mib;
   self->accel = accel_of (argv);
 
+  /* Listed before the job appears, so that its rows know it is a machine's. */
+  live_vms = g_list_prepend (live_vms, self);
   cancellable = strata_job_manager_start (jobs, self->job, owner, reads, writes, error);
   if (cancellable == NULL)
-    return NULL;
+    {
+      live_vms = g_list_remove (live_vms, self);
+      return NULL;
+    }
   self->cancellable = g_object_ref (cancellable);
   update_phase (self);
 
@@ -488,14 +502,15 @@ strata_vm_start (StrataJobManager   *jobs,
         g_error_new (STRATA_ERROR, STRATA_ERROR_FAILED, _("%s: QEMU could not be started: %s"),
                      base, local_error->message);
 
-      set_state (self, STRATA_VM_EXITED);
+      live_vms = g_list_remove (live_vms, self);
       strata_job_manager_complete (jobs, self->job, NULL, job_error);
+      set_state (self, STRATA_VM_EXITED);
       g_propagate_error (error, g_steal_pointer (&job_error));
       return NULL;
     }
 
-  /* From here the process owns a reference, dropped when it has exited. */
-  live_vms = g_list_prepend (live_vms, g_object_ref (self));
+  /* From here the process owns a reference (the list's), dropped when it has exited. */
+  g_object_ref (self);
   g_subprocess_communicate_async (self->process, NULL, NULL, communicate_cb,
                                   g_object_ref (self));
   self->cancelled_id = g_cancellable_connect (self->cancellable, G_CALLBACK (cancelled_cb),

@@ -35,6 +35,8 @@ typedef enum
 gboolean       strata_vm_available   (void);
 /* How many machines of @jobs have not exited yet. */
 guint          strata_vm_count_running (StrataJobManager *jobs);
+/* TRUE when @job is a machine's job whose process has not exited. */
+gboolean       strata_vm_owns_job      (StrataJob        *job);
 /* TRUE when KVM can be used (/dev/kvm readable and writable). */
 gboolean       strata_vm_kvm_usable  (void);
 

@@ -460,6 +460,28 @@ count_failed (StrataRunWizard *self)
   return n;
 }
 
+static void update_result (StrataRunWizard *self);
+
+static void
+vm_state_cb (StrataRunWizard *self,
+             GParamSpec      *pspec,
+             StrataVm        *vm)
+{
+  StrataLibrary *library = strata_wizard_get_library (STRATA_WIZARD (self));
+  StrataLibraryNode *node;
+
+  /* QEMU holds the image now: the graph need not wait for its next look at the locks. */
+  if (strata_vm_get_state (vm) == STRATA_VM_RUNNING && library != NULL
+      && (node = strata_library_lookup (library, strata_vm_get_path (vm))) != NULL)
+    {
+      g_autoptr(GPtrArray) nodes = g_ptr_array_new ();
+
+      g_ptr_array_add (nodes, node);
+      strata_library_refresh_locks (library, nodes);
+    }
+  update_result (self);
+}
+
 static void
 update_result (StrataRunWizard *self)
 {
@@ -547,7 +569,7 @@ strata_run_wizard_start (StrataWizard *wizard)
         }
       g_ptr_array_add (self->vms, vm);
       gtk_list_box_append (self->run_list, strata_job_row_new (jobs, strata_vm_get_job (vm)));
-      g_signal_connect_object (vm, "notify::state", G_CALLBACK (update_result), self,
+      g_signal_connect_object (vm, "notify::state", G_CALLBACK (vm_state_cb), self,
                                G_CONNECT_SWAPPED);
     }
 
