@@ -457,6 +457,42 @@ test_close_wizard (void)
   tu_assert_qemu_check_clean (img01);
 }
 
+/* A machine that does not answer SIGTERM (here: stopped with SIGSTOP) is killed after the
+ * timeout, and its job says so. */
+static void
+test_stop_by_force (void)
+{
+  g_autofree char *dir = g_strdup (tu_path ("force"));
+  g_autofree char *img01 = g_build_filename (dir, "img01.qcow2", NULL);
+  g_autofree char *pid = NULL;
+  g_autoptr(StrataJobManager) jobs = strata_job_manager_new ();
+  GtkWidget *wizard;
+  StrataJob *job;
+
+  if (skip_without_qemu ())
+    return;
+  make_chain (dir);
+
+  wizard = open_wizard (jobs, img01);
+  wt_wait (searched_cb, wizard);
+  gtk_widget_activate_action (wizard, "wizard.start", NULL);
+  wt_wait (one_running_cb, wizard);
+
+  pid = tu_run_ok ("pgrep -n -f -- '^qemu-system-x86_64 .*-drive file=%s,'", img01);
+  g_strstrip (pid);
+  tu_run_ok ("kill -STOP %s", pid);
+  job = first_running_job (jobs);
+  g_assert_nonnull (job);
+  strata_job_manager_cancel (jobs, job);
+  wt_wait (no_job_running_cb, jobs);
+  g_assert_cmpint (strata_job_manager_get_state (jobs, job), ==, STRATA_JOB_STATE_CANCELLED);
+  g_assert_nonnull (strstr (strata_job_manager_get_message (jobs, job),
+                            "Stopped by force after 1 second; check img01.qcow2"));
+  g_assert_false (strata_wizard_held_by_other (img01, TRUE));
+  tu_assert_qemu_check_clean (img01);
+  gtk_window_destroy (GTK_WINDOW (wizard));
+}
+
 static void
 assert_refused (StrataJobManager *jobs,
                 const char       *path,
@@ -595,12 +631,14 @@ main (int argc, char **argv)
 {
   g_setenv ("STRATA_RUN_EXTRA_ARGS", EXTRA_ARGS, TRUE);
   g_unsetenv ("STRATA_RUN_ACCEL");
+  g_setenv ("STRATA_RUN_STOP_TIMEOUT", "1", TRUE);
   wt_init (&argc, &argv);
 
   g_test_add_func ("/wizard/run/argv", test_argv);
   g_test_add_func ("/wizard/run/unavailable", test_unavailable);
   g_test_add_func ("/wizard/run/two-overlays", test_two_overlays);
   g_test_add_func ("/wizard/run/close-wizard", test_close_wizard);
+  g_test_add_func ("/wizard/run/stop-by-force", test_stop_by_force);
   g_test_add_func ("/wizard/run/refused", test_refused);
   g_test_add_func ("/wizard/run/qemu-fails", test_qemu_fails);
 

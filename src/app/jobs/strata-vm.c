@@ -8,7 +8,8 @@
 #include "strata-file.h"
 #include "strata-vm.h"
 
-/* How long QEMU may take to close its images after SIGTERM before it is killed. */
+/* How long QEMU may take to close its images after SIGTERM before it is killed
+ * (STRATA_RUN_STOP_TIMEOUT, in seconds, overrides it for tests). */
 #define STOP_TIMEOUT_S 10
 /* How often a starting machine is asked whether it has opened its disk yet. */
 #define PROBE_INTERVAL_MS 100
@@ -26,6 +27,7 @@ struct _StrataVm
   char             *name;
   char             *accel;
   guint             memory_mib;
+  guint             stop_timeout;
   StrataVmState     state;
   guint             probe_id;
   guint             kill_id;
@@ -322,7 +324,7 @@ strata_vm_stop (StrataVm *self)
   update_phase (self);
   /* QEMU closes (and flushes) its images on SIGTERM, as on a quit from its monitor. */
   g_subprocess_send_signal (self->process, SIGTERM);
-  self->kill_id = g_timeout_add_seconds (STOP_TIMEOUT_S, kill_cb, self);
+  self->kill_id = g_timeout_add_seconds (self->stop_timeout, kill_cb, self);
 }
 
 static gboolean
@@ -393,8 +395,10 @@ communicate_cb (GObject      *object,
 
   if (stopped && self->killed)
     {
-      summary = g_strdup_printf (_("Stopped by force after %u seconds; check %s"),
-                                 STOP_TIMEOUT_S, base);
+      summary = g_strdup_printf (ngettext ("Stopped by force after %u second; check %s",
+                                           "Stopped by force after %u seconds; check %s",
+                                           self->stop_timeout),
+                                 self->stop_timeout, base);
       job_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, summary);
     }
   else if (stopped)
@@ -610,5 +614,11 @@ strata_vm_class_init (StrataVmClass *klass)
 static void
 strata_vm_init (StrataVm *self)
 {
+  const char *timeout = g_getenv ("STRATA_RUN_STOP_TIMEOUT");
+  guint64 value;
+
   self->state = STRATA_VM_STARTING;
+  self->stop_timeout = STOP_TIMEOUT_S;
+  if (timeout != NULL && g_ascii_string_to_unsigned (timeout, 10, 1, 600, &value, NULL))
+    self->stop_timeout = (guint) value;
 }
