@@ -165,8 +165,8 @@ inspect (const char         *path,
       const char *file = strata_file_get_path (g_ptr_array_index (files, i));
       g_autofree char *canonical = g_canonicalize_filename (file, NULL);
 
-      if (g_strcmp0 (canonical, path) != 0 && !g_ptr_array_find_with_equal_func (reads, canonical,
-                                                                                 g_str_equal, NULL))
+      if (g_strcmp0 (canonical, path) != 0
+          && !g_ptr_array_find_with_equal_func (reads, canonical, g_str_equal, NULL))
         g_ptr_array_add (reads, g_steal_pointer (&canonical));
     }
   g_ptr_array_add (reads, NULL);
@@ -452,9 +452,12 @@ count_failed (StrataRunWizard *self)
   for (guint i = 0; self->vms != NULL && i < self->vms->len; i++)
     {
       StrataVm *vm = g_ptr_array_index (self->vms, i);
+      StrataJobState state;
 
-      if (strata_vm_get_state (vm) == STRATA_VM_EXITED
-          && strata_job_manager_get_state (jobs, strata_vm_get_job (vm)) == STRATA_JOB_STATE_FAILED)
+      if (strata_vm_get_state (vm) != STRATA_VM_EXITED)
+        continue;
+      state = strata_job_manager_get_state (jobs, strata_vm_get_job (vm));
+      if (state == STRATA_JOB_STATE_FAILED)
         n++;
     }
   return n;
