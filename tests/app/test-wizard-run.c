@@ -290,6 +290,29 @@ test_two_overlays (void)
                                              strata_library_node_get_id (node01)));
   at_settle (window);
   g_assert_true (strata_node_action_applies ("run", node01));
+  /* The node's context menu offers it, and Ctrl+R runs it. */
+  {
+    g_autoptr(GMenuModel) menu = strata_node_actions_menu (node01);
+    g_auto(GStrv) accels = gtk_application_get_accels_for_action (
+      gtk_window_get_application (GTK_WINDOW (window)), "win.run");
+    gboolean found = FALSE;
+
+    for (int i = 0; i < g_menu_model_get_n_items (menu); i++)
+      {
+        g_autofree char *action = NULL;
+        g_autofree char *label = NULL;
+
+        g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_ACTION, "s", &action);
+        g_menu_model_get_item_attribute (menu, i, G_MENU_ATTRIBUTE_LABEL, "s", &label);
+        if (g_strcmp0 (action, "win.run") == 0)
+          {
+            g_assert_cmpstr (label, ==, "Run in QEMU…");
+            found = TRUE;
+          }
+      }
+    g_assert_true (found);
+    g_assert_true (g_strv_contains ((const char * const *) accels, "<Control>r"));
+  }
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.run", NULL));
   wizard = find_toplevel (STRATA_TYPE_RUN_WIZARD);
   g_assert_nonnull (wizard);
