@@ -2,6 +2,7 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "strata-error.h"
 #include "strata-image.h"
@@ -359,6 +360,26 @@ validate (StrataRunWizard *self)
       return;
     }
 
+  /* Too much memory is QEMU's to refuse (or the kernel's to kill it), but it is no surprise. */
+  {
+    guint64 memory = (guint64) gtk_spin_button_get_value_as_int (self->memory_spin);
+    guint64 wanted = (guint64) count_checked (self) * memory * 1024 * 1024;
+    long pages = sysconf (_SC_PHYS_PAGES);
+    long page_size = sysconf (_SC_PAGESIZE);
+    guint64 physical = pages > 0 && page_size > 0 ? (guint64) pages * (guint64) page_size : 0;
+
+    if (physical > 0 && wanted > physical)
+      {
+        g_autofree char *have = g_format_size_full (physical, G_FORMAT_SIZE_IEC_UNITS);
+
+        message = g_strdup_printf (_("Together the virtual machines ask for more memory than "
+                                     "this computer has (%s); they may fail to start or make "
+                                     "it slow."), have);
+        strata_wizard_set_problem (wizard, message, TRUE);
+        return;
+      }
+  }
+
   strata_wizard_set_problem (wizard, NULL, FALSE);
 }
 
@@ -642,6 +663,7 @@ strata_run_wizard_constructed (GObject *object)
 
   g_signal_connect_object (strata_wizard_get_jobs (STRATA_WIZARD (self)), "items-changed",
                            G_CALLBACK (validate), self, G_CONNECT_SWAPPED);
+  g_signal_connect_swapped (self->memory_spin, "value-changed", G_CALLBACK (validate), self);
 
   validate (self);
 
