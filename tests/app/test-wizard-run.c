@@ -474,6 +474,17 @@ test_close_wizard (void)
     return;
   make_chain (dir);
 
+  /* Closed while it still looks at the images: nothing happens when the look ends. */
+  {
+    gpointer weak;
+
+    wizard = open_wizard (jobs, img01);
+    weak = wizard;
+    g_object_add_weak_pointer (G_OBJECT (wizard), &weak);
+    gtk_window_destroy (GTK_WINDOW (wizard));
+    wt_wait (gone_cb, &weak);
+  }
+
   wizard = open_wizard (jobs, img01);
   wt_wait (searched_cb, wizard);
   g_assert_true (ready (wizard));

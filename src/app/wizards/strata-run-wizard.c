@@ -429,15 +429,16 @@ inspected_cb (GObject      *object,
   GPtrArray *candidates;
 
   candidates = g_task_propagate_pointer (G_TASK (result), &error);
+  /* The window may have closed while the worker looked. */
+  if (gtk_widget_in_destruction (GTK_WIDGET (self)) || self->images_group == NULL)
+    {
+      g_clear_pointer (&candidates, g_ptr_array_unref);
+      return;
+    }
   if (candidates == NULL)
     {
       self->error = g_strdup (error->message);
       validate (self);
-      return;
-    }
-  if (gtk_widget_in_destruction (GTK_WIDGET (self)) || self->images_group == NULL)
-    {
-      g_ptr_array_unref (candidates);
       return;
     }
 
