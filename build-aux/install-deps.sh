@@ -15,8 +15,8 @@ packages=(
   # UI tests: headless X, a session bus, the accessibility tree, screenshots
   xvfb xauth dbus-daemon dbus-x11 at-spi2-core python3-pyatspi python3-gi gir1.2-atspi-2.0
   imagemagick
-  # Tests: QEMU is the oracle; images are generated at run time
-  qemu-utils e2fsprogs util-linux mount coreutils procps time python3
+  # Tests: QEMU is the oracle; images are generated at run time; the Run wizard starts VMs
+  qemu-utils qemu-system-x86 e2fsprogs util-linux mount coreutils procps time python3
   # Fuzzing and sanitizers
   clang libclang-rt-14-dev
 )

@@ -145,6 +145,7 @@ strata_application_startup (GApplication *app)
     { "win.zoom-out", { "<Control>minus", NULL } },
     { "win.zoom-fit", { "<Control>0", NULL } },
     { "win.zoom-reset", { "<Control>1", NULL } },
+    { "win.run", { "<Control>r", NULL } },
   };
 
   G_APPLICATION_CLASS (strata_application_parent_class)->startup (app);

@@ -368,6 +368,10 @@ strata_chain_graph_set_jobs (StrataChainGraph *self,
                                G_CONNECT_SWAPPED);
       g_signal_connect_object (jobs, "notify::n-running", G_CALLBACK (update_busy), self,
                                G_CONNECT_SWAPPED);
+      /* A finished job (a virtual machine above all) has let go of its images' locks. */
+      g_signal_connect_object (jobs, "job-finished",
+                               G_CALLBACK (strata_chain_graph_refresh_locks), self,
+                               G_CONNECT_SWAPPED);
     }
   update_busy (self);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_JOBS]);

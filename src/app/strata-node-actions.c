@@ -16,7 +16,7 @@ static const StrataNodeAction actions[] = {
   { "protect", N_("Make Read-Only") },
   { "unprotect", N_("Make Writable…") },
   { "check", N_("Check…") },
-  { "run", N_("Run in QEMU") },
+  { "run", N_("Run in QEMU…") },
   { "delete", N_("Move to Trash…") },
 };
 

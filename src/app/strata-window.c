@@ -10,6 +10,7 @@
 #include "strata-node-text.h"
 #include "strata-sample-images.h"
 #include "strata-sidebar.h"
+#include "strata-vm.h"
 #include "strata-window-private.h"
 #include "strata-wizards.h"
 
@@ -421,6 +422,13 @@ create_samples_action_cb (GtkWidget  *widget,
 
 /* Closing while jobs run asks first. */
 
+static gboolean
+close_idle_cb (gpointer user_data)
+{
+  gtk_window_close (GTK_WINDOW (user_data));
+  return G_SOURCE_REMOVE;
+}
+
 static void
 close_response_cb (AdwMessageDialog *dialog,
                    const char       *response,
@@ -430,7 +438,10 @@ close_response_cb (AdwMessageDialog *dialog,
     {
       strata_job_manager_cancel_all (self->jobs);
       self->close_confirmed = TRUE;
-      gtk_window_close (GTK_WINDOW (self));
+      /* Not from inside the dialog's response: the dialog, transient for this window, is
+       * still being closed. */
+      g_idle_add_full (G_PRIORITY_DEFAULT_IDLE, close_idle_cb, g_object_ref (self),
+                       g_object_unref);
     }
 }
 
@@ -442,18 +453,32 @@ strata_window_close_request (GtkWindow *window)
   if (!self->close_confirmed && strata_job_manager_get_n_running (self->jobs) > 0)
     {
       guint n = strata_job_manager_get_n_running (self->jobs);
+      guint n_vms = strata_vm_count_running (self->jobs);
       GtkWidget *dialog;
 
       dialog = adw_message_dialog_new (window, _("Stop Running Operations?"), NULL);
-      adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog),
-                                      g_dngettext (GETTEXT_PACKAGE,
-                                                   "%u operation is still running. Closing "
-                                                   "Strata stops it; the images it was "
-                                                   "writing are left as they were before.",
-                                                   "%u operations are still running. Closing "
-                                                   "Strata stops them; the images they were "
-                                                   "writing are left as they were before.", n),
-                                      n);
+      if (n_vms == n)
+        /* Only virtual machines: what they wrote stays, unlike a cancelled operation's. */
+        adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog),
+                                        g_dngettext (GETTEXT_PACKAGE,
+                                                     "%u virtual machine is still running. "
+                                                     "Closing Strata shuts it down; what it "
+                                                     "wrote to its overlay is kept.",
+                                                     "%u virtual machines are still running. "
+                                                     "Closing Strata shuts them down; what "
+                                                     "they wrote to their overlays is kept.",
+                                                     n), n);
+      else
+        adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog),
+                                        g_dngettext (GETTEXT_PACKAGE,
+                                                     "%u operation is still running. Closing "
+                                                     "Strata stops it; the images it was "
+                                                     "writing are left as they were before.",
+                                                     "%u operations are still running. "
+                                                     "Closing Strata stops them; the images "
+                                                     "they were writing are left as they "
+                                                     "were before.", n),
+                                        n);
       adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
                                         "cancel", _("_Keep Running"),
                                         "stop", _("_Stop and Close"),

@@ -3,6 +3,7 @@
 
 #include "strata-job-row.h"
 #include "strata-jobs-resources.h"
+#include "strata-vm.h"
 
 struct _StrataJobRow
 {
@@ -87,8 +88,9 @@ update (StrataJobRow *self)
   gtk_progress_bar_set_fraction (self->progress_bar, strata_job_get_fraction (self->job));
   gtk_label_set_text (self->status_label, status);
   gtk_widget_set_visible (GTK_WIDGET (self->cancel_button), state == STRATA_JOB_STATE_RUNNING);
+  /* A running virtual machine has no progress to show. */
   gtk_widget_set_visible (GTK_WIDGET (self->progress_bar),
-                          state == STRATA_JOB_STATE_RUNNING
+                          (state == STRATA_JOB_STATE_RUNNING && !strata_vm_owns_job (self->job))
                           || state == STRATA_JOB_STATE_SUCCEEDED);
   if (state == STRATA_JOB_STATE_FAILED)
     gtk_widget_add_css_class (GTK_WIDGET (self->status_label), "error");
@@ -104,6 +106,15 @@ job_notify_cb (StrataJobRow *self)
 }
 
 static void
+job_finished_cb (StrataJobRow *self,
+                 StrataJob    *job)
+{
+  /* A row that outlives its job's end (the Run wizard's) shows the outcome too. */
+  if (job == self->job)
+    update (self);
+}
+
+static void
 cancel_clicked_cb (StrataJobRow *self)
 {
   strata_job_manager_cancel (self->manager, self->job);
@@ -116,6 +127,8 @@ strata_job_row_dispose (GObject *object)
 
   if (self->job != NULL)
     g_signal_handlers_disconnect_by_data (self->job, self);
+  if (self->manager != NULL)
+    g_signal_handlers_disconnect_by_data (self->manager, self);
   g_clear_object (&self->job);
   g_clear_object (&self->manager);
 
@@ -166,14 +179,24 @@ strata_job_row_new (StrataJobManager *manager,
   self->job = g_object_ref (job);
 
   gtk_label_set_text (self->title_label, strata_job_get_title (job));
-  /* Translators: the accessible name of a job's Cancel button; %s is the job's title. */
-  cancel_label = g_strdup_printf (_("Cancel “%s”"), strata_job_get_title (job));
+  if (strata_vm_owns_job (job))
+    {
+      /* Translators: the accessible name of a virtual machine's Stop button; %s is the
+       * job's title. */
+      cancel_label = g_strdup_printf (_("Stop “%s”"), strata_job_get_title (job));
+      gtk_widget_set_tooltip_text (GTK_WIDGET (self->cancel_button), _("Stop"));
+    }
+  else
+    /* Translators: the accessible name of a job's Cancel button; %s is the job's title. */
+    cancel_label = g_strdup_printf (_("Cancel “%s”"), strata_job_get_title (job));
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->cancel_button),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, cancel_label, -1);
 
   g_signal_connect_swapped (job, "notify::fraction", G_CALLBACK (job_notify_cb), self);
   g_signal_connect_swapped (job, "notify::phase", G_CALLBACK (job_notify_cb), self);
   g_signal_connect_swapped (job, "notify::eta", G_CALLBACK (job_notify_cb), self);
+  g_signal_connect_object (manager, "job-finished", G_CALLBACK (job_finished_cb), self,
+                           G_CONNECT_SWAPPED);
   update (self);
 
   return GTK_WIDGET (self);

@@ -10,6 +10,8 @@
 #include "strata-overlays-wizard.h"
 #include "strata-protect-wizard.h"
 #include "strata-rebase-wizard.h"
+#include "strata-run-wizard.h"
+#include "strata-vm.h"
 #include "strata-wizards.h"
 
 /*
@@ -27,6 +29,8 @@ typedef struct
   const char     *name;
   gboolean      (*applies) (StrataLibraryNode *node);
   WizardOpenFunc  open;
+  /* Whether it can run on this system at all (NULL: always). */
+  gboolean      (*available) (void);
 } WizardInfo;
 
 static gboolean
@@ -135,7 +139,7 @@ static const WizardInfo wizards[] = {
   { "unprotect", applies_unprotect, strata_unprotect_wizard_new },
   { "locate",    applies_locate,    strata_locate_wizard_new },
   { "delete",    applies_delete,    strata_delete_wizard_new },
-  { "run",       applies_run,       NULL },
+  { "run",       applies_run,       strata_run_wizard_new, strata_vm_available },
 };
 
 static const WizardInfo *
@@ -155,20 +159,17 @@ strata_wizard_is_available (const char *name)
   g_return_val_if_fail (name != NULL, FALSE);
 
   info = find_wizard (name);
-  return info != NULL && info->open != NULL;
+  return info != NULL && info->open != NULL && (info->available == NULL || info->available ());
 }
 
 gboolean
 strata_wizard_applies (const char        *name,
                        StrataLibraryNode *node)
 {
-  const WizardInfo *info;
-
   g_return_val_if_fail (name != NULL, FALSE);
   g_return_val_if_fail (STRATA_IS_LIBRARY_NODE (node), FALSE);
 
-  info = find_wizard (name);
-  return info != NULL && info->open != NULL && info->applies (node);
+  return strata_wizard_is_available (name) && find_wizard (name)->applies (node);
 }
 
 GtkWindow *
@@ -189,7 +190,7 @@ strata_wizard_open (const char        *name,
   g_return_val_if_fail (path != NULL, NULL);
 
   info = find_wizard (name);
-  if (info == NULL || info->open == NULL)
+  if (!strata_wizard_is_available (name))
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    _("The “%s” wizard is not available in this build"), name);
