@@ -42,7 +42,8 @@ strata_node_primary_action (StrataLibraryNode *node)
   static const char *const order[] = { "locate", "protect", "convert", "commit", "overlays" };
   const char *format;
 
-  if (node == NULL)
+  /* While QEMU holds the image, every one of them would be refused: none is suggested. */
+  if (node == NULL || strata_library_node_get_in_use (node))
     return NULL;
   format = strata_library_node_get_format (node);
   for (guint i = 0; i < G_N_ELEMENTS (order); i++)
