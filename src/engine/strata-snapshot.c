@@ -66,7 +66,7 @@ change (const char  *filename,
       ok = strata_qcow2_snapshot_find (image, name, NULL, &index) ||
            strata_qcow2_snapshot_find (image, NULL, name, &index);
       if (!ok)
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND,
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
                      "%s: no snapshot with the ID or name '%s'", filename, name);
       else
         ok = strata_qcow2_snapshot_apply (image, index, error);
@@ -75,7 +75,7 @@ change (const char  *filename,
     default:
       ok = strata_qcow2_snapshot_find (image, NULL, name, &index);
       if (!ok)
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND,
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
                      "%s: no snapshot called '%s'", filename, name);
       else
         ok = strata_qcow2_snapshot_delete (image, index, error);

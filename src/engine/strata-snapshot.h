@@ -12,7 +12,7 @@ G_BEGIN_DECLS
  * @filename for writing (taking QEMU's locks) and closes it cleanly; the steps inside are
  * ordered so that a power cut leaves at worst leaked clusters (strata-qcow2-snapshot.c).
  * Other formats are refused with STRATA_ERROR_UNSUPPORTED; a snapshot that does not exist
- * gives STRATA_ERROR_NOT_FOUND.
+ * gives STRATA_ERROR_INVALID_ARGUMENT (STRATA_ERROR_NOT_FOUND is for missing files).
  */
 
 /* The snapshots of @filename (StrataSnapshotInfo *), oldest first; empty for formats
