@@ -757,41 +757,38 @@ run_snapshot_delete (const char *dir, GError **error)
   return TRUE;
 }
 
+/* @after: the view a finished run leaves ("one.raw" for apply), NULL when unchanged. */
 static void
-test_crash_snapshot_create (void)
+run_snapshot_scenario (const char *name,
+                       gboolean  (*run) (const char *dir, GError **error),
+                       const char *after)
 {
-  g_autofree char *pre = make_snapshots ("snapshot-create");
-  g_autofree char *view = g_build_filename (tu_dir (), "snapshot-create", "view.raw", NULL);
-  Scenario sc = { "snapshot-create", snap_files, run_snapshot_create, "snap.qcow2", view,
-                  TRUE, NULL };
+  g_autofree char *pre = make_snapshots (name);
+  g_autofree char *view = g_build_filename (tu_dir (), name, "view.raw", NULL);
+  g_autofree char *view_after = after != NULL ? g_build_filename (tu_dir (), name, after, NULL)
+                                              : NULL;
+  Scenario sc = { name, snap_files, run, "snap.qcow2", view, TRUE, view_after };
 
   run_power_cuts (&sc, pre);
   run_injected_failures (&sc, pre);
+}
+
+static void
+test_crash_snapshot_create (void)
+{
+  run_snapshot_scenario ("snapshot-create", run_snapshot_create, NULL);
 }
 
 static void
 test_crash_snapshot_apply (void)
 {
-  g_autofree char *pre = make_snapshots ("snapshot-apply");
-  g_autofree char *view = g_build_filename (tu_dir (), "snapshot-apply", "view.raw", NULL);
-  g_autofree char *one = g_build_filename (tu_dir (), "snapshot-apply", "one.raw", NULL);
-  Scenario sc = { "snapshot-apply", snap_files, run_snapshot_apply, "snap.qcow2", view,
-                  TRUE, one };
-
-  run_power_cuts (&sc, pre);
-  run_injected_failures (&sc, pre);
+  run_snapshot_scenario ("snapshot-apply", run_snapshot_apply, "one.raw");
 }
 
 static void
 test_crash_snapshot_delete (void)
 {
-  g_autofree char *pre = make_snapshots ("snapshot-delete");
-  g_autofree char *view = g_build_filename (tu_dir (), "snapshot-delete", "view.raw", NULL);
-  Scenario sc = { "snapshot-delete", snap_files, run_snapshot_delete, "snap.qcow2", view,
-                  TRUE, NULL };
-
-  run_power_cuts (&sc, pre);
-  run_injected_failures (&sc, pre);
+  run_snapshot_scenario ("snapshot-delete", run_snapshot_delete, NULL);
 }
 
 /* Commit into a base whose clusters and L2 tables its snapshots share. */
