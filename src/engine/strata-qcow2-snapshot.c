@@ -622,14 +622,18 @@ strata_qcow2_snapshot_apply (StrataImage  *image,
     return FALSE;
 
   /* (2) A new active L1 table with the snapshot's entries (no COPIED yet). */
-  clusters = MAX ((new_size * 8 + s->cluster_size - 1) >> s->cluster_bits, 1);
-  be = g_new0 (guint64, clusters * s->cluster_size / 8);
-  for (guint32 i = 0; i < sn->l1_size; i++)
-    be[i] = GUINT64_TO_BE (sn_l1[i] & ~QCOW2_OFLAG_COPIED);
-  if (!qcow2_alloc_clusters (s, clusters, &l1_offset, error) ||
-      !strata_file_pwrite (s->file, be, clusters * s->cluster_size, l1_offset, error))
-    return FALSE;
-  s->data_unflushed = TRUE;
+  clusters = (new_size * 8 + s->cluster_size - 1) >> s->cluster_bits;
+  l1_offset = 0;   /* an empty image (size 0) has no L1 table */
+  if (clusters > 0)
+    {
+      be = g_new0 (guint64, clusters * s->cluster_size / 8);
+      for (guint32 i = 0; i < sn->l1_size; i++)
+        be[i] = GUINT64_TO_BE (sn_l1[i] & ~QCOW2_OFLAG_COPIED);
+      if (!qcow2_alloc_clusters (s, clusters, &l1_offset, error) ||
+          !strata_file_pwrite (s->file, be, clusters * s->cluster_size, l1_offset, error))
+        return FALSE;
+      s->data_unflushed = TRUE;
+    }
   if (!qcow2_writeback_refcounts (s, error))
     return FALSE;
 
