@@ -270,7 +270,9 @@ prepare_l2 (Qcow2State  *s,
       if (!qcow2_check_host_range (s, off, s->cluster_size, s->cluster_size, "L2 table",
                                    error))
         return FALSE;
-      if (!(l1e & QCOW2_OFLAG_COPIED))
+      /* With snapshots a COPIED flag is not taken on trust: a wrong one (another tool's
+       * bug) would let this write change a snapshot. */
+      if (!(l1e & QCOW2_OFLAG_COPIED) || s->nb_snapshots > 0)
         {
           guint64 rc;
 
@@ -278,8 +280,11 @@ prepare_l2 (Qcow2State  *s,
             return FALSE;
           if (rc != 1 && !copy_l2 (s, &off, error))
             return FALSE;
-          s->l1_table[l1_index] = off | QCOW2_OFLAG_COPIED;
-          mark_l1_dirty (s, l1_index);
+          if (s->l1_table[l1_index] != (off | QCOW2_OFLAG_COPIED))
+            {
+              s->l1_table[l1_index] = off | QCOW2_OFLAG_COPIED;
+              mark_l1_dirty (s, l1_index);
+            }
         }
     }
 
@@ -346,7 +351,7 @@ can_write_in_place (Qcow2State  *s,
   *in_place = FALSE;
   if ((entry & QCOW2_OFLAG_COMPRESSED) || host == 0)
     return TRUE;
-  if (entry & QCOW2_OFLAG_COPIED)
+  if ((entry & QCOW2_OFLAG_COPIED) && s->nb_snapshots == 0)
     {
       *in_place = TRUE;
       return TRUE;
@@ -655,7 +660,7 @@ set_subclusters (Qcow2State  *s,
     return FALSE;
   if (entry & QCOW2_OFLAG_COMPRESSED)
     return TRUE;
-  if ((entry & QCOW2_OFFSET_MASK) && !(entry & QCOW2_OFLAG_COPIED))
+  if ((entry & QCOW2_OFFSET_MASK) && (!(entry & QCOW2_OFLAG_COPIED) || s->nb_snapshots > 0))
     {
       gboolean in_place;
 

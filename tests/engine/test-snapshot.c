@@ -7,6 +7,7 @@
  */
 #include "strata-check.h"
 #include "strata-error.h"
+#include "strata-image.h"
 #include "strata-snapshot.h"
 #include "test-util.h"
 
@@ -163,7 +164,8 @@ test_foreign_entries (void)
                      "p = 0\n"
                      "for i in range(n):\n"
                      "  p = (p + 7) & ~7; hd = t[p:p + 40]\n"
-                     "  ids, ns = struct.unpack('>HH', hd[12:16]); ex = struct.unpack('>I', hd[36:40])[0]\n"
+                     "  ids, ns = struct.unpack('>HH', hd[12:16])\n"
+                     "  ex = struct.unpack('>I', hd[36:40])[0]\n"
                      "  print(ex, t[p + 40 + 24:p + 40 + ex].decode())\n"
                      "  p += 40 + ex + ids + ns\n"
                      "EOF", path);
@@ -173,6 +175,49 @@ test_foreign_entries (void)
   tu_assert_qemu_check_clean (path);
 }
 
+/* A COPIED flag that another tool left on shared tables (the L1 entry and the L2 entry of
+ * guest cluster 0, refcount 2) does not make Strata write into the snapshot's clusters. */
+static void
+test_wrong_copied_flag (void)
+{
+  g_autoptr(GError) error = NULL;
+  const char *path = tu_path ("flag.qcow2");
+  StrataImage *image;
+  guint8 buf[4096];
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 flag.qcow2 1M && "
+                     "qemu-io -c 'write -P 1 0 128k' flag.qcow2 >/dev/null && "
+                     "qemu-img convert -O raw flag.qcow2 flag-s.raw && "
+                     "qemu-img snapshot -c s flag.qcow2 && "
+                     "python3 - flag.qcow2 <<'EOF'\n"
+                     "import struct, sys\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(72)\n"
+                     "l1 = struct.unpack('>Q', h[40:48])[0]\n"
+                     "f.seek(l1); e = struct.unpack('>Q', f.read(8))[0] | (1 << 63)\n"
+                     "f.seek(l1); f.write(struct.pack('>Q', e))\n"
+                     "l2 = e & 0x00fffffffffffe00\n"
+                     "f.seek(l2); d = struct.unpack('>Q', f.read(8))[0] | (1 << 63)\n"
+                     "f.seek(l2); f.write(struct.pack('>Q', d))\n"
+                     "EOF", tu_dir ()));
+  g_assert_cmpint (tu_run (NULL, NULL, "qemu-img check '%s'", path), ==, 2);
+
+  image = strata_image_open (path, NULL, STRATA_OPEN_WRITE, &error);
+  g_assert_no_error (error);
+  memset (buf, 9, sizeof buf);
+  g_assert_true (strata_image_write (image, 0, sizeof buf, buf, &error));
+  g_assert_no_error (error);
+  g_assert_true (strata_image_close (image, &error));
+  g_assert_no_error (error);
+  strata_image_unref (image);
+
+  tu_assert_qemu_check_clean (path);
+  g_free (tu_run_ok ("cd '%s' && qemu-img convert -l snapshot.name=s -O raw flag.qcow2 "
+                     "flag-s-now.raw && qemu-io -f raw -c 'write -P 9 0 4k' flag-s.raw "
+                     ">/dev/null && qemu-img compare -q flag.qcow2 flag-s.raw && "
+                     "qemu-io -f raw -c 'write -P 1 0 4k' flag-s.raw >/dev/null", tu_dir ()));
+  tu_assert_qemu_compare (tu_path ("flag-s-now.raw"), tu_path ("flag-s.raw"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -180,5 +225,6 @@ main (int argc, char **argv)
   g_test_add_func ("/snapshot/errors", test_errors);
   g_test_add_func ("/snapshot/repair-leaks", test_repair_leaks);
   g_test_add_func ("/snapshot/foreign-entries", test_foreign_entries);
+  g_test_add_func ("/snapshot/wrong-copied-flag", test_wrong_copied_flag);
   return g_test_run ();
 }
