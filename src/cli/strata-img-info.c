@@ -50,6 +50,8 @@ print_human (GString               *out,
         g_string_append_printf (out, "backing file format: %s\n", info->backing_format);
     }
 
+  strata_img_snapshot_table (out, info->snapshots);
+
   /* Strata's additions (--strata-keys): what a user must know before touching the file. */
   if (strata_keys && info->in_use)
     g_string_append (out, "in use: yes (another process, such as a running QEMU, holds it)\n");

@@ -404,6 +404,72 @@ strata_img_parse_output (const char *value,
   return TRUE;
 }
 
+void
+strata_img_snapshot_table (GString   *out,
+                           GPtrArray *snapshots)
+{
+  if (snapshots == NULL || snapshots->len == 0)
+    return;
+
+  g_string_append (out, "Snapshot list:\n");
+  g_string_append_printf (out, "%-10s%-17s%8s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE",
+                          "VM CLOCK", "ICOUNT");
+  for (guint i = 0; i < snapshots->len; i++)
+    {
+      const StrataSnapshotInfo *sn = snapshots->pdata[i];
+      g_autoptr(GDateTime) date = g_date_time_new_from_unix_local (sn->date_sec);
+      g_autofree char *date_text = date != NULL ? g_date_time_format (date, "%Y-%m-%d %H:%M:%S")
+                                                : g_strdup ("");
+      g_autofree char *vm_size = strata_img_size_to_str (sn->vm_state_size);
+      g_autofree char *icount = sn->has_icount ? g_strdup_printf ("%" G_GINT64_FORMAT,
+                                                                  (gint64) sn->icount)
+                                               : g_strdup ("");
+      guint64 secs = sn->vm_clock_nsec / 1000000000;
+      g_autofree char *clock = g_strdup_printf ("%02d:%02d:%02d.%03d", (int) (secs / 3600),
+                                                (int) ((secs / 60) % 60), (int) (secs % 60),
+                                                (int) ((sn->vm_clock_nsec / 1000000) % 1000));
+
+      g_string_append_printf (out, "%-9s %-16s %8s%20s%13s%11s\n", sn->id, sn->name, vm_size,
+                              date_text, clock, icount);
+    }
+}
+
+static void
+add_snapshots (JsonBuilder *builder,
+               GPtrArray   *snapshots)
+{
+  json_builder_set_member_name (builder, "snapshots");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < snapshots->len; i++)
+    {
+      const StrataSnapshotInfo *sn = snapshots->pdata[i];
+
+      /* QAPI's SnapshotInfo members, in its order. */
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "id");
+      json_builder_add_string_value (builder, sn->id);
+      json_builder_set_member_name (builder, "name");
+      json_builder_add_string_value (builder, sn->name);
+      json_builder_set_member_name (builder, "vm-state-size");
+      json_builder_add_int_value (builder, (gint64) sn->vm_state_size);
+      json_builder_set_member_name (builder, "date-sec");
+      json_builder_add_int_value (builder, sn->date_sec);
+      json_builder_set_member_name (builder, "date-nsec");
+      json_builder_add_int_value (builder, sn->date_nsec);
+      json_builder_set_member_name (builder, "vm-clock-sec");
+      json_builder_add_int_value (builder, (gint64) (sn->vm_clock_nsec / 1000000000));
+      json_builder_set_member_name (builder, "vm-clock-nsec");
+      json_builder_add_int_value (builder, (gint64) (sn->vm_clock_nsec % 1000000000));
+      if (sn->has_icount)
+        {
+          json_builder_set_member_name (builder, "icount");
+          json_builder_add_int_value (builder, (gint64) sn->icount);
+        }
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+}
+
 static gboolean
 variant_is_type_data (GVariant *dict)
 {
@@ -479,6 +545,8 @@ strata_img_info_to_json (const StrataImageInfo *info,
       json_builder_set_member_name (builder, "backing-filename-format");
       json_builder_add_string_value (builder, info->backing_format);
     }
+  if (info->snapshots != NULL && info->snapshots->len > 0)
+    add_snapshots (builder, info->snapshots);
   if (info->format_specific != NULL)
     {
       json_builder_set_member_name (builder, "format-specific");

@@ -60,6 +60,11 @@ char     *strata_img_qemu_words        (const char   *filename,
                                         gboolean      write,
                                         const GError *error);
 
+/* qemu-img's "Snapshot list:" table of @snapshots (StrataSnapshotInfo *), nothing when
+ * there are none. */
+void      strata_img_snapshot_table   (GString    *out,
+                                       GPtrArray  *snapshots);
+
 /* The object `qemu-img info --output=json` prints for one image; with @strata_keys plus
  * Strata's extras ("strata-*" keys: in use, protected, allocated bytes, warnings). */
 JsonNode *strata_img_info_to_json     (const StrataImageInfo *info,

@@ -33,6 +33,8 @@ static const Command commands[] = {
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
   { "resize", strata_img_resize,
     "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
+  { "snapshot", strata_img_snapshot,
+    "snapshot [-q] [-U] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE" },
   { "commit", strata_img_commit,
     "commit [-p] [-d] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },

@@ -18,6 +18,7 @@ int strata_img_check    (int argc, char **argv);
 int strata_img_compare  (int argc, char **argv);
 int strata_img_rebase   (int argc, char **argv);
 int strata_img_commit   (int argc, char **argv);
+int strata_img_snapshot (int argc, char **argv);
 int strata_img_protect  (int argc, char **argv);
 int strata_img_unprotect (int argc, char **argv);
 int strata_img_tree     (int argc, char **argv);

@@ -809,6 +809,18 @@ strata_image_info_free (StrataImageInfo *info)
   g_free (info->full_backing_filename);
   g_free (info->backing_format);
   g_clear_pointer (&info->format_specific, g_variant_unref);
+  g_clear_pointer (&info->snapshots, g_ptr_array_unref);
   g_strfreev (info->warnings);
+  g_free (info);
+}
+
+void
+strata_snapshot_info_free (StrataSnapshotInfo *info)
+{
+  if (info == NULL)
+    return;
+
+  g_free (info->id);
+  g_free (info->name);
   g_free (info);
 }

@@ -66,6 +66,22 @@ typedef enum
   STRATA_COMPRESSION_ZSTD = 1,
 } StrataCompression;
 
+/* One internal snapshot, as `qemu-img snapshot -l` and `info` list it. */
+typedef struct
+{
+  char     *id;
+  char     *name;
+  guint64   vm_state_size;
+  gint64    date_sec;
+  guint32   date_nsec;
+  guint64   vm_clock_nsec;
+  guint64   disk_size;             /* the virtual size when it was taken */
+  gboolean  has_icount;
+  guint64   icount;
+} StrataSnapshotInfo;
+
+void             strata_snapshot_info_free    (StrataSnapshotInfo *info);
+
 /* What `qemu-img info` reports, plus a few extras. Strings may be NULL. */
 typedef struct
 {
@@ -87,7 +103,8 @@ typedef struct
   /* Format specific data, a{sv}, with qemu-img's keys and types ("compat", "refcount-bits",
    * ...). NULL when the format has none. */
   GVariant *format_specific;
-  char    **warnings;              /* features recognised but not supported (snapshots, ...) */
+  GPtrArray *snapshots;            /* StrataSnapshotInfo *, internal snapshots; NULL if none */
+  char    **warnings;              /* features recognised but not supported (bitmaps, ...) */
 } StrataImageInfo;
 
 StrataImage     *strata_image_open            (const char       *filename,
@@ -196,5 +213,6 @@ char            *strata_resolve_backing_name  (const char       *image_filename,
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StrataImage, strata_image_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StrataImageInfo, strata_image_info_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StrataSnapshotInfo, strata_snapshot_info_free)
 
 G_END_DECLS

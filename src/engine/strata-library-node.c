@@ -307,6 +307,8 @@ lib_node_update (StrataLibraryNode  *self,
           if (info->format_specific != NULL)
             self->info->format_specific = g_variant_ref (info->format_specific);
           self->info->warnings = g_strdupv (info->warnings);
+          if (info->snapshots != NULL)
+            self->info->snapshots = g_ptr_array_ref (info->snapshots);
         }
     }
   else if (self->info != NULL && g_strcmp0 (self->info->filename, state->path) != 0)

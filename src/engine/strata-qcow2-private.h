@@ -43,7 +43,9 @@
  * yourself; each block has 1 << s->rb_bits entries of s->refcount_bits bits. Other
  * referenced areas: cluster 0 (header), the refcount table (refcount_table_offset,
  * refcount_table_clusters), the L1 table (l1_table_offset, l1_size * 8 bytes), the snapshot
- * table (snapshots_offset, nb_snapshots; not parsed here) and the bitmap directory
+ * table (snapshots_offset, snapshots_size bytes) and each snapshot's L1 table
+ * (s->snapshots[i].l1_table_offset, l1_size entries: walk it like the active one), and the
+ * bitmap directory
  * (bitmap_dir_offset, bitmap_dir_size). s->file_size is the file size at open.
  * qcow2_classify() validates one entry the way the reader does (errors name the file).
  */
@@ -63,6 +65,8 @@ G_BEGIN_DECLS
 #define QCOW2_MAX_REFTABLE_BYTES      (8u * 1024 * 1024)
 #define QCOW2_MAX_BACKING_NAME        1023
 #define QCOW2_MAX_SNAPSHOTS           65536
+#define QCOW2_MAX_SNAPSHOT_EXTRA      1024
+#define QCOW2_MAX_SNAPSHOTS_BYTES     (64u * 1024 * 1024)
 
 /* Header extension types. */
 #define QCOW2_EXT_END                 0x00000000u
@@ -112,6 +116,23 @@ typedef struct
   guint8  *data;
 } Qcow2Extension;
 
+/* One entry of the snapshot table (docs/interop/qcow2.rst, "Snapshots"), host byte order. */
+typedef struct
+{
+  guint64  l1_table_offset;
+  guint32  l1_size;
+  char    *id;
+  char    *name;
+  guint32  date_sec;
+  guint32  date_nsec;
+  guint64  vm_clock_nsec;
+  guint64  vm_state_size;
+  guint64  disk_size;           /* the virtual size when it was taken */
+  guint64  icount;              /* G_MAXUINT64 when not recorded */
+  guint32  unknown_extra_size;  /* extra data past the fields we know, kept as is */
+  guint8  *unknown_extra;
+} Qcow2Snapshot;
+
 /* One cached table (an L2 table or a refcount block), big-endian as on disk. */
 typedef struct
 {
@@ -148,6 +169,8 @@ typedef struct
   guint32      refcount_table_clusters;
   guint32      nb_snapshots;
   guint64      snapshots_offset;
+  Qcow2Snapshot *snapshots;             /* nb_snapshots entries, parsed at open */
+  guint64      snapshots_size;          /* bytes of the snapshot table */
   guint64      incompatible_features;
   guint64      compatible_features;
   guint64      autoclear_features;
@@ -341,6 +364,33 @@ gboolean qcow2_writeback        (Qcow2State  *s,
 /* Writes dirty refcount blocks and refcount table entries, then flushes. */
 gboolean qcow2_writeback_refcounts (Qcow2State *s,
                                     GError    **error);
+
+/* strata-qcow2-snapshot.c: the snapshot table and internal snapshots. */
+/* Parses the snapshot table into s->snapshots (QEMU's limits and checks). */
+gboolean qcow2_read_snapshots   (Qcow2State  *s,
+                                 GError     **error);
+void     qcow2_free_snapshots   (Qcow2State  *s);
+/* The snapshots of a qcow2 image as `info` lists them (empty for other formats). */
+GPtrArray *strata_qcow2_snapshot_list (StrataImage *image);
+/* The first snapshot whose ID (unless NULL) and name (unless NULL) match; FALSE if none
+ * (or not qcow2). */
+gboolean strata_qcow2_snapshot_find   (StrataImage  *image,
+                                       const char   *id,
+                                       const char   *name,
+                                       guint        *index);
+/* On an image open for writing; each step in crash-safe order (strata-qcow2-snapshot.c).
+ * Refused with STRATA_ERROR_UNSUPPORTED for other formats. */
+gboolean strata_qcow2_snapshot_create (StrataImage  *image,
+                                       const char   *name,
+                                       gint64        date_sec,
+                                       guint32       date_nsec,
+                                       GError      **error);
+gboolean strata_qcow2_snapshot_apply  (StrataImage  *image,
+                                       guint         index,
+                                       GError      **error);
+gboolean strata_qcow2_snapshot_delete (StrataImage  *image,
+                                       guint         index,
+                                       GError      **error);
 
 /* strata-qcow2-write.c: the write side of the driver table. */
 gboolean qcow2_open_for_writing (Qcow2State  *s,

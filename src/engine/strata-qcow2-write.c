@@ -25,8 +25,6 @@ qcow2_open_for_writing (Qcow2State  *s,
 
   if (s->crypt_method != 0)
     why = "it is encrypted";
-  else if (s->nb_snapshots > 0)
-    why = "it has internal snapshots";
   else if (s->has_bitmaps_ext && (s->autoclear_features & QCOW2_AUTOCLEAR_BITMAPS))
     why = "it has persistent dirty bitmaps";
   else if (s->incompatible_features & QCOW2_INCOMPAT_CORRUPT)
@@ -204,6 +202,38 @@ mark_l1_dirty (Qcow2State *s,
   g_array_append_val (s->dirty_l1, index);
 }
 
+/*
+ * A shared L2 table (an internal snapshot uses it too) is copied before it changes: the
+ * copy maps the same clusters, whose refcounts count paths from L1 tables and so do not
+ * change; the old table loses the active image's reference once the L1 entry pointing at
+ * the copy is on disk.
+ */
+static gboolean
+copy_l2 (Qcow2State  *s,
+         guint64     *l2_offset,
+         GError     **error)
+{
+  g_autofree guint8 *tmp = NULL;
+  guint64 old = *l2_offset, copy;
+  guint8 *p;
+
+  if (!qcow2_alloc_clusters (s, 1, &copy, error))
+    return FALSE;
+  p = qcow2_cache_get (s, &s->l2_cache, old, FALSE, error);
+  if (p == NULL)
+    return FALSE;
+  tmp = g_memdup2 (p, s->cluster_size);
+  p = qcow2_cache_get (s, &s->l2_cache, copy, TRUE, error);
+  if (p == NULL)
+    return FALSE;
+  memcpy (p, tmp, s->cluster_size);
+  qcow2_cache_mark_dirty (&s->l2_cache, copy);
+  if (!qcow2_free_later (s, old, s->cluster_size, error))
+    return FALSE;
+  *l2_offset = copy;
+  return TRUE;
+}
+
 /* Makes sure the L2 table for @guest_offset exists and may be modified in place; returns
  * its host offset. Pointers into the cache must be fetched after this call. */
 static gboolean
@@ -240,21 +270,21 @@ prepare_l2 (Qcow2State  *s,
       if (!qcow2_check_host_range (s, off, s->cluster_size, s->cluster_size, "L2 table",
                                    error))
         return FALSE;
-      if (!(l1e & QCOW2_OFLAG_COPIED))
+      /* With snapshots a COPIED flag is not taken on trust: a wrong one (another tool's
+       * bug) would let this write change a snapshot. */
+      if (!(l1e & QCOW2_OFLAG_COPIED) || s->nb_snapshots > 0)
         {
           guint64 rc;
 
           if (!qcow2_get_refcount (s, off >> s->cluster_bits, &rc, error))
             return FALSE;
-          if (rc != 1)
+          if (rc != 1 && !copy_l2 (s, &off, error))
+            return FALSE;
+          if (s->l1_table[l1_index] != (off | QCOW2_OFLAG_COPIED))
             {
-              g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                           "%s: the L2 table at 0x%" G_GINT64_MODIFIER "x is shared "
-                           "(refcount %" G_GUINT64_FORMAT ")", s->filename, off, rc);
-              return FALSE;
+              s->l1_table[l1_index] = off | QCOW2_OFLAG_COPIED;
+              mark_l1_dirty (s, l1_index);
             }
-          s->l1_table[l1_index] = off | QCOW2_OFLAG_COPIED;
-          mark_l1_dirty (s, l1_index);
         }
     }
 
@@ -321,7 +351,7 @@ can_write_in_place (Qcow2State  *s,
   *in_place = FALSE;
   if ((entry & QCOW2_OFLAG_COMPRESSED) || host == 0)
     return TRUE;
-  if (entry & QCOW2_OFLAG_COPIED)
+  if ((entry & QCOW2_OFLAG_COPIED) && s->nb_snapshots == 0)
     {
       *in_place = TRUE;
       return TRUE;
@@ -630,7 +660,7 @@ set_subclusters (Qcow2State  *s,
     return FALSE;
   if (entry & QCOW2_OFLAG_COMPRESSED)
     return TRUE;
-  if ((entry & QCOW2_OFFSET_MASK) && !(entry & QCOW2_OFLAG_COPIED))
+  if ((entry & QCOW2_OFFSET_MASK) && (!(entry & QCOW2_OFLAG_COPIED) || s->nb_snapshots > 0))
     {
       gboolean in_place;
 

@@ -416,6 +416,8 @@ qcow2_open (StrataImage  *self,
     return FALSE;
 
   self->virtual_size = size;
+  if (!qcow2_read_snapshots (s, error))
+    return FALSE;
   self->backing_format = g_steal_pointer (&backing_format);
 
   s->refcount_table_size = (guint64) s->refcount_table_clusters * s->cluster_size / 8;
@@ -474,6 +476,7 @@ qcow2_close (StrataImage *self)
     for (guint b = 0; b < 64; b++)
       g_free (s->feature_names[t][b]);
   g_clear_pointer (&s->unknown_extensions, g_ptr_array_unref);
+  qcow2_free_snapshots (s);
   g_free (s->data_file);
   g_free (s->l1_table);
   g_free (s->refcount_table);
@@ -747,8 +750,7 @@ qcow2_fill_info (StrataImage     *self,
     g_ptr_array_add (warnings, g_strdup_printf ("encrypted (%s): cannot be read",
                                                 s->crypt_method == 1 ? "AES" : "LUKS"));
   if (s->nb_snapshots > 0)
-    g_ptr_array_add (warnings, g_strdup_printf ("%u internal snapshot(s): not shown and "
-                                                "not modifiable", s->nb_snapshots));
+    info->snapshots = strata_qcow2_snapshot_list (self);
   if (s->has_bitmaps_ext)
     g_ptr_array_add (warnings, g_strdup_printf ("%u persistent dirty bitmap(s)",
                                                 s->nb_bitmaps));

@@ -146,6 +146,43 @@ test_kinds (void)
   g_assert_true (strata_library_lookup_id (lib, strata_library_node_get_id (base)) == base);
 }
 
+/* Images with internal snapshots are ordinary images in the library: their info lists the
+ * snapshots (no warning), survives a rescan after a change, and the node is no problem. */
+static void
+test_snapshots (void)
+{
+  g_autofree char *dir = mkdir_scratch ("snapshots");
+  g_autoptr(StrataLibrary) lib = NULL;
+  g_autoptr(GError) error = NULL;
+  StrataLibraryNode *node;
+  const StrataImageInfo *info;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 snap.qcow2 4M && "
+                     "qemu-io -c 'write -P 1 0 1M' snap.qcow2 >/dev/null && "
+                     "qemu-img snapshot -c one snap.qcow2 && qemu-img snapshot -c two snap.qcow2 "
+                     "&& qemu-img create -q -f qcow2 -b snap.qcow2 -F qcow2 ov.qcow2", dir));
+  lib = scan_sync (dir, FALSE);
+  node = lookup (lib, dir, "snap.qcow2");
+  g_assert_nonnull (node);
+  g_assert_cmpint (strata_library_node_get_kind (node), ==, STRATA_NODE_IMAGE);
+  info = strata_library_node_get_image_info (node);
+  g_assert_nonnull (info);
+  g_assert_nonnull (info->snapshots);
+  g_assert_cmpuint (info->snapshots->len, ==, 2);
+  g_assert_cmpstr (((StrataSnapshotInfo *) info->snapshots->pdata[1])->name, ==, "two");
+  g_assert_true (info->warnings == NULL || info->warnings[0] == NULL);
+  g_assert_true (strata_library_node_get_backing (lookup (lib, dir, "ov.qcow2")) == node);
+  g_assert_cmpuint (strata_library_get_n_problems (lib), ==, 0);
+
+  /* A third snapshot: the rescan replaces the node's info (the old copy is freed). */
+  g_free (tu_run_ok ("cd '%s' && qemu-img snapshot -c three snap.qcow2", dir));
+  g_assert_true (strata_library_scan_sync (lib, TRUE, NULL, &error));
+  g_assert_no_error (error);
+  info = strata_library_node_get_image_info (lookup (lib, dir, "snap.qcow2"));
+  g_assert_nonnull (info);
+  g_assert_cmpuint (info->snapshots->len, ==, 3);
+}
+
 static void
 test_loops (void)
 {
@@ -643,6 +680,7 @@ main (int argc, char **argv)
   tu_init (&argc, &argv);
 
   g_test_add_func ("/library/kinds", test_kinds);
+  g_test_add_func ("/library/snapshots", test_snapshots);
   g_test_add_func ("/library/loops", test_loops);
   g_test_add_func ("/library/async", test_async);
   g_test_add_func ("/library/bad-folder", test_bad_folder);
