@@ -532,6 +532,7 @@ commit_done_cb (GObject      *object,
     else
       description = g_strdup_printf (_("%s of data went into %s."), committed, into_name);
 
+    strata_wizard_set_result_path (wizard, into);
     strata_wizard_end_job (wizard, summary, title, description, NULL);
   }
   strata_commit_result_clear (&out);

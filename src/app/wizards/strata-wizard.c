@@ -21,6 +21,7 @@ typedef struct
   StrataJob        *job;
   char             *problem;
   char             *summary;
+  char             *result_path;
   gboolean          ready;
   gboolean          succeeded;
 } StrataWizardPrivate;
@@ -165,6 +166,7 @@ strata_wizard_finalize (GObject *object)
   g_clear_pointer (&priv->start_label, g_free);
   g_clear_pointer (&priv->problem, g_free);
   g_clear_pointer (&priv->summary, g_free);
+  g_clear_pointer (&priv->result_path, g_free);
 
   G_OBJECT_CLASS (strata_wizard_parent_class)->finalize (object);
 }
@@ -440,9 +442,25 @@ strata_wizard_end_job (StrataWizard *self,
   else
     set_result (self, FALSE, "dialog-error-symbolic", _("Failed"), error->message);
 
+  if (error == NULL && priv->result_path != NULL)
+    strata_job_manager_set_result (priv->jobs, job, priv->result_path);
+  g_clear_pointer (&priv->result_path, g_free);
+
   /* The manager's toast, notification or error dialog come last, over the result page. */
   strata_job_manager_complete (priv->jobs, job,
                                error == NULL ? summary : description, error);
+}
+
+void
+strata_wizard_set_result_path (StrataWizard *self,
+                               const char   *path)
+{
+  StrataWizardPrivate *priv = strata_wizard_get_instance_private (self);
+
+  g_return_if_fail (STRATA_IS_WIZARD (self));
+
+  g_free (priv->result_path);
+  priv->result_path = g_strdup (path);
 }
 
 void
