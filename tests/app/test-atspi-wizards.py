@@ -52,6 +52,18 @@ def select_node(app, prefix):
     return tab_to(app, named(prefix, "tree item"), "Tab reaches the node " + prefix)
 
 
+def open_wizard(app, node, action, title):
+    """Selects @node with Tab, presses the details pane's @action, returns the wizard."""
+    select_node(app, node)
+    start = wait_one(app, button(action), "the details pane offers " + action)
+    if start is None:
+        return None
+    click(start)
+    window = frame(app, title)
+    check(window is not None, "%s opens the %s wizard" % (action, title))
+    return window
+
+
 def pick(app, window, combo_name, choice):
     """Chooses @choice in the combo row @combo_name with the keyboard: Tab to it, Space
     opens its list, the arrows move, Return picks. (Return on the row itself activates the
@@ -102,13 +114,8 @@ def convert(app, folder):
     vmdk = os.path.join(folder, "disk.vmdk")
     target = os.path.join(folder, "converted.qcow2")
 
-    select_node(app, "disk.vmdk, standalone image")
-    start = wait_one(app, button("Convert…"), "the details pane offers Convert…")
-    if start is None:
-        return False
-    click(start)
-    window = frame(app, "Convert Image")
-    if not check(window is not None, "Convert… opens the Convert Image wizard"):
+    window = open_wizard(app, "disk.vmdk, standalone image", "Convert…", "Convert Image")
+    if window is None:
         return False
 
     name = entry(window, "Name")
@@ -144,13 +151,9 @@ def convert(app, folder):
 def overlays(app, folder):
     base = os.path.join(folder, "converted.qcow2")
 
-    select_node(app, "converted.qcow2, standalone image")
-    start = wait_one(app, button("New Overlays…"), "the details pane offers New Overlays…")
-    if start is None:
-        return False
-    click(start)
-    window = frame(app, "Create Overlays")
-    if not check(window is not None, "New Overlays… opens the Create Overlays wizard"):
+    window = open_wizard(app, "converted.qcow2, standalone image", "New Overlays…",
+                         "Create Overlays")
+    if window is None:
         return False
 
     # How many: the spin button, by keyboard (Up/Down change it by one).
@@ -210,13 +213,9 @@ def commit(app, folder):
        "want2.raw", folder)
     base_before = sh("sha256sum converted.qcow2", folder).split()[0]
 
-    select_node(app, "vm1.qcow2, overlay of converted.qcow2")
-    start = wait_one(app, button("Commit into Base…"), "the details pane offers Commit")
-    if start is None:
-        return False
-    click(start)
-    window = frame(app, "Commit Overlay")
-    if not check(window is not None, "Commit into Base… opens the Commit Overlay wizard"):
+    window = open_wizard(app, "vm1.qcow2, overlay of converted.qcow2", "Commit into Base…",
+                         "Commit Overlay")
+    if window is None:
         return False
 
     # vm2.qcow2 shares the base (and the base is protected): into a copy, by default.
