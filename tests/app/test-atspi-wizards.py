@@ -65,13 +65,13 @@ def open_wizard(app, node, action, title):
 
 
 def pick(app, window, combo_name, choice):
-    """Chooses @choice in the combo row @combo_name with the keyboard: Tab to it, Space
-    opens its list, the arrows move, Return picks. (Return on the row itself activates the
-    window's default button, as in any GTK 4.8 dialog.)"""
+    """Chooses @choice in the combo row @combo_name with the keyboard: Tab to it, Return
+    opens its list (and must not press the wizard's default button), the arrows move, Return
+    picks."""
     combo = tab_to(window, named(combo_name, "combo box"), "Tab reaches " + combo_name)
     if combo is None:
         return False
-    press(KEY_SPACE)
+    press(KEY_RETURN)
     # The list shows in a popover: its rows are list items named after nothing, holding
     # the labels. Walk it with the arrows until the focused row shows @choice.
     for _ in range(12):
@@ -82,6 +82,8 @@ def pick(app, window, combo_name, choice):
     press(KEY_RETURN)
     time.sleep(0.3)
     shown = [name_of(n) for n in walk(combo) if role_of(n) == "label" and visible(n)]
+    check(len(wait_for(window, button("Cancel"), 2)) == 1,
+          "Return on %s opened its list, not the next page" % combo_name)
     return check(choice in shown, "%s now shows %s (%s)" % (combo_name, choice, shown))
 
 

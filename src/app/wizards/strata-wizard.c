@@ -128,6 +128,28 @@ start_action (GtkWidget  *widget,
   STRATA_WIZARD_GET_CLASS (self)->start (self);
 }
 
+/* Return on a focused combo row opens its list, as Space does. GTK 4.8 lets it through to
+ * the window's default button instead, so Return on "Compression" would start the
+ * operation with whatever was chosen. */
+static gboolean
+key_pressed_cb (GtkEventControllerKey *controller,
+                guint                  keyval,
+                guint                  keycode,
+                GdkModifierType        state,
+                StrataWizard          *self)
+{
+  GtkWidget *focus;
+
+  if (keyval != GDK_KEY_Return && keyval != GDK_KEY_KP_Enter && keyval != GDK_KEY_ISO_Enter)
+    return FALSE;
+  if ((state & gtk_accelerator_get_default_mod_mask ()) != 0)
+    return FALSE;
+  focus = gtk_root_get_focus (GTK_ROOT (self));
+  if (!ADW_IS_COMBO_ROW (focus))
+    return FALSE;
+  return gtk_widget_activate (focus);
+}
+
 static gboolean
 strata_wizard_close_request (GtkWindow *window)
 {
@@ -275,6 +297,11 @@ strata_wizard_class_init (StrataWizardClass *klass)
 static void
 strata_wizard_init (StrataWizard *self)
 {
+  GtkEventController *keys = gtk_event_controller_key_new ();
+
+  gtk_event_controller_set_propagation_phase (keys, GTK_PHASE_CAPTURE);
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (key_pressed_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), keys);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "wizard.start", FALSE);
 }
 
