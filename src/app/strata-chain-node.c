@@ -263,6 +263,22 @@ strata_chain_node_update_badges (StrataChainNode *self)
     gtk_widget_set_visible (self->badges, mask != 0);
 }
 
+/* @text with every space turned into a no-break space except the one after each " · ". */
+static char *
+no_break_within_parts (const char *text)
+{
+  g_auto(GStrv) parts = g_strsplit (text, " · ", -1);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      g_auto(GStrv) words = g_strsplit (parts[i], " ", -1);
+
+      g_free (parts[i]);
+      parts[i] = g_strjoinv ("\u00a0", words);
+    }
+  return g_strjoinv ("\u00a0· ", parts);
+}
+
 /* The node's tooltip (its path, and what is wrong) is made when asked for: setting tooltip
  * texts on a thousand nodes would cost a thousand X round trips. */
 static gboolean
@@ -339,6 +355,7 @@ strata_chain_node_update (StrataChainNode *self)
       guint64 allocated = strata_library_node_get_allocated_size (node);
       g_autofree char *disk = strata_text_disk_size (allocated);
       g_autoptr(GString) footer = g_string_new (NULL);
+      g_autofree char *footer_text = NULL;
       double fraction = virtual_size > 0 ? (double) allocated / (double) virtual_size : 0.0;
 
       strata_usage_bar_set_fraction (STRATA_USAGE_BAR (self->usage_bar), fraction);
@@ -352,7 +369,10 @@ strata_chain_node_update (StrataChainNode *self)
                                                n_overlays),
                                   n_overlays);
         }
-      gtk_label_set_text (GTK_LABEL (self->footer_label), footer->str);
+      /* Longer languages ("200,7 ko sur le disque · base de 3") get a second line, broken
+       * only after the separator: within each part the spaces do not break. */
+      footer_text = no_break_within_parts (footer->str);
+      gtk_label_set_text (GTK_LABEL (self->footer_label), footer_text);
     }
   gtk_widget_set_visible (self->usage_bar, !broken);
   gtk_widget_set_visible (self->footer_label, !broken);
@@ -608,6 +628,8 @@ strata_chain_node_init (StrataChainNode *self)
   self->footer_label = g_object_new (GTK_TYPE_LABEL,
                                      "xalign", 0.0f,
                                      "ellipsize", PANGO_ELLIPSIZE_END,
+                                     "lines", 2,
+                                     "wrap", TRUE,
                                      NULL);
   gtk_widget_add_css_class (self->footer_label, "footer");
   gtk_box_append (GTK_BOX (self->box), self->footer_label);

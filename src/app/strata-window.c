@@ -354,6 +354,21 @@ select_node_action_cb (GtkWidget  *widget,
     strata_chain_graph_select_node (STRATA_CHAIN_GRAPH (self->graph), node);
 }
 
+/* The success toast's "Show": the image a job made or changed, selected in the graph (its
+ * folder joins the library when no library folder covers it, as when it is opened). */
+static void
+show_image_action_cb (GtkWidget  *widget,
+                      const char *action_name,
+                      GVariant   *parameter)
+{
+  StrataWindow *self = STRATA_WINDOW (widget);
+  const char *path = g_variant_get_string (parameter, NULL);
+
+  gtk_window_present (GTK_WINDOW (self));
+  strata_window_add_parent_folder (self, path);
+  strata_chain_graph_select_path (STRATA_CHAIN_GRAPH (self->graph), path);
+}
+
 static void
 zoom_action_cb (GtkWidget  *widget,
                 const char *action_name,
@@ -641,6 +656,7 @@ strata_window_class_init (StrataWindowClass *klass)
   gtk_widget_class_install_action (widget_class, "win.select-problems", "s",
                                    select_problems_action_cb);
   gtk_widget_class_install_action (widget_class, "win.select-node", "s", select_node_action_cb);
+  gtk_widget_class_install_action (widget_class, "win.show-image", "s", show_image_action_cb);
   gtk_widget_class_install_action (widget_class, "win.zoom-in", NULL, zoom_action_cb);
   gtk_widget_class_install_action (widget_class, "win.zoom-out", NULL, zoom_action_cb);
   gtk_widget_class_install_action (widget_class, "win.zoom-fit", NULL, zoom_action_cb);

@@ -165,8 +165,15 @@ at_find_label (GtkWidget  *root,
 {
   if (!gtk_widget_get_mapped (root))
     return NULL;
-  if (GTK_IS_LABEL (root) && strstr (gtk_label_get_text (GTK_LABEL (root)), text) != NULL)
-    return root;
+  if (GTK_IS_LABEL (root))
+    {
+      /* A no-break space reads as a space (sizes, lines that must not break). */
+      g_auto(GStrv) words = g_strsplit (gtk_label_get_text (GTK_LABEL (root)), "\u00a0", -1);
+      g_autofree char *shown = g_strjoinv (" ", words);
+
+      if (strstr (shown, text) != NULL)
+        return root;
+    }
   for (GtkWidget *child = gtk_widget_get_first_child (root);
        child != NULL;
        child = gtk_widget_get_next_sibling (child))

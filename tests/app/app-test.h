@@ -35,7 +35,8 @@ void          at_wait_until        (gboolean    (*check) (gpointer data),
 /* Iterates until the library has finished scanning and the window has drawn. */
 void          at_settle            (StrataWindow *window);
 
-/* The first mapped descendant GtkLabel whose text contains @text, or NULL. */
+/* The first mapped descendant GtkLabel whose text contains @text (no-break spaces match
+ * spaces), or NULL. */
 GtkWidget    *at_find_label        (GtkWidget    *root,
                                     const char   *text);
 /* The first mapped descendant of @type, or NULL. */

@@ -7,93 +7,11 @@ Runs under xvfb-run + dbus-run-session (see meson.build); $STRATA_APP is the bin
 
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 
-# libatspi in this driver prints harmless cache warnings now and then ("Error in GetItems",
-# see UI-TESTING.md): they must not abort the driver. The app keeps the G_DEBUG the test
-# environment gives it (fatal warnings).
-APP_G_DEBUG = os.environ.pop("G_DEBUG", None)
-
-import pyatspi
-
-APP = os.environ["STRATA_APP"]
-failures = []
-
-
-def check(condition, what):
-    print(("ok: " if condition else "FAIL: ") + what, flush=True)
-    if not condition:
-        failures.append(what)
-
-
-def sh(cmd, cwd):
-    subprocess.run(cmd, shell=True, check=True, cwd=cwd,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def walk(node, depth=0):
-    if node is None or depth > 60:
-        return
-    yield node
-    # Rows come and go while the library settles: a vanished object is skipped.
-    try:
-        count = node.childCount
-    except Exception:
-        return
-    for i in range(count):
-        try:
-            child = node.getChildAtIndex(i)
-        except Exception:
-            continue
-        yield from walk(child, depth + 1)
-
-
-def find_app(pid, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        desktop = pyatspi.Registry.getDesktop(0)
-        for i in range(desktop.childCount):
-            app = desktop.getChildAtIndex(i)
-            try:
-                if app is not None and app.get_process_id() == pid:
-                    return app
-            except Exception:
-                pass
-        time.sleep(0.2)
-    return None
-
-
-def wait_for(app, predicate, timeout=20):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        found = [n for n in walk(app) if predicate(n)]
-        if found:
-            return found
-        time.sleep(0.25)
-    return []
-
-
-def named(prefix, role=None):
-    def predicate(node):
-        # (errors from objects that vanished meanwhile count as no match)
-        try:
-            return (node.name or "").startswith(prefix) and \
-                (role is None or node.getRoleName() == role)
-        except Exception:
-            return False
-    return predicate
-
-
-def click(node):
-    action = node.queryAction()
-    for i in range(action.nActions):
-        if action.getName(i) == "click":
-            action.doAction(i)
-            return True
-    return False
+from atspi_driver import (check, click, failures, find_app, launch, named, sh, stop, wait_for,
+                          walk)
 
 
 def main():
@@ -109,12 +27,7 @@ def main():
        " && qemu-img create -q -f vmdk disk.vmdk 1G", folder)
     sh("qemu-img create -q -f qcow2 later.qcow2 1G", other)
 
-    env = dict(os.environ)
-    if APP_G_DEBUG is not None:
-        env["G_DEBUG"] = APP_G_DEBUG
-    env.pop("GTK_A11Y", None)
-    env["GDK_BACKEND"] = "x11"
-    proc = subprocess.Popen([APP, folder], env=env)
+    proc = launch(folder)
     try:
         app = find_app(proc.pid)
         check(app is not None, "the app appears on the accessibility bus")
@@ -163,17 +76,14 @@ def main():
                 check(len(window) >= 1, "About Strata opens")
 
         # A second launch hands its arguments to the running window and exits.
-        second = subprocess.run([APP, other], env=env, timeout=30)
+        second = launch(other)
+        second.wait(30)
         check(second.returncode == 0, "a second launch exits cleanly")
         found = wait_for(app, named("later.qcow2, standalone image"), 15)
         check(len(found) == 1, "the second launch's folder shows in the first window")
         check(proc.poll() is None, "the app is still running")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         shutil.rmtree(scratch, ignore_errors=True)
 
 

@@ -20,6 +20,7 @@ typedef struct
   char          **reads;
   char          **writes;
   char           *message;
+  char           *result;
   GWeakRef        owner;
 } Entry;
 
@@ -31,7 +32,26 @@ struct _StrataJobManager
   guint      n_running;
   guint      n_writing;
   guint      inhibit_cookie;
+  gboolean   inhibiting;
   GWeakRef   toast_overlay;
+  const StrataJobDesktop *desktop;
+};
+
+static void
+send_notification (GApplication *app,
+                   const char   *title,
+                   const char   *body)
+{
+  g_autoptr(GNotification) notification = g_notification_new (title);
+
+  g_notification_set_body (notification, body);
+  g_application_send_notification (app, NULL, notification);
+}
+
+static const StrataJobDesktop gtk_desktop = {
+  gtk_application_inhibit,
+  gtk_application_uninhibit,
+  send_notification,
 };
 
 enum
@@ -64,6 +84,7 @@ entry_free (Entry *entry)
   g_clear_pointer (&entry->reads, g_strfreev);
   g_clear_pointer (&entry->writes, g_strfreev);
   g_clear_pointer (&entry->message, g_free);
+  g_clear_pointer (&entry->result, g_free);
   g_weak_ref_clear (&entry->owner);
   g_free (entry);
 }
@@ -186,28 +207,44 @@ default_gtk_application (void)
   return GTK_IS_APPLICATION (app) ? app : NULL;
 }
 
+/* Asks for (or gives back) the suspend inhibition as the number of writing jobs goes above
+ * zero or back to it. A session without a session manager answers with cookie 0; the manager
+ * still counts itself as inhibiting then, so that it asks only once per run of writers. */
 static void
 update_inhibit (StrataJobManager *self)
 {
   GApplication *app = default_gtk_application ();
 
-  if (self->n_writing > 0 && self->inhibit_cookie == 0 && app != NULL)
+  if (self->n_writing > 0 && !self->inhibiting && app != NULL)
     {
       g_autoptr(AdwToastOverlay) overlay = g_weak_ref_get (&self->toast_overlay);
       GtkRoot *root = overlay != NULL ? gtk_widget_get_root (GTK_WIDGET (overlay)) : NULL;
 
       self->inhibit_cookie =
-        gtk_application_inhibit (GTK_APPLICATION (app),
-                                 GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
-                                 GTK_APPLICATION_INHIBIT_SUSPEND,
-                                 _("Disk images are being written"));
+        self->desktop->inhibit (GTK_APPLICATION (app),
+                                GTK_IS_WINDOW (root) ? GTK_WINDOW (root) : NULL,
+                                GTK_APPLICATION_INHIBIT_SUSPEND,
+                                _("Disk images are being written"));
+      self->inhibiting = TRUE;
     }
-  else if (self->n_writing == 0 && self->inhibit_cookie != 0)
+  else if (self->n_writing == 0 && self->inhibiting)
     {
-      if (app != NULL)
-        gtk_application_uninhibit (GTK_APPLICATION (app), self->inhibit_cookie);
+      if (app != NULL && self->inhibit_cookie != 0)
+        self->desktop->uninhibit (GTK_APPLICATION (app), self->inhibit_cookie);
       self->inhibit_cookie = 0;
+      self->inhibiting = FALSE;
     }
+}
+
+static void
+notify_desktop (StrataJobManager *self,
+                const char       *title,
+                const char       *body)
+{
+  GApplication *app = default_gtk_application ();
+
+  if (app != NULL)
+    self->desktop->notify (app, title, body);
 }
 
 static void
@@ -280,6 +317,7 @@ static void
 strata_job_manager_init (StrataJobManager *self)
 {
   self->entries = g_ptr_array_new_with_free_func ((GDestroyNotify) entry_free);
+  self->desktop = &gtk_desktop;
   g_weak_ref_init (&self->toast_overlay, NULL);
 }
 
@@ -441,13 +479,15 @@ feedback_window (StrataJobManager *self,
   return NULL;
 }
 
+/* "Show" brings back a wizard that was hidden while its job ran (its result page); the
+ * toast's own action, win.show-image, selects the result in the main window. */
 static void
 toast_show_cb (AdwToast *toast,
                GWeakRef *owner_ref)
 {
   g_autoptr(GtkWindow) owner = g_weak_ref_get (owner_ref);
 
-  if (owner != NULL)
+  if (owner != NULL && !gtk_widget_get_visible (GTK_WIDGET (owner)))
     gtk_window_present (owner);
 }
 
@@ -474,26 +514,26 @@ announce_success (StrataJobManager *self,
     {
       AdwToast *toast = adw_toast_new (entry->message);
 
+      if (entry->result != NULL || owner != NULL)
+        adw_toast_set_button_label (toast, _("_Show"));
+      if (entry->result != NULL)
+        {
+          adw_toast_set_action_name (toast, "win.show-image");
+          adw_toast_set_action_target_value (toast, g_variant_new_string (entry->result));
+        }
       if (owner != NULL)
         {
           GWeakRef *ref = g_new0 (GWeakRef, 1);
 
           g_weak_ref_init (ref, owner);
-          adw_toast_set_button_label (toast, _("_Show"));
           g_signal_connect_data (toast, "button-clicked", G_CALLBACK (toast_show_cb), ref,
                                  (GClosureNotify) (void (*) (void)) weak_ref_free, 0);
         }
       adw_toast_overlay_add_toast (overlay, toast);
     }
 
-  if (!focused && default_gtk_application () != NULL)
-    {
-      g_autoptr(GNotification) notification =
-        g_notification_new (strata_job_get_title (entry->job));
-
-      g_notification_set_body (notification, entry->message);
-      g_application_send_notification (default_gtk_application (), NULL, notification);
-    }
+  if (!focused)
+    notify_desktop (self, strata_job_get_title (entry->job), entry->message);
 }
 
 static void
@@ -519,17 +559,7 @@ announce_failure (StrataJobManager *self,
   gtk_window_present (GTK_WINDOW (dialog));
 
   if (parent == NULL || !gtk_window_is_active (parent))
-    {
-      GApplication *app = default_gtk_application ();
-
-      if (app != NULL)
-        {
-          g_autoptr(GNotification) notification = g_notification_new (heading);
-
-          g_notification_set_body (notification, entry->message);
-          g_application_send_notification (app, NULL, notification);
-        }
-    }
+    notify_desktop (self, heading, entry->message);
 }
 
 void
@@ -630,4 +660,50 @@ strata_job_manager_has_toast_overlay (StrataJobManager *self)
 
   overlay = g_weak_ref_get (&self->toast_overlay);
   return overlay != NULL;
+}
+
+void
+strata_job_manager_set_result (StrataJobManager *self,
+                               StrataJob        *job,
+                               const char       *path)
+{
+  Entry *entry;
+
+  g_return_if_fail (STRATA_IS_JOB_MANAGER (self));
+  g_return_if_fail (STRATA_IS_JOB (job));
+
+  entry = find_entry (self, job, NULL);
+  g_return_if_fail (entry != NULL);
+  g_free (entry->result);
+  entry->result = g_strdup (path);
+}
+
+const char *
+strata_job_manager_get_result (StrataJobManager *self,
+                               StrataJob        *job)
+{
+  Entry *entry;
+
+  g_return_val_if_fail (STRATA_IS_JOB_MANAGER (self), NULL);
+
+  entry = find_entry (self, job, NULL);
+  g_return_val_if_fail (entry != NULL, NULL);
+  return entry->result;
+}
+
+void
+strata_job_manager_set_desktop (StrataJobManager       *self,
+                                const StrataJobDesktop *desktop)
+{
+  g_return_if_fail (STRATA_IS_JOB_MANAGER (self));
+  g_return_if_fail (!self->inhibiting);
+
+  self->desktop = desktop != NULL ? desktop : &gtk_desktop;
+}
+
+gboolean
+strata_job_manager_get_inhibiting (StrataJobManager *self)
+{
+  g_return_val_if_fail (STRATA_IS_JOB_MANAGER (self), FALSE);
+  return self->inhibiting;
 }

@@ -70,6 +70,15 @@ StrataJobState    strata_job_manager_get_state     (StrataJobManager   *self,
  * NULL while running. */
 const char       *strata_job_manager_get_message   (StrataJobManager   *self,
                                                     StrataJob          *job);
+/* The image a job made or changed (the converted file, the first new overlay, the base that
+ * was committed into), set before strata_job_manager_complete(): the success toast's "Show"
+ * button then activates "win.show-image" with it in the toast overlay's window, which selects
+ * that image in the graph. */
+void              strata_job_manager_set_result    (StrataJobManager   *self,
+                                                    StrataJob          *job,
+                                                    const char         *path);
+const char       *strata_job_manager_get_result    (StrataJobManager   *self,
+                                                    StrataJob          *job);
 /* TRUE when a running job writes @path. */
 gboolean          strata_job_manager_is_writing    (StrataJobManager   *self,
                                                     const char         *path);
@@ -81,6 +90,31 @@ gboolean          strata_job_manager_is_writing    (StrataJobManager   *self,
 void              strata_job_manager_set_toast_overlay (StrataJobManager *self,
                                                         AdwToastOverlay  *overlay);
 gboolean          strata_job_manager_has_toast_overlay (StrataJobManager *self);
+
+/*
+ * What the manager asks of the desktop, through the default GtkApplication: inhibit suspend
+ * while a job that writes runs, and send a notification when a job ends while its window is
+ * not focused. Tests replace these to see what would be asked; NULL restores the real ones
+ * (gtk_application_inhibit/uninhibit, a GNotification sent with
+ * g_application_send_notification).
+ */
+typedef struct
+{
+  guint (*inhibit)           (GtkApplication             *app,
+                              GtkWindow                  *window,
+                              GtkApplicationInhibitFlags  flags,
+                              const char                 *reason);
+  void  (*uninhibit)         (GtkApplication             *app,
+                              guint                       cookie);
+  void  (*notify)            (GApplication               *app,
+                              const char                 *title,
+                              const char                 *body);
+} StrataJobDesktop;
+
+void              strata_job_manager_set_desktop   (StrataJobManager       *self,
+                                                    const StrataJobDesktop *desktop);
+/* TRUE while the manager holds a suspend inhibition. */
+gboolean          strata_job_manager_get_inhibiting (StrataJobManager *self);
 
 /* Signal "job-finished" (StrataJob *job, StrataJobState state, const char *message) is
  * emitted by strata_job_manager_complete() after the list has been updated. */

@@ -154,6 +154,7 @@ check_done_cb (GObject      *object,
   summary = g_strdup_printf ("%s: %s", name, description->str);
   gtk_widget_set_visible (GTK_WIDGET (self->repair_group), can_repair);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "wizard.repair", can_repair);
+  strata_wizard_set_result_path (wizard, self->path);
   strata_wizard_end_job (wizard, summary, title, description->str, NULL);
   if (out.corruptions > 0 || out.check_errors > 0 || out.leaks > 0)
     adw_status_page_set_icon_name (self->result_page, "dialog-warning-symbolic");

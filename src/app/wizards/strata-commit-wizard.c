@@ -386,9 +386,17 @@ show_info (StrataCommitWizard *self)
     {
       GtkWidget *row = adw_action_row_new ();
       g_autofree char *name = g_path_get_basename (self->info->siblings[i]);
+      g_autofree char *dir = g_path_get_dirname (self->info->siblings[i]);
+      g_autofree char *overlay_dir = g_path_get_dirname (self->overlay);
 
+      /* The folder only when it is not the overlay's: the page must fit a laptop screen. */
       adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
-      adw_action_row_set_subtitle (ADW_ACTION_ROW (row), self->info->siblings[i]);
+      gtk_widget_set_tooltip_text (row, self->info->siblings[i]);
+      if (g_strcmp0 (dir, overlay_dir) != 0)
+        {
+          adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dir);
+          adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 1);
+        }
       adw_action_row_add_prefix (ADW_ACTION_ROW (row),
                                  gtk_image_new_from_icon_name ("dialog-warning-symbolic"));
       adw_preferences_group_add (self->siblings_group, row);
@@ -532,6 +540,7 @@ commit_done_cb (GObject      *object,
     else
       description = g_strdup_printf (_("%s of data went into %s."), committed, into_name);
 
+    strata_wizard_set_result_path (wizard, into);
     strata_wizard_end_job (wizard, summary, title, description, NULL);
   }
   strata_commit_result_clear (&out);

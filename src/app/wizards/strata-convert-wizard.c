@@ -399,6 +399,7 @@ convert_done_cb (GObject      *object,
                               strata_wizard_is_available ("overlays"));
 
       strata_wizard_rescan (strata_wizard_get_library (wizard), self->target);
+      strata_wizard_set_result_path (wizard, self->target);
       strata_wizard_end_job (wizard, summary, title, saving, NULL);
     }
 }

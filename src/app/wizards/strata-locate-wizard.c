@@ -149,6 +149,7 @@ locate_done_cb (GObject      *object,
       g_strdup_printf (_("Only the pointer changed (it was “%s”). Start the guest and check "
                          "its disk before you write to it."), self->stored_name);
 
+    strata_wizard_set_result_path (wizard, self->overlay);
     strata_wizard_end_job (wizard, summary, title, description, NULL);
   }
 }

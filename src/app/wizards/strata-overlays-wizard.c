@@ -403,6 +403,8 @@ create_done_cb (GObject      *object,
                                        "Together they use %s."), base_name, total_text);
     }
     gtk_widget_set_visible (GTK_WIDGET (self->usage_bars), TRUE);
+    if (n > 0)
+      strata_wizard_set_result_path (wizard, g_ptr_array_index (data->paths, 0));
     strata_wizard_end_job (wizard, summary, title, description, NULL);
   }
 }

@@ -410,6 +410,7 @@ rebase_done_cb (GObject      *object,
                                              "overlay, so its disk reads the same."),
                                          base_name);
       }
+    strata_wizard_set_result_path (wizard, self->overlay);
     strata_wizard_end_job (wizard, summary, title, description, NULL);
   }
 }

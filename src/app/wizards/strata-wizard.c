@@ -21,6 +21,7 @@ typedef struct
   StrataJob        *job;
   char             *problem;
   char             *summary;
+  char             *result_path;
   gboolean          ready;
   gboolean          succeeded;
 } StrataWizardPrivate;
@@ -127,6 +128,28 @@ start_action (GtkWidget  *widget,
   STRATA_WIZARD_GET_CLASS (self)->start (self);
 }
 
+/* Return on a focused combo row opens its list, as Space does. GTK 4.8 lets it through to
+ * the window's default button instead, so Return on "Compression" would start the
+ * operation with whatever was chosen. */
+static gboolean
+key_pressed_cb (GtkEventControllerKey *controller,
+                guint                  keyval,
+                guint                  keycode,
+                GdkModifierType        state,
+                StrataWizard          *self)
+{
+  GtkWidget *focus;
+
+  if (keyval != GDK_KEY_Return && keyval != GDK_KEY_KP_Enter && keyval != GDK_KEY_ISO_Enter)
+    return FALSE;
+  if ((state & gtk_accelerator_get_default_mod_mask ()) != 0)
+    return FALSE;
+  focus = gtk_root_get_focus (GTK_ROOT (self));
+  if (!ADW_IS_COMBO_ROW (focus))
+    return FALSE;
+  return gtk_widget_activate (focus);
+}
+
 static gboolean
 strata_wizard_close_request (GtkWindow *window)
 {
@@ -165,6 +188,7 @@ strata_wizard_finalize (GObject *object)
   g_clear_pointer (&priv->start_label, g_free);
   g_clear_pointer (&priv->problem, g_free);
   g_clear_pointer (&priv->summary, g_free);
+  g_clear_pointer (&priv->result_path, g_free);
 
   G_OBJECT_CLASS (strata_wizard_parent_class)->finalize (object);
 }
@@ -273,6 +297,11 @@ strata_wizard_class_init (StrataWizardClass *klass)
 static void
 strata_wizard_init (StrataWizard *self)
 {
+  GtkEventController *keys = gtk_event_controller_key_new ();
+
+  gtk_event_controller_set_propagation_phase (keys, GTK_PHASE_CAPTURE);
+  g_signal_connect (keys, "key-pressed", G_CALLBACK (key_pressed_cb), self);
+  gtk_widget_add_controller (GTK_WIDGET (self), keys);
   gtk_widget_action_set_enabled (GTK_WIDGET (self), "wizard.start", FALSE);
 }
 
@@ -440,9 +469,25 @@ strata_wizard_end_job (StrataWizard *self,
   else
     set_result (self, FALSE, "dialog-error-symbolic", _("Failed"), error->message);
 
+  if (error == NULL && priv->result_path != NULL)
+    strata_job_manager_set_result (priv->jobs, job, priv->result_path);
+  g_clear_pointer (&priv->result_path, g_free);
+
   /* The manager's toast, notification or error dialog come last, over the result page. */
   strata_job_manager_complete (priv->jobs, job,
                                error == NULL ? summary : description, error);
+}
+
+void
+strata_wizard_set_result_path (StrataWizard *self,
+                               const char   *path)
+{
+  StrataWizardPrivate *priv = strata_wizard_get_instance_private (self);
+
+  g_return_if_fail (STRATA_IS_WIZARD (self));
+
+  g_free (priv->result_path);
+  priv->result_path = g_strdup (path);
 }
 
 void

@@ -67,6 +67,10 @@ void              strata_wizard_end_job       (StrataWizard  *self,
                                                const char    *title,
                                                const char    *description,
                                                const GError  *error);
+/* The image the job made or changed, which the success toast's "Show" selects in the main
+ * window; call before strata_wizard_end_job(). */
+void              strata_wizard_set_result_path (StrataWizard *self,
+                                                 const char   *path);
 /* The result page for a step that needed no job (protect, unprotect). */
 void              strata_wizard_show_result   (StrataWizard  *self,
                                                gboolean       success,
