@@ -10,6 +10,7 @@
 #define LOCK_REFRESH_SECONDS 3
 #define EDGE_WIDTH           2.0f
 #define DASH                 6.0f
+#define VIEW_SLACK           32.0f
 
 struct _StrataChainGraph
 {
@@ -22,6 +23,8 @@ struct _StrataChainGraph
   GPtrArray         *selection;   /* StrataLibraryNode; the first is the selected node */
   char              *pending_path;
   guint              lock_timeout;
+  GtkAdjustment     *hadjustment;  /* the viewport's, while mapped */
+  GtkAdjustment     *vadjustment;
 };
 
 G_DEFINE_FINAL_TYPE (StrataChainGraph, strata_chain_graph, GTK_TYPE_WIDGET)
@@ -232,6 +235,7 @@ add_node (StrataChainGraph  *self,
   g_signal_connect_object (widget, "locate-request", G_CALLBACK (node_locate_request_cb),
                            self, G_CONNECT_SWAPPED);
   gtk_widget_set_parent (widget, GTK_WIDGET (self));
+  strata_chain_layout_invalidate (get_layout (self));
   g_hash_table_insert (self->widgets, node, widget);
   if (self->jobs != NULL)
     strata_chain_node_set_busy (STRATA_CHAIN_NODE (widget),
@@ -258,6 +262,7 @@ remove_node (StrataChainGraph  *self,
       set_selection (self, rest, FALSE);
     }
   g_hash_table_remove (self->widgets, node);
+  strata_chain_layout_invalidate (get_layout (self));
   if (widget != NULL)
     gtk_widget_unparent (widget);
 }
@@ -296,6 +301,7 @@ edge_changed_cb (StrataChainGraph  *self,
   widget = g_hash_table_lookup (self->widgets, overlay);
   if (widget != NULL)
     strata_chain_node_update (STRATA_CHAIN_NODE (widget));
+  strata_chain_layout_invalidate (get_layout (self));
   gtk_widget_queue_resize (GTK_WIDGET (self));
 }
 
@@ -304,7 +310,8 @@ node_changed_cb (StrataChainGraph  *self,
                  StrataLibraryNode *node,
                  StrataLibrary     *library)
 {
-  /* A node's size or kind can change its height or its edges' style. */
+  /* A node's size or kind can change its height or its edges' style, its name its place. */
+  strata_chain_layout_invalidate (get_layout (self));
   gtk_widget_queue_allocate (GTK_WIDGET (self));
 }
 
@@ -602,6 +609,67 @@ lookup_color (GtkWidget  *widget,
   color->alpha = 1.0;
 }
 
+/* What the viewport shows of the graph, in the graph's coordinates, with room around it
+ * for what nodes draw outside their bounds (focus rings, shadows). */
+static gboolean
+get_visible_rect (StrataChainGraph *self,
+                  graphene_rect_t  *visible)
+{
+  GtkWidget *view = gtk_widget_get_parent (GTK_WIDGET (self));
+
+  if (self->vadjustment == NULL || view == NULL
+      || !gtk_widget_compute_bounds (view, GTK_WIDGET (self), visible))
+    return FALSE;
+  graphene_rect_inset (visible, -VIEW_SLACK, -VIEW_SLACK);
+  return TRUE;
+}
+
+static void
+adjustment_changed_cb (StrataChainGraph *self)
+{
+  /* GTK keeps the graph's last drawing when only its position in the viewport changes:
+   * nodes scrolled into view have to be added to it. */
+  gtk_widget_queue_draw (GTK_WIDGET (self));
+}
+
+static void
+set_adjustment (StrataChainGraph  *self,
+                GtkAdjustment    **slot,
+                GtkAdjustment     *adjustment)
+{
+  if (*slot == adjustment)
+    return;
+  if (*slot != NULL)
+    g_signal_handlers_disconnect_by_func (*slot, adjustment_changed_cb, self);
+  g_set_object (slot, adjustment);
+  if (adjustment != NULL)
+    {
+      g_signal_connect_object (adjustment, "value-changed",
+                               G_CALLBACK (adjustment_changed_cb), self, G_CONNECT_SWAPPED);
+      g_signal_connect_object (adjustment, "changed",
+                               G_CALLBACK (adjustment_changed_cb), self, G_CONNECT_SWAPPED);
+    }
+}
+
+static void
+watch_viewport (StrataChainGraph *self,
+                gboolean          watch)
+{
+  GtkWidget *view = gtk_widget_get_parent (GTK_WIDGET (self));
+  gboolean scrollable = watch && view != NULL && GTK_IS_SCROLLABLE (view);
+
+  set_adjustment (self, &self->hadjustment,
+                  scrollable ? gtk_scrollable_get_hadjustment (GTK_SCROLLABLE (view)) : NULL);
+  set_adjustment (self, &self->vadjustment,
+                  scrollable ? gtk_scrollable_get_vadjustment (GTK_SCROLLABLE (view)) : NULL);
+  /* Without both, every node is drawn. */
+  if (self->hadjustment == NULL || self->vadjustment == NULL)
+    {
+      set_adjustment (self, &self->hadjustment, NULL);
+      set_adjustment (self, &self->vadjustment, NULL);
+    }
+}
+
 static void
 strata_chain_graph_snapshot (GtkWidget   *widget,
                              GtkSnapshot *snapshot)
@@ -610,6 +678,8 @@ strata_chain_graph_snapshot (GtkWidget   *widget,
   StrataChainLayout *layout = get_layout (self);
   GArray *edges = strata_chain_layout_get_edges (layout);
   double zoom = strata_chain_layout_get_zoom (layout);
+  graphene_rect_t visible;
+  gboolean has_view;
   GdkRGBA colors[3];
 
   lookup_color (widget, "window_fg_color", 0.35, &colors[STRATA_EDGE_NORMAL]);
@@ -628,10 +698,20 @@ strata_chain_graph_snapshot (GtkWidget   *widget,
     }
   gtk_snapshot_restore (snapshot);
 
+  /* Only the nodes in view: a thousand nodes drawn off screen cost more than the whole
+   * graph's layout. Scrolling redraws the graph (see adjustment_changed_cb). */
+  has_view = get_visible_rect (self, &visible);
   for (GtkWidget *child = gtk_widget_get_first_child (widget);
        child != NULL;
        child = gtk_widget_get_next_sibling (child))
-    gtk_widget_snapshot_child (widget, child, snapshot);
+    {
+      graphene_rect_t bounds;
+
+      if (has_view && gtk_widget_compute_bounds (child, widget, &bounds)
+          && !graphene_rect_intersection (&bounds, &visible, NULL))
+        continue;
+      gtk_widget_snapshot_child (widget, child, snapshot);
+    }
 }
 
 static void
@@ -640,6 +720,7 @@ strata_chain_graph_map (GtkWidget *widget)
   StrataChainGraph *self = STRATA_CHAIN_GRAPH (widget);
 
   GTK_WIDGET_CLASS (strata_chain_graph_parent_class)->map (widget);
+  watch_viewport (self, TRUE);
   if (self->lock_timeout == 0)
     self->lock_timeout = g_timeout_add_seconds (LOCK_REFRESH_SECONDS, lock_timeout_cb, self);
 }
@@ -650,6 +731,7 @@ strata_chain_graph_unmap (GtkWidget *widget)
   StrataChainGraph *self = STRATA_CHAIN_GRAPH (widget);
 
   g_clear_handle_id (&self->lock_timeout, g_source_remove);
+  watch_viewport (self, FALSE);
   GTK_WIDGET_CLASS (strata_chain_graph_parent_class)->unmap (widget);
 }
 
@@ -659,6 +741,7 @@ strata_chain_graph_dispose (GObject *object)
   StrataChainGraph *self = STRATA_CHAIN_GRAPH (object);
 
   g_clear_handle_id (&self->lock_timeout, g_source_remove);
+  watch_viewport (self, FALSE);
   strata_chain_graph_set_jobs (self, NULL);
   strata_chain_graph_set_library (self, NULL);
   g_clear_pointer (&self->pending_path, g_free);

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #include "strata-chain-layout.h"
 #include "strata-chain-node.h"
 
@@ -19,6 +21,7 @@ struct _Item
 {
   GtkWidget         *widget;
   StrataLibraryNode *node;
+  char              *sort_key;   /* the name's collation key */
   Item              *parent;
   GPtrArray         *children;   /* Item *, not owned */
   int                height;
@@ -48,6 +51,11 @@ struct _StrataChainLayout
   double            zoom;
   GArray           *edges;
   GPtrArray        *roots;
+  /* The chains' shape (who backs whom, in which order) is kept between measure and
+   * allocate: it changes only when the graph says so, while GTK asks for sizes many times
+   * a frame. The heights and boxes are computed afresh each time. */
+  Forest            forest;
+  gboolean          forest_valid;
 };
 
 G_DEFINE_FINAL_TYPE (StrataChainLayout, strata_chain_layout, GTK_TYPE_LAYOUT_MANAGER)
@@ -98,8 +106,7 @@ compare_items_by_name (gconstpointer a,
   const Item *ia = *(const Item * const *) a;
   const Item *ib = *(const Item * const *) b;
 
-  return g_utf8_collate (strata_library_node_get_name (ia->node),
-                         strata_library_node_get_name (ib->node));
+  return strcmp (ia->sort_key, ib->sort_key);
 }
 
 /* Chains with overlays first, then single images; by name within each. */
@@ -139,10 +146,17 @@ mark_visited (Item *item)
 static void
 forest_clear (Forest *forest)
 {
+  if (forest->items == NULL)
+    return;
   for (guint i = 0; i < forest->items->len; i++)
-    g_ptr_array_unref (g_array_index (forest->items, Item, i).children);
-  g_array_unref (forest->items);
-  g_ptr_array_unref (forest->roots);
+    {
+      Item *item = &g_array_index (forest->items, Item, i);
+
+      g_ptr_array_unref (item->children);
+      g_free (item->sort_key);
+    }
+  g_clear_pointer (&forest->items, g_array_unref);
+  g_clear_pointer (&forest->roots, g_ptr_array_unref);
 }
 
 static void
@@ -154,6 +168,7 @@ layout_subtree (Forest *forest,
   gboolean all_leaves = TRUE;
 
   item->node_x = 0;
+  item->grid = FALSE;
   if (n == 0)
     {
       item->sub_w = NODE_W;
@@ -248,10 +263,8 @@ build_forest (GtkWidget *widget,
         continue;
       item.widget = child;
       item.node = strata_chain_node_get_node (STRATA_CHAIN_NODE (child));
+      item.sort_key = g_utf8_collate_key (strata_library_node_get_name (item.node), -1);
       item.children = g_ptr_array_new ();
-      gtk_widget_measure (child, GTK_ORIENTATION_VERTICAL, NODE_W, NULL, &item.height,
-                          NULL, NULL);
-      forest->slot_h = MAX (forest->slot_h, item.height);
       g_array_append_val (forest->items, item);
     }
 
@@ -298,7 +311,22 @@ build_forest (GtkWidget *widget,
       mark_visited (item);
     }
   g_ptr_array_sort (forest->roots, compare_roots);
+}
 
+/* The nodes' heights (GTK keeps each widget's last measurement) and the chains' boxes. */
+static void
+measure_forest (Forest *forest)
+{
+  forest->slot_h = 0;
+  forest->min_width = 0;
+  for (guint i = 0; i < forest->items->len; i++)
+    {
+      Item *item = &g_array_index (forest->items, Item, i);
+
+      gtk_widget_measure (item->widget, GTK_ORIENTATION_VERTICAL, NODE_W, NULL, &item->height,
+                          NULL, NULL);
+      forest->slot_h = MAX (forest->slot_h, item->height);
+    }
   for (guint i = 0; i < forest->roots->len; i++)
     {
       Item *root = g_ptr_array_index (forest->roots, i);
@@ -306,6 +334,29 @@ build_forest (GtkWidget *widget,
       layout_subtree (forest, root);
       forest->min_width = MAX (forest->min_width, root->sub_w + 2 * MARGIN);
     }
+}
+
+static Forest *
+ensure_forest (StrataChainLayout *self,
+               GtkWidget         *widget)
+{
+  if (!self->forest_valid)
+    {
+      forest_clear (&self->forest);
+      build_forest (widget, &self->forest);
+      self->forest_valid = TRUE;
+    }
+  measure_forest (&self->forest);
+  return &self->forest;
+}
+
+void
+strata_chain_layout_invalidate (StrataChainLayout *self)
+{
+  g_return_if_fail (STRATA_IS_CHAIN_LAYOUT (self));
+
+  self->forest_valid = FALSE;
+  gtk_layout_manager_layout_changed (GTK_LAYOUT_MANAGER (self));
 }
 
 /* Flows the chains into rows @width wide; returns the height needed. */
@@ -383,16 +434,12 @@ int
 strata_chain_layout_height_for_width (StrataChainLayout *self,
                                       int                width)
 {
-  GtkWidget *widget = gtk_layout_manager_get_widget (GTK_LAYOUT_MANAGER (self));
-  Forest forest;
-  int height;
+  Forest *forest;
 
   g_return_val_if_fail (STRATA_IS_CHAIN_LAYOUT (self), 0);
 
-  build_forest (widget, &forest);
-  height = flow_forest (&forest, MAX (width, forest.min_width));
-  forest_clear (&forest);
-  return height;
+  forest = ensure_forest (self, gtk_layout_manager_get_widget (GTK_LAYOUT_MANAGER (self)));
+  return flow_forest (forest, MAX (width, forest->min_width));
 }
 
 static GtkSizeRequestMode
@@ -413,21 +460,19 @@ strata_chain_layout_measure (GtkLayoutManager *manager,
                              int              *natural_baseline)
 {
   StrataChainLayout *self = STRATA_CHAIN_LAYOUT (manager);
-  Forest forest;
+  Forest *forest = ensure_forest (self, widget);
 
-  build_forest (widget, &forest);
   if (orientation == GTK_ORIENTATION_HORIZONTAL)
     {
-      *minimum = *natural = (int) ceil (forest.min_width * self->zoom);
+      *minimum = *natural = (int) ceil (forest->min_width * self->zoom);
     }
   else
     {
-      int width = for_size < 0 ? forest.min_width : (int) (for_size / self->zoom);
+      int width = for_size < 0 ? forest->min_width : (int) (for_size / self->zoom);
 
-      width = MAX (width, forest.min_width);
-      *minimum = *natural = (int) ceil (flow_forest (&forest, width) * self->zoom);
+      width = MAX (width, forest->min_width);
+      *minimum = *natural = (int) ceil (flow_forest (forest, width) * self->zoom);
     }
-  forest_clear (&forest);
 }
 
 static void
@@ -438,23 +483,22 @@ strata_chain_layout_allocate (GtkLayoutManager *manager,
                               int               baseline)
 {
   StrataChainLayout *self = STRATA_CHAIN_LAYOUT (manager);
-  Forest forest;
+  Forest *forest = ensure_forest (self, widget);
 
-  build_forest (widget, &forest);
-  flow_forest (&forest, MAX ((int) (width / self->zoom), forest.min_width));
+  flow_forest (forest, MAX ((int) (width / self->zoom), forest->min_width));
 
   g_array_set_size (self->edges, 0);
   g_ptr_array_set_size (self->roots, 0);
-  for (guint i = 0; i < forest.roots->len; i++)
+  for (guint i = 0; i < forest->roots->len; i++)
     {
-      Item *root = g_ptr_array_index (forest.roots, i);
+      Item *root = g_ptr_array_index (forest->roots, i);
 
-      place_subtree (self, &forest, root, root->off_x, root->off_y);
+      place_subtree (self, forest, root, root->off_x, root->off_y);
       g_ptr_array_add (self->roots, g_object_ref (root->widget));
     }
-  for (guint i = 0; i < forest.items->len; i++)
+  for (guint i = 0; i < forest->items->len; i++)
     {
-      Item *item = &g_array_index (forest.items, Item, i);
+      Item *item = &g_array_index (forest->items, Item, i);
       GskTransform *transform = NULL;
 
       transform = gsk_transform_translate (transform,
@@ -463,7 +507,6 @@ strata_chain_layout_allocate (GtkLayoutManager *manager,
       transform = gsk_transform_scale (transform, self->zoom, self->zoom);
       gtk_widget_allocate (item->widget, NODE_W, item->height, -1, transform);
     }
-  forest_clear (&forest);
 }
 
 static void
@@ -473,6 +516,7 @@ strata_chain_layout_finalize (GObject *object)
 
   g_clear_pointer (&self->edges, g_array_unref);
   g_clear_pointer (&self->roots, g_ptr_array_unref);
+  forest_clear (&self->forest);
 
   G_OBJECT_CLASS (strata_chain_layout_parent_class)->finalize (object);
 }

@@ -40,6 +40,8 @@ void              strata_chain_layout_set_zoom  (StrataChainLayout *self,
 GArray           *strata_chain_layout_get_edges (StrataChainLayout *self);
 /* The chains' bases (StrataChainNode widgets) in the order they were placed. */
 GPtrArray        *strata_chain_layout_get_roots (StrataChainLayout *self);
+/* The children, or which image backs which, changed: the chains are rebuilt. */
+void              strata_chain_layout_invalidate (StrataChainLayout *self);
 /* The height the children need at zoom 1 when laid out @width pixels wide (zoom 1). */
 int               strata_chain_layout_height_for_width (StrataChainLayout *self,
                                                         int                width);
