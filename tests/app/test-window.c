@@ -115,6 +115,43 @@ count_node_widgets (StrataChainGraph *graph)
   return n;
 }
 
+/* Whether @node shows on screen: its name's dark text is in a fresh rendering of @window
+ * (GTK reuses a widget's last drawing where nothing asked for a new one). */
+static gboolean
+node_is_drawn (GtkWidget *window,
+               GtkWidget *node)
+{
+  g_autoptr(GdkPaintable) paintable = gtk_widget_paintable_new (window);
+  g_autoptr(GtkSnapshot) snapshot = gtk_snapshot_new ();
+  g_autoptr(GskRenderNode) render = NULL;
+  g_autoptr(GdkTexture) texture = NULL;
+  g_autofree guchar *pixels = NULL;
+  GskRenderer *renderer = gtk_native_get_renderer (gtk_widget_get_native (window));
+  int width = gtk_widget_get_width (window);
+  int height = gtk_widget_get_height (window);
+  graphene_rect_t bounds;
+  guint dark = 0;
+
+  g_assert_true (gtk_widget_compute_bounds (node, window, &bounds));
+  gdk_paintable_snapshot (paintable, GDK_SNAPSHOT (snapshot), width, height);
+  render = gtk_snapshot_free_to_node (g_steal_pointer (&snapshot));
+  texture = gsk_renderer_render_texture (renderer, render,
+                                         &GRAPHENE_RECT_INIT (0, 0, width, height));
+  pixels = g_malloc ((gsize) width * height * 4);
+  gdk_texture_download (texture, pixels, (gsize) width * 4);
+  for (int y = MAX (0, (int) bounds.origin.y);
+       y < MIN (height, (int) (bounds.origin.y + bounds.size.height)); y++)
+    for (int x = MAX (0, (int) bounds.origin.x);
+         x < MIN (width, (int) (bounds.origin.x + bounds.size.width)); x++)
+      {
+        const guchar *p = pixels + ((gsize) y * width + x) * 4;
+
+        if (p[0] < 100 && p[1] < 100 && p[2] < 100 && p[3] > 200)
+          dark++;
+      }
+  return dark > 20;
+}
+
 static gboolean
 has_badge (GtkWidget  *node,
            const char *text)
@@ -700,6 +737,26 @@ test_many (void)
   graph = get_graph (window);
   g_assert_cmpuint (count_node_widgets (graph), ==, 1000);
   at_screenshot (GTK_WIDGET (window), "thousand-images");
+
+  /* The graph draws only the nodes in view: scrolling to the end shows the last ones. */
+  {
+    GtkWidget *scroller = gtk_widget_get_ancestor (GTK_WIDGET (graph),
+                                                   GTK_TYPE_SCROLLED_WINDOW);
+    GtkAdjustment *vadj = gtk_scrolled_window_get_vadjustment (GTK_SCROLLED_WINDOW (scroller));
+    GtkWidget *first = node_widget (window, folder, "vm00-base.qcow2");
+    GtkWidget *last = node_widget (window, folder, "disk499.qcow2");
+
+    g_assert_true (node_is_drawn (GTK_WIDGET (window), first));
+    g_assert_false (node_is_drawn (GTK_WIDGET (window), last));
+    gtk_adjustment_set_value (vadj, gtk_adjustment_get_upper (vadj)
+                                    - gtk_adjustment_get_page_size (vadj));
+    at_settle (window);
+    g_assert_true (node_is_drawn (GTK_WIDGET (window), last));
+    at_screenshot (GTK_WIDGET (window), "thousand-images-end");
+    gtk_adjustment_set_value (vadj, 0);
+    at_settle (window);
+    g_assert_true (node_is_drawn (GTK_WIDGET (window), first));
+  }
   g_assert_true (gtk_widget_activate_action (GTK_WIDGET (window), "win.zoom-fit", NULL));
   at_settle (window);
   g_assert_cmpfloat (strata_chain_graph_get_zoom (graph), <, 1.0);
