@@ -720,6 +720,8 @@ strata_chain_graph_map (GtkWidget *widget)
   StrataChainGraph *self = STRATA_CHAIN_GRAPH (widget);
 
   GTK_WIDGET_CLASS (strata_chain_graph_parent_class)->map (widget);
+  /* The layout measures nothing while the graph is unmapped. */
+  gtk_widget_queue_resize (widget);
   watch_viewport (self, TRUE);
   if (self->lock_timeout == 0)
     self->lock_timeout = g_timeout_add_seconds (LOCK_REFRESH_SECONDS, lock_timeout_cb, self);

@@ -460,8 +460,18 @@ strata_chain_layout_measure (GtkLayoutManager *manager,
                              int              *natural_baseline)
 {
   StrataChainLayout *self = STRATA_CHAIN_LAYOUT (manager);
-  Forest *forest = ensure_forest (self, widget);
+  Forest *forest;
 
+  /* A homogeneous GtkStack measures its hidden pages too: while the library loads, the
+   * graph is measured behind the "scanning" page, with node texts that are still changing.
+   * Measuring a thousand nodes then is wasted; the graph asks again when it is mapped. */
+  if (!gtk_widget_get_mapped (widget))
+    {
+      *minimum = *natural = 0;
+      return;
+    }
+
+  forest = ensure_forest (self, widget);
   if (orientation == GTK_ORIENTATION_HORIZONTAL)
     {
       *minimum = *natural = (int) ceil (forest->min_width * self->zoom);
