@@ -185,9 +185,11 @@ def locate(app, folder):
         return False
     check(set_text(path[0], os.path.join(folder, "moved", "lost-base.qcow2")),
           "the base's new path is typed in")
-    sure = wait_for(window, lambda n: name_of(n) == "This is the right file", 10)
-    print("the switch:", [(role_of(n), visible(n), has_action(n, "toggle")) for n in sure],
-          flush=True)
+    sure = wait_for(window, lambda n: "right file" in name_of(n).lower()
+                    and role_of(n) in ("check box", "toggle button", "switch"), 10)
+    print("the switch:", [(role_of(n), name_of(n), visible(n), has_action(n, "toggle"))
+                          for n in walk(window) if role_of(n) in ("check box", "toggle button",
+                                                                  "switch")], flush=True)
     if check(len(sure) == 1 and has_action(sure[0], "toggle"),
              "the wizard asks whether this is the right file, with a switch"):
         sure[0].queryAction().doAction(0)
@@ -257,8 +259,8 @@ def main():
                  ("check", lambda: check_image(app, folder)),
                  ("rebase", lambda: rebase_copy(app, folder)),
                  ("flatten", lambda: flatten(app, folder)),
-                 ("locate", lambda: locate(app, folder)),
-                 ("delete", lambda: delete(app, folder, data_home))]
+                 ("delete", lambda: delete(app, folder, data_home)),
+                 ("locate", lambda: locate(app, folder))]
         for name, step in steps:
             if not only or name in only:
                 step()
