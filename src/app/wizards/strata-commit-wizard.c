@@ -382,35 +382,41 @@ show_info (StrataCommitWizard *self)
                                  gtk_image_new_from_icon_name ("emblem-ok-symbolic"));
       adw_preferences_group_add (self->siblings_group, row);
     }
-  for (guint i = 0; i < n; i++)
-    {
-      GtkWidget *row = adw_action_row_new ();
-      g_autofree char *name = g_path_get_basename (self->info->siblings[i]);
-      g_autofree char *dir = g_path_get_dirname (self->info->siblings[i]);
-      g_autofree char *overlay_dir = g_path_get_dirname (self->overlay);
-
-      /* The folder only when it is not the overlay's: the page must fit a laptop screen. */
-      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
-      gtk_widget_set_tooltip_text (row, self->info->siblings[i]);
-      if (g_strcmp0 (dir, overlay_dir) != 0)
-        {
-          adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dir);
-          adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 1);
-        }
-      adw_action_row_add_prefix (ADW_ACTION_ROW (row),
-                                 gtk_image_new_from_icon_name ("dialog-warning-symbolic"));
-      adw_preferences_group_add (self->siblings_group, row);
-    }
+  /* The siblings collapse into one row that says how many and names them: the choice and the
+   * disk usage below must fit the wizard's 760 px without scrolling. */
   if (n > 0)
     {
       g_autofree char *base_name = g_path_get_basename (self->info->base);
-      g_autofree char *description =
-        g_strdup_printf (ngettext ("This image also reads from %s. A commit into %s would "
-                                   "change what it reads.",
-                                   "These images also read from %s. A commit into %s would "
-                                   "change what they read.", n), base_name, base_name);
+      g_autofree char *title =
+        g_strdup_printf (ngettext ("%u Other Image Reads from %s",
+                                   "%u Other Images Read from %s", n), n, base_name);
+      g_autofree char *names = NULL;
+      GPtrArray *list = g_ptr_array_new_with_free_func (g_free);
+      GtkWidget *expander = adw_expander_row_new ();
 
-      adw_preferences_group_set_description (self->siblings_group, description);
+      for (guint i = 0; i < n; i++)
+        g_ptr_array_add (list, g_path_get_basename (self->info->siblings[i]));
+      g_ptr_array_add (list, NULL);
+      names = g_strjoinv (", ", (char **) list->pdata);
+      g_ptr_array_unref (list);
+
+      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (expander), title);
+      adw_expander_row_set_subtitle (ADW_EXPANDER_ROW (expander), names);
+      adw_expander_row_add_prefix (ADW_EXPANDER_ROW (expander),
+                                   gtk_image_new_from_icon_name ("dialog-warning-symbolic"));
+      for (guint i = 0; i < n; i++)
+        {
+          GtkWidget *row = adw_action_row_new ();
+          g_autofree char *name = g_path_get_basename (self->info->siblings[i]);
+          g_autofree char *dir = g_path_get_dirname (self->info->siblings[i]);
+
+          adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), name);
+          adw_action_row_set_subtitle (ADW_ACTION_ROW (row), dir);
+          adw_action_row_set_subtitle_lines (ADW_ACTION_ROW (row), 1);
+          gtk_widget_set_tooltip_text (row, self->info->siblings[i]);
+          adw_expander_row_add_row (ADW_EXPANDER_ROW (expander), row);
+        }
+      adw_preferences_group_add (self->siblings_group, expander);
     }
 
   /* Into a copy when the base is shared or protected; into the base otherwise. */
