@@ -32,7 +32,7 @@ static const Command commands[] = {
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
   { "resize", strata_img_resize,
-    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
+    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|metadata|falloc|full] FILE [+|-]SIZE" },
   { "commit", strata_img_commit,
     "commit [-p] [-d] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },

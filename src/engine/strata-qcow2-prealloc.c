@@ -569,3 +569,164 @@ out:
   g_free (p.rt);
   return ok;
 }
+
+/* ------------------------------------------------------------------------------------ */
+/* Growing an open image                                                                  */
+
+/* The guest clusters of [first, end) that have no host cluster, in guest order. */
+static gboolean
+clusters_to_map (Qcow2State  *s,
+                 guint64      first,
+                 guint64      end,
+                 GArray      *clusters,
+                 GError     **error)
+{
+  for (guint64 c = first; c < end; c++)
+    {
+      guint64 entry, bitmap;
+
+      if (!qcow2_get_l2_entry (s, c << s->cluster_bits, &entry, &bitmap, error))
+        return FALSE;
+      if ((entry & QCOW2_OFLAG_COMPRESSED) || (entry & QCOW2_OFFSET_MASK) != 0)
+        continue;
+      g_array_append_val (clusters, c);
+    }
+  return TRUE;
+}
+
+/* Points guest cluster @c at @host, keeping what the old entry says of subclusters; the
+ * head of a cluster cut by the old size @from is copied from the current guest view. */
+static gboolean
+map_cluster (StrataImage  *image,
+             guint64       c,
+             guint64       host,
+             guint64       from,
+             guint8       *buf,
+             GError      **error)
+{
+  Qcow2State *s = QCOW2_STATE (image);
+  guint64 guest = c << s->cluster_bits;
+  guint64 entry, bitmap;
+
+  if (!qcow2_get_l2_entry (s, guest, &entry, &bitmap, error))
+    return FALSE;
+  if (!s->extended_l2 && guest < from)
+    {
+      /* As qemu-img copies it on write: the head keeps reading what it reads now. */
+      if (!qcow2_read (image, guest, from - guest, buf, error) ||
+          !strata_file_pwrite (s->file, buf, from - guest, host, error))
+        return FALSE;
+      s->data_unflushed = TRUE;
+    }
+  return qcow2_set_l2_entry (s, guest, host | QCOW2_OFLAG_COPIED,
+                             s->extended_l2 ? bitmap : 0, error);
+}
+
+gboolean
+strata_qcow2_preallocate (StrataImage     *image,
+                          guint64          from,
+                          guint64          to,
+                          StrataPrealloc   mode,
+                          GError         **error)
+{
+  Qcow2State *s;
+  guint64 cs, file_end, tail_end = 0, tail = 0;
+  g_autoptr(GArray) clusters = g_array_new (FALSE, FALSE, sizeof (guint64));
+  g_autofree guint8 *buf = NULL;
+  guint64 old_file_size;
+
+  g_return_val_if_fail (image != NULL, FALSE);
+
+  if (g_strcmp0 (image->driver->name, "qcow2") != 0 || mode == STRATA_PREALLOC_OFF ||
+      to <= from)
+    return TRUE;
+  s = QCOW2_STATE (image);
+  cs = s->cluster_size;
+  if (!qcow2_begin_change (s, error) ||
+      !clusters_to_map (s, from >> s->cluster_bits, (to + cs - 1) >> s->cluster_bits,
+                        clusters, error))
+    return FALSE;
+  if (clusters->len == 0)
+    return TRUE;
+  old_file_size = s->file_size;
+  buf = g_malloc (cs);
+
+  if (mode == STRATA_PREALLOC_METADATA)
+    {
+      for (guint i = 0; i < clusters->len; )
+        {
+          guint64 c = g_array_index (clusters, guint64, i);
+          guint64 n = 1, host, entry, bitmap;
+
+          /* A run of consecutive clusters within one L2 table. */
+          while (i + n < clusters->len &&
+                 g_array_index (clusters, guint64, i + n) == c + n &&
+                 ((c + n) & (s->l2_entries - 1)) != 0)
+            n++;
+          /* Its L2 table comes first, then its data, as in qemu-img. */
+          if (!qcow2_get_l2_entry (s, c << s->cluster_bits, &entry, &bitmap, error) ||
+              !qcow2_set_l2_entry (s, c << s->cluster_bits, entry, bitmap, error) ||
+              !qcow2_alloc_clusters (s, n, &host, error))
+            return FALSE;
+          /* Clusters used before hold old bytes; the new ones must read as zeros. */
+          if (host < old_file_size)
+            {
+              memset (buf, 0, cs);
+              for (guint64 k = 0; k < n && host + k * cs < old_file_size; k++)
+                if (!strata_file_pwrite (s->file, buf, cs, host + k * cs, error))
+                  return FALSE;
+              s->data_unflushed = TRUE;
+            }
+          for (guint64 k = 0; k < n; k++)
+            if (!map_cluster (image, c + k, host + k * cs, from, buf, error))
+              return FALSE;
+          if (c + n == (to + cs - 1) >> s->cluster_bits)
+            {
+              tail = host + (n - 1) * cs + (to - ((c + n - 1) << s->cluster_bits));
+              tail_end = host + n * cs;
+            }
+          i += n;
+        }
+    }
+  else
+    {
+      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
+      guint64 host;
+
+      /* All data first, in one piece; then the L2 tables. */
+      if (!qcow2_alloc_clusters (s, clusters->len, &host, error) ||
+          !fill_data (s->file, mode, host, (guint64) clusters->len * cs, zeros, 1024 * 1024,
+                      error))
+        return FALSE;
+      s->data_unflushed = TRUE;
+      for (guint i = 0; i < clusters->len; i++)
+        if (!map_cluster (image, g_array_index (clusters, guint64, i), host + i * cs, from,
+                          buf, error))
+          return FALSE;
+    }
+
+  if (!qcow2_flush (image, error))
+    return FALSE;
+
+  /* The file reaches the last cluster in use, ending as qemu-img ends it (see create):
+   * with the last subcluster of the image, or padded with zeros to the cluster's end. */
+  if (!strata_file_get_size (s->file, &file_end, error))
+    return FALSE;
+  if (file_end < s->host_end)
+    {
+      guint64 end = s->host_end;
+      gboolean at_tail = tail_end == s->host_end && tail < tail_end;
+
+      if (at_tail && s->extended_l2)
+        end = (tail + cs / 32 - 1) & ~(cs / 32 - 1);
+      if (!strata_file_truncate (s->file, MAX (end, file_end), error))
+        return FALSE;
+      if (at_tail && !s->extended_l2 && tail >= file_end)
+        {
+          memset (buf, 0, cs);
+          if (!strata_file_pwrite (s->file, buf, tail_end - tail, tail, error))
+            return FALSE;
+        }
+    }
+  return strata_file_flush (s->file, error);
+}

@@ -22,4 +22,19 @@ gboolean qcow2_create_preallocated (StrataFile     *file,
                                     StrataPrealloc  mode,
                                     GError        **error);
 
+/*
+ * Preallocates the guest range [@from, @to) of an open, writable qcow2 image that has
+ * just grown to @to bytes (resize --preallocation): every cluster there without a host
+ * cluster gets one (with metadata, the L2 table first and then its data clusters, as
+ * qemu-img allocates them; with falloc and full, all data first, reserved or written with
+ * zeros, then the L2 tables). A cluster the old size cut in two keeps what its head reads
+ * as now. Goes through the writer's allocator and write back, so a crash leaks clusters
+ * at worst. Does nothing for other formats.
+ */
+gboolean strata_qcow2_preallocate (StrataImage     *image,
+                                   guint64          from,
+                                   guint64          to,
+                                   StrataPrealloc   mode,
+                                   GError         **error);
+
 G_END_DECLS
