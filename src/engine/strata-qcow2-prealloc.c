@@ -47,6 +47,7 @@ typedef struct
   guint64   rt_offset;
   guint64   free_index;     /* where the search for free clusters starts */
   guint64   file_end;       /* bytes the metadata written so far reaches */
+  GArray   *replaced;       /* (offset, length) of refcount tables given up */
   GError  **error;
 } Plan;
 
@@ -217,6 +218,11 @@ refcount_area (Plan     *p,
   p->file_end = MAX (p->file_end, *end);
 
   free_clusters (p, p->rt_offset / p->cs, p->rt_size * 8 / p->cs);
+  {
+    guint64 range[2] = { p->rt_offset, p->rt_size * 8 };
+
+    g_array_append_val (p->replaced, range);
+  }
   g_free (p->rt);
   p->rt = table;
   p->rt_size = table_size;
@@ -397,6 +403,7 @@ qcow2_create_preallocated (StrataFile     *file,
   p.refcount_order = s->refcount_order;
   p.rb_bits = s->cluster_bits + 3 - s->refcount_order;
   p.error = error;
+  p.replaced = g_array_new (FALSE, FALSE, 2 * sizeof (guint64));
 
   /* qemu-img's empty image: header, a one-cluster table, its first block; then the L1. */
   p.rt_size = cs / 8;
@@ -515,6 +522,19 @@ qcow2_create_preallocated (StrataFile     *file,
   if (l1_size > 0 && !strata_file_pwrite (file, be, l1_size * 8, l1_offset, error))
     goto out;
 
+  /* qemu-img wrote the refcount tables it gave up; their clusters stay written (zeros
+   * here, a stale table there) where nothing else went: the same disk use, and data
+   * clusters reusing them are reported as data by `qemu-img map` on both. */
+  memset (buf, 0, cs);
+  for (guint i = 0; i < p.replaced->len; i++)
+    {
+      guint64 *range = &g_array_index (p.replaced, guint64, 2 * i);
+
+      for (guint64 off = 0; off < range[1]; off += cs)
+        if (!strata_file_pwrite (file, buf, cs, range[0] + off, error))
+          goto out;
+    }
+
   /* The data area of falloc and full goes before the L2 tables, as in qemu-img: blocks
    * reserved at the end of the file then, which the file system reports as data. */
   if (mode != STRATA_PREALLOC_METADATA && data > 0)
@@ -565,6 +585,7 @@ qcow2_create_preallocated (StrataFile     *file,
   ok = strata_file_flush (file, error);
 
 out:
+  g_array_unref (p.replaced);
   g_free (p.used);
   g_free (p.rt);
   return ok;
