@@ -168,6 +168,31 @@ append_option (GString *out, const char *key, const char *value)
   append_escaped (out, value);
 }
 
+/* The -o options left for the engine's parser, as one string, without those in @skip. */
+static GString *
+engine_options_text (GArray            *options,
+                     const char *const *skip)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < options->len; i++)
+    {
+      Option *o = &g_array_index (options, Option, i);
+
+      if (g_strv_contains (skip, o->key))
+        continue;
+      if (text->len > 0)
+        g_string_append_c (text, ',');
+      g_string_append (text, o->key);
+      if (o->value != NULL)
+        {
+          g_string_append_c (text, '=');
+          append_escaped (text, o->value);
+        }
+    }
+  return text;
+}
+
 /* The options qemu-img parses as numbers or switches when it reads the command line. */
 static gboolean
 check_typed_options (const char *filename,
@@ -372,7 +397,9 @@ create_vmdk (const char *filename,
     "streamOptimized", NULL,
   };
   static const char *const adapters[] = { "ide", "lsilogic", "buslogic", "legacyESX", NULL };
-  g_autoptr(GString) engine_options = g_string_new (NULL);
+  static const char *const vmdk_settled[] = { "size", "backing_file", "backing_fmt",
+                                              "toolsversion", "zeroed_grain", NULL };
+  g_autoptr(GString) engine_options = NULL;
   g_autoptr(StrataVmdkWriter) writer = NULL;
   g_autoptr(StrataFile) file = NULL;
   g_autoptr(GError) error = NULL;
@@ -418,23 +445,7 @@ create_vmdk (const char *filename,
       return 1;
     }
 
-  for (guint i = 0; i < options->len; i++)
-    {
-      Option *o = &g_array_index (options, Option, i);
-
-      if (strcmp (o->key, "size") == 0 || strcmp (o->key, "backing_file") == 0 ||
-          strcmp (o->key, "backing_fmt") == 0 || strcmp (o->key, "toolsversion") == 0 ||
-          strcmp (o->key, "zeroed_grain") == 0)
-        continue;
-      if (engine_options->len > 0)
-        g_string_append_c (engine_options, ',');
-      g_string_append (engine_options, o->key);
-      if (o->value != NULL)
-        {
-          g_string_append_c (engine_options, '=');
-          append_escaped (engine_options, o->value);
-        }
-    }
+  engine_options = engine_options_text (options, vmdk_settled);
   strata_vmdk_options_init (&opts);
   if (!strata_vmdk_options_parse (&opts, engine_options->str, &error))
     {
@@ -753,23 +764,11 @@ strata_img_create (int argc, char **argv)
   fflush (stdout);
 
   /* Size and backing are settled above; the engine parses the format's own options. */
-  engine_options = g_string_new (NULL);
-  for (guint i = 0; i < options->len; i++)
-    {
-      Option *o = &g_array_index (options, Option, i);
+  {
+    static const char *const settled[] = { "size", "backing_file", "backing_fmt", NULL };
 
-      if (strcmp (o->key, "size") == 0 || strcmp (o->key, "backing_file") == 0 ||
-          strcmp (o->key, "backing_fmt") == 0)
-        continue;
-      if (engine_options->len > 0)
-        g_string_append_c (engine_options, ',');
-      g_string_append (engine_options, o->key);
-      if (o->value != NULL)
-        {
-          g_string_append_c (engine_options, '=');
-          append_escaped (engine_options, o->value);
-        }
-    }
+    engine_options = engine_options_text (options, settled);
+  }
 
   strata_create_options_init (&opts);
   if (!strata_create_options_parse (&opts, engine_options->str, &error))

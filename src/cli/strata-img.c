@@ -19,7 +19,7 @@ static const Command commands[] = {
   { "info", strata_img_info,
     "info [-f FMT] [-U] [--backing-chain] [--output=human|json] [--strata-keys] FILE" },
   { "create", strata_img_create,
-    "create [-q] [-f qcow2|raw] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
+    "create [-q] [-f qcow2|raw|vmdk] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
   { "map", strata_img_map,
     "map [-f FMT] [-U] [--start-offset=OFFSET] [--max-length=LEN] [--output=human|json] "
     "FILE" },
