@@ -37,6 +37,13 @@ strata_img_convert_check_options (const char          *target,
         strata_img_error ("%s: error while converting qcow2: %s", target, error->message);
       return FALSE;
     }
+  /* Convert writes its target through the ordinary writer, which preallocates nothing. */
+  if (opts->preallocation != STRATA_PREALLOC_OFF)
+    {
+      strata_img_error ("%s: error while converting qcow2: preallocation is not supported "
+                        "by convert (only preallocation=off)", target);
+      return FALSE;
+    }
   if (!strata_create_options_check (opts, &error))
     {
       strata_img_error ("%s: error while converting qcow2: %s", target, error->message);

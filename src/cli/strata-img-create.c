@@ -8,6 +8,7 @@
 
 #include "strata-create.h"
 #include "strata-error.h"
+#include "strata-vmdk-write.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,12 @@ const char *const strata_img_qcow2_keys[] = {
 
 static const char *const raw_keys[] = { "size", "preallocation", NULL };
 
+/* The vmdk creation options qemu-img knows. */
+static const char *const vmdk_keys[] = {
+  "size", "adapter_type", "backing_file", "backing_fmt", "compat6", "hwversion",
+  "toolsversion", "subformat", "zeroed_grain", "preallocation", NULL,
+};
+
 #define SIZE_EXPECTED \
   "expects a non-negative number below 2^64\n" \
   "Optional suffix k, M, G, T, P or E means kilo-, mega-, giga-, tera-, peta-\n" \
@@ -44,8 +51,22 @@ static const char *const qcow2_help[] = {
   "compression_type=<str> - Compression method used for image cluster compression",
   "extended_l2=<bool (on/off)> - Extended L2 tables",
   "lazy_refcounts=<bool (on/off)> - Postpone refcount updates",
+  "preallocation=<str>    - Preallocation mode (allowed values: off, metadata, falloc, full)",
   "refcount_bits=<num>    - Width of a reference count entry in bits",
   "size=<size>            - Virtual disk size",
+  NULL,
+};
+
+/* What strata-img writes of qemu-img's vmdk options (backing files, toolsversion=,
+ * zeroed_grain=on and the other subformats are refused). */
+static const char *const vmdk_help[] = {
+  "adapter_type=<str>     - Virtual adapter type, can be one of ide (default), lsilogic, "
+  "buslogic or legacyESX",
+  "compat6=<bool (on/off)> - VMDK version 6 image",
+  "hwversion=<str>        - VMDK hardware version",
+  "size=<size>            - Virtual disk size",
+  "subformat=<str>        - VMDK flat extent format, can be one of {monolithicSparse "
+  "(default)} ",
   NULL,
 };
 
@@ -145,6 +166,31 @@ append_option (GString *out, const char *key, const char *value)
     return;
   g_string_append_printf (out, " %s=", key);
   append_escaped (out, value);
+}
+
+/* The -o options left for the engine's parser, as one string, without those in @skip. */
+static GString *
+engine_options_text (GArray            *options,
+                     const char *const *skip)
+{
+  GString *text = g_string_new (NULL);
+
+  for (guint i = 0; i < options->len; i++)
+    {
+      Option *o = &g_array_index (options, Option, i);
+
+      if (g_strv_contains (skip, o->key))
+        continue;
+      if (text->len > 0)
+        g_string_append_c (text, ',');
+      g_string_append (text, o->key);
+      if (o->value != NULL)
+        {
+          g_string_append_c (text, '=');
+          append_escaped (text, o->value);
+        }
+    }
+  return text;
 }
 
 /* The options qemu-img parses as numbers or switches when it reads the command line. */
@@ -313,6 +359,133 @@ create_raw (const char *filename,
   return 0;
 }
 
+/* The line qemu-img prints for vmdk, its options in its order. */
+static void
+print_vmdk_line (const char *filename,
+                 guint64     size,
+                 GArray     *options,
+                 const char *backing,
+                 const char *backing_format)
+{
+  g_autoptr(GString) line = g_string_new ("Formatting '");
+
+  g_string_append_printf (line, "%s', fmt=vmdk size=%" G_GUINT64_FORMAT, filename, size);
+  append_option (line, "adapter_type", option_get (options, "adapter_type"));
+  append_option (line, "backing_file", backing);
+  append_option (line, "backing_fmt", backing_format);
+  append_option (line, "compat6", option_get (options, "compat6") ?: "off");
+  append_option (line, "hwversion", option_get (options, "hwversion") ?: "undefined");
+  append_option (line, "toolsversion", option_get (options, "toolsversion"));
+  append_option (line, "subformat", option_get (options, "subformat"));
+  append_option (line, "zeroed_grain", option_get (options, "zeroed_grain"));
+  append_option (line, "preallocation", option_get (options, "preallocation"));
+  printf ("%s\n", line->str);
+}
+
+/* An empty monolithicSparse VMDK through the engine's VMDK writer,
+ * written to a temporary file and renamed like every other new image. */
+static int
+create_vmdk (const char *filename,
+             guint64     size,
+             GArray     *options,
+             const char *backing,
+             const char *backing_format,
+             gboolean    quiet)
+{
+  static const char *const subformats[] = {
+    "monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse", "twoGbMaxExtentFlat",
+    "streamOptimized", NULL,
+  };
+  static const char *const adapters[] = { "ide", "lsilogic", "buslogic", "legacyESX", NULL };
+  static const char *const vmdk_settled[] = { "size", "backing_file", "backing_fmt",
+                                              "toolsversion", "zeroed_grain", NULL };
+  g_autoptr(GString) engine_options = NULL;
+  g_autoptr(StrataVmdkWriter) writer = NULL;
+  g_autoptr(StrataFile) file = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = g_path_get_basename (filename);
+  StrataVmdkOptions opts;
+  const char *value;
+  guint mode = 0;
+
+  if (!quiet)
+    print_vmdk_line (filename, size, options, backing, backing_format);
+  fflush (stdout);
+
+  /* qemu-img's checks after its "Formatting" line, in its words where it has them. */
+  if (((value = option_get (options, "subformat")) != NULL &&
+       !g_strv_contains (subformats, value)) ||
+      ((value = option_get (options, "adapter_type")) != NULL &&
+       !g_strv_contains (adapters, value)))
+    {
+      strata_img_error ("%s: invalid parameter value: %s", filename, value);
+      return 1;
+    }
+  if (g_strcmp0 (option_get (options, "preallocation"), "metadata") == 0)
+    {
+      strata_img_error ("%s: Unsupported preallocation mode: metadata", filename);
+      return 1;
+    }
+  if (backing != NULL)
+    {
+      strata_img_error ("%s: creating VMDK overlays (a parent through parentFileNameHint) "
+                        "is not supported; create a qcow2 overlay instead", filename);
+      return 1;
+    }
+  if ((value = option_get (options, "toolsversion")) != NULL)
+    {
+      strata_img_error ("%s: toolsversion=%s is not supported", filename, value);
+      return 1;
+    }
+  if ((value = option_get (options, "zeroed_grain")) != NULL && strcmp (value, "off") != 0 &&
+      strcmp (value, "false") != 0)
+    {
+      strata_img_error ("%s: zeroed_grain=%s is not supported (only zeroed_grain=off)",
+                        filename, value);
+      return 1;
+    }
+
+  engine_options = engine_options_text (options, vmdk_settled);
+  strata_vmdk_options_init (&opts);
+  if (!strata_vmdk_options_parse (&opts, engine_options->str, &error))
+    {
+      strata_img_report_error (filename, error);
+      return 1;
+    }
+  /* The writer ends a stream with a footer and an end-of-stream marker, as VMware's
+   * specification has it; qemu-img appends grains to an empty stream of its own shape
+   * only and overwrites the header of this one. A stream is made by convert, in one go. */
+  if (opts.subformat == STRATA_VMDK_STREAM_OPTIMIZED)
+    {
+      strata_img_error ("%s: creating an empty streamOptimized VMDK is not supported (QEMU "
+                        "cannot add data to it); convert an image to it instead", filename);
+      return 1;
+    }
+  if (size > STRATA_VMDK_MAX_SIZE)
+    {
+      strata_img_error ("%s: the image size is too large for a sparse VMDK extent (at most "
+                        "%" G_GUINT64_FORMAT " bytes)", filename, (guint64) STRATA_VMDK_MAX_SIZE);
+      return 1;
+    }
+
+  if (!strata_target_check_replace (filename, NULL, &mode, &error) ||
+      !(file = strata_file_create_temp (filename, &error)))
+    {
+      strata_img_error ("%s", error->message);
+      return 1;
+    }
+  strata_target_apply_mode (file, mode);
+  writer = strata_vmdk_writer_new (file, name, size, &opts, 0, &error);
+  if (writer == NULL || !strata_vmdk_writer_finish (writer, &error) ||
+      !strata_file_commit_rename (file, filename, &error))
+    {
+      strata_file_unlink (file);
+      strata_img_error ("%s: Could not create the image: %s", filename, error->message);
+      return 1;
+    }
+  return 0;
+}
+
 static void
 usage (FILE *out)
 {
@@ -391,9 +564,11 @@ strata_img_create (int argc, char **argv)
         }
     }
 
-  if (strcmp (format, "qcow2") != 0 && strcmp (format, "raw") != 0)
+  if (strcmp (format, "qcow2") != 0 && strcmp (format, "raw") != 0 &&
+      strcmp (format, "vmdk") != 0)
     {
-      strata_img_error ("Unknown file format '%s' (strata-img creates qcow2 and raw)", format);
+      strata_img_error ("Unknown file format '%s' (strata-img creates qcow2, raw and vmdk)",
+                        format);
       return 1;
     }
 
@@ -401,9 +576,10 @@ strata_img_create (int argc, char **argv)
   if (option_get (options, "help") != NULL || option_get (options, "?") != NULL)
     {
       printf ("Supported %s options:\n", format);
-      if (strcmp (format, "qcow2") == 0)
-        for (guint i = 0; qcow2_help[i] != NULL; i++)
-          printf ("  %s\n", qcow2_help[i]);
+      if (strcmp (format, "qcow2") == 0 || strcmp (format, "vmdk") == 0)
+        for (const char *const *h = strcmp (format, "qcow2") == 0 ? qcow2_help : vmdk_help;
+             *h != NULL; h++)
+          printf ("  %s\n", *h);
       else
         printf ("  preallocation=<str>    - Preallocation mode (allowed values: off, falloc, "
                 "full)\n"
@@ -451,8 +627,9 @@ strata_img_create (int argc, char **argv)
   for (guint i = 0; i < options->len; i++)
     {
       Option *o = &g_array_index (options, Option, i);
-      gboolean known = strcmp (format, "qcow2") == 0 ? g_strv_contains (strata_img_qcow2_keys, o->key)
-                                                     : g_strv_contains (raw_keys, o->key);
+      const char *const *keys = strcmp (format, "qcow2") == 0 ? strata_img_qcow2_keys
+                                : strcmp (format, "vmdk") == 0 ? vmdk_keys : raw_keys;
+      gboolean known = g_strv_contains (keys, o->key);
 
       if (!known)
         {
@@ -496,7 +673,7 @@ strata_img_create (int argc, char **argv)
       return create_raw (filename, size, option_get (options, "preallocation"), quiet);
     }
 
-  /* qcow2 */
+  /* qcow2 and vmdk */
   if (backing == NULL)
     backing = option_get (options, "backing_file");
   if (backing_format == NULL)
@@ -555,6 +732,8 @@ strata_img_create (int argc, char **argv)
       strata_img_error ("%s: Image creation needs a size parameter", filename);
       return 1;
     }
+  if (strcmp (format, "vmdk") == 0)
+    return create_vmdk (filename, size, options, backing, backing_format, quiet);
 
   if ((value = option_get (options, "cluster_size")) != NULL &&
       !strata_img_parse_size (value, &cluster_size))
@@ -585,23 +764,11 @@ strata_img_create (int argc, char **argv)
   fflush (stdout);
 
   /* Size and backing are settled above; the engine parses the format's own options. */
-  engine_options = g_string_new (NULL);
-  for (guint i = 0; i < options->len; i++)
-    {
-      Option *o = &g_array_index (options, Option, i);
+  {
+    static const char *const settled[] = { "size", "backing_file", "backing_fmt", NULL };
 
-      if (strcmp (o->key, "size") == 0 || strcmp (o->key, "backing_file") == 0 ||
-          strcmp (o->key, "backing_fmt") == 0)
-        continue;
-      if (engine_options->len > 0)
-        g_string_append_c (engine_options, ',');
-      g_string_append (engine_options, o->key);
-      if (o->value != NULL)
-        {
-          g_string_append_c (engine_options, '=');
-          append_escaped (engine_options, o->value);
-        }
-    }
+    engine_options = engine_options_text (options, settled);
+  }
 
   strata_create_options_init (&opts);
   if (!strata_create_options_parse (&opts, engine_options->str, &error))

@@ -31,7 +31,7 @@ static void
 usage (FILE *out)
 {
   fprintf (out, "Usage: strata-img resize [-q] [-f FMT] [--shrink] "
-           "[--preallocation=off|falloc|full] FILE [+|-]SIZE\n");
+           "[--preallocation=off|metadata|falloc|full] FILE [+|-]SIZE\n");
 }
 
 int

@@ -19,7 +19,7 @@ static const Command commands[] = {
   { "info", strata_img_info,
     "info [-f FMT] [-U] [--backing-chain] [--output=human|json] [--strata-keys] FILE" },
   { "create", strata_img_create,
-    "create [-q] [-f qcow2|raw] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
+    "create [-q] [-f qcow2|raw|vmdk] [-b BACKING -F FMT] [-u] [-o OPTIONS] FILE [SIZE]" },
   { "map", strata_img_map,
     "map [-f FMT] [-U] [--start-offset=OFFSET] [--max-length=LEN] [--output=human|json] "
     "FILE" },
@@ -32,7 +32,7 @@ static const Command commands[] = {
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
   { "resize", strata_img_resize,
-    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|falloc|full] FILE [+|-]SIZE" },
+    "resize [-q] [-f FMT] [--shrink] [--preallocation=off|metadata|falloc|full] FILE [+|-]SIZE" },
   { "snapshot", strata_img_snapshot,
     "snapshot [-q] [-U] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE" },
   { "commit", strata_img_commit,

@@ -5,6 +5,7 @@
 #include "strata-driver.h"
 #include "strata-error.h"
 #include "strata-qcow2-private.h"
+#include "strata-qcow2-prealloc.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -167,15 +168,10 @@ strata_create_options_parse (StrataCreateOptions  *opts,
         {
           static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
 
-          if (value == NULL || !g_strv_contains (modes, value))
-            ok = FALSE;
-          else if (g_strcmp0 (value, "off") != 0)
-            {
-              g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                           "preallocation=%s is not supported (only preallocation=off)",
-                           value != NULL ? value : "");
-              return FALSE;
-            }
+          for (guint m = 0; modes[m] != NULL; m++)
+            if (g_strcmp0 (value, modes[m]) == 0)
+              opts->preallocation = (StrataPrealloc) m;
+          ok = value != NULL && g_strv_contains (modes, value);
         }
       else if (g_str_equal (key, "encryption") &&
                (g_strcmp0 (value, "off") == 0 || g_strcmp0 (value, "false") == 0))
@@ -244,6 +240,10 @@ check_options (const char                *filename,
           "bytes";
   else if (opts->backing_file != NULL && strlen (opts->backing_file) > QCOW2_MAX_BACKING_NAME)
     why = "the backing file name is longer than 1023 bytes";
+  else if (opts->backing_file != NULL && opts->preallocation != STRATA_PREALLOC_OFF &&
+           !opts->extended_l2)
+    why = "Backing file and preallocation can only be used at the same time if extended_l2 "
+          "is on";
   else if (opts->backing_file == NULL && opts->backing_format != NULL)
     why = "Backing format cannot be used without backing file";
   else if (opts->backing_file == NULL && !opts->has_size)
@@ -402,6 +402,11 @@ strata_create_qcow2_in_file (StrataFile                *file,
     s.incompatible_features |= QCOW2_INCOMPAT_COMPRESSION;
   if (opts->lazy_refcounts)
     s.compatible_features |= QCOW2_COMPAT_LAZY_REFCOUNTS;
+
+  if (opts->preallocation != STRATA_PREALLOC_OFF)
+    return qcow2_create_preallocated (file, &s, size, opts->backing_file,
+                                      opts->backing_file != NULL ? backing_format : NULL,
+                                      opts->preallocation, error);
 
   header = qcow2_build_header (&s, size, opts->backing_file,
                                opts->backing_file != NULL ? backing_format : NULL, error);

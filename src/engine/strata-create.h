@@ -7,6 +7,15 @@
 
 G_BEGIN_DECLS
 
+/* qemu-img's preallocation modes. */
+typedef enum
+{
+  STRATA_PREALLOC_OFF = 0,
+  STRATA_PREALLOC_METADATA,
+  STRATA_PREALLOC_FALLOC,
+  STRATA_PREALLOC_FULL,
+} StrataPrealloc;
+
 /* qcow2 creation options; defaults are qemu-img's. */
 typedef struct
 {
@@ -20,6 +29,10 @@ typedef struct
   StrataCompression compression_type;
   const char       *backing_file;   /* stored byte for byte */
   const char       *backing_format; /* NULL: probe the backing and record what was found */
+  /* metadata: every L2 table and data cluster allocated (data reads as zeros); falloc and
+   * full: the data blocks reserved or written with zeros as well. With a backing file only
+   * together with extended L2 (the subclusters stay unallocated), as in qemu-img. */
+  StrataPrealloc    preallocation;
 } StrataCreateOptions;
 
 void     strata_create_options_init (StrataCreateOptions *opts);

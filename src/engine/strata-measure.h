@@ -8,14 +8,6 @@
 
 G_BEGIN_DECLS
 
-typedef enum
-{
-  STRATA_PREALLOC_OFF = 0,
-  STRATA_PREALLOC_METADATA,
-  STRATA_PREALLOC_FALLOC,
-  STRATA_PREALLOC_FULL,
-} StrataPrealloc;
-
 /* What `qemu-img measure` reports, computed the way QEMU computes it. */
 typedef struct
 {

@@ -426,6 +426,13 @@ gboolean qcow2_truncate         (StrataImage *self,
                                  GError     **error);
 gboolean qcow2_close_clean      (StrataImage *self,
                                  GError     **error);
+/* Replaces the L2 entry of a guest cluster, making its L2 table first if there is none
+ * (the data the entry maps must be written already). */
+gboolean qcow2_set_l2_entry     (Qcow2State  *s,
+                                 guint64      guest_offset,
+                                 guint64      entry,
+                                 guint64      bitmap,
+                                 GError     **error);
 
 static inline guint64
 qcow2_ldq (const guint8 *p)

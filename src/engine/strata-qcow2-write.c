@@ -1104,3 +1104,14 @@ qcow2_write_header (Qcow2State  *s,
     s->header_length = 112;
   return TRUE;
 }
+
+/* For the files of the driver that map clusters themselves (preallocation). */
+gboolean
+qcow2_set_l2_entry (Qcow2State  *s,
+                    guint64      guest_offset,
+                    guint64      entry,
+                    guint64      bitmap,
+                    GError     **error)
+{
+  return set_l2_entry (s, guest_offset, entry, bitmap, error);
+}

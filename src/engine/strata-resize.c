@@ -2,6 +2,7 @@
 #include "strata-resize.h"
 
 #include "strata-error.h"
+#include "strata-qcow2-prealloc.h"
 
 #include <fcntl.h>
 #include <string.h>
@@ -81,6 +82,12 @@ strata_resize_sync (const char                *filename,
                    "New image size must be positive");
       return FALSE;
     }
+  if (opts->prealloc != STRATA_PREALLOC_OFF && new_size <= old_size)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "Preallocation can only be used for growing images");
+      return FALSE;
+    }
   if (opts->prealloc == STRATA_PREALLOC_METADATA && raw)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
@@ -99,17 +106,11 @@ strata_resize_sync (const char                *filename,
                    "The new size must be a multiple of 512");
       return FALSE;
     }
-  if (!raw && opts->prealloc != STRATA_PREALLOC_OFF)
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                   "%s: preallocation when resizing qcow2 images is not supported "
-                   "(only --preallocation=off)", filename);
-      return FALSE;
-    }
-
+  /* qcow2: the new size first (crash-safe growth), then the clusters of the new area. */
   ok = strata_image_truncate (image, new_size, error) &&
-       (!raw || new_size <= old_size ||
-        preallocate (image, opts->prealloc, old_size, new_size, error));
+       (new_size <= old_size ||
+        (raw ? preallocate (image, opts->prealloc, old_size, new_size, error)
+             : strata_qcow2_preallocate (image, old_size, new_size, opts->prealloc, error)));
   if (!ok)
     {
       g_autoptr(GError) ignored = NULL;

@@ -11,7 +11,7 @@ typedef struct
 {
   const char     *format;   /* NULL: probe */
   gboolean        shrink;   /* allow the image to become smaller (data past the end goes) */
-  StrataPrealloc  prealloc; /* for the new area: raw takes falloc and full, qcow2 only off */
+  StrataPrealloc  prealloc; /* for the new area: raw takes falloc and full, qcow2 all */
 } StrataResizeOptions;
 
 /*
