@@ -68,6 +68,8 @@ typedef struct
   guint8            *cached_block;
   guint64            cached_block_offset;
   guint32            version;
+  guint64            crypto_offset;
+  guint64            crypto_length;
   guint64            incompat;
   guint64            autoclear;
   /* The repair in effect (after the decisions), and what it will write. */
@@ -580,7 +582,8 @@ read_header (Check *c, GError **error)
 
               if (!strata_file_pread_zerofill (c->file, body, 16, pos + 8, error))
                 return FALSE;
-              inc_refcounts (c, be64_at (body), be64_at (body + 8));
+              c->crypto_offset = be64_at (body);
+              c->crypto_length = be64_at (body + 8);
             }
           pos += 8 + (((guint64) len + 7) & ~7ULL);
         }
@@ -823,6 +826,7 @@ write_refcounts (Check *c, gboolean raise, GCancellable *cancellable, GError **e
 {
   guint64 per_block = entries_per_refblock (c);
   g_autofree guint8 *block = g_malloc (c->cluster_size);
+  g_autoptr(GArray) freed = g_array_new (FALSE, FALSE, sizeof (guint64));
   gboolean wrote = FALSE;
 
   for (guint64 idx = 0; idx < c->reftable_entries; idx++)
@@ -850,6 +854,8 @@ write_refcounts (Check *c, gboolean raise, GCancellable *cancellable, GError **e
             continue;
           refcount_set (block, c->refcount_order, k, computed);
           dirty = TRUE;
+          if (computed == 0)
+            g_array_append_val (freed, cluster);
         }
       /* The cached copy the COPIED pass used is stale now. */
       if (dirty)
@@ -860,7 +866,25 @@ write_refcounts (Check *c, gboolean raise, GCancellable *cancellable, GError **e
           wrote = TRUE;
         }
     }
-  return !wrote || strata_file_flush (c->file, error);
+  if (wrote && !strata_file_flush (c->file, error))
+    return FALSE;
+
+  /* Clusters no longer counted give their space back, as qemu-img's repair discards
+   * them; nothing references them, so this is safe at any moment. */
+  for (guint i = 0; i < freed->len; )
+    {
+      guint64 first = g_array_index (freed, guint64, i), n = 1;
+
+      while (i + n < freed->len && g_array_index (freed, guint64, i + n) == first + n)
+        n++;
+      if (first < (c->file_size >> c->cluster_bits) &&
+          !strata_file_punch_hole (c->file, first << c->cluster_bits,
+                                   MIN (n << c->cluster_bits,
+                                        c->file_size - (first << c->cluster_bits)), error))
+        return FALSE;
+      i += n;
+    }
+  return freed->len == 0 || strata_file_flush (c->file, error);
 }
 
 /* Writes the collected COPIED fixes that set the flag (@set) or clear it, then flushes. */
@@ -936,6 +960,185 @@ restore_counts (StrataCheckResult *r, const Counts *k)
   r->leaks_fixed = k->leaks_fixed;
 }
 
+/* Counts every reference from the metadata into c->computed (fresh), with the allocation
+ * figures of the active table. */
+static gboolean
+calculate (Check *c, GCancellable *cancellable, GError **error)
+{
+  g_free (c->computed);
+  c->n_computed = MAX ((c->file_size + c->cluster_size - 1) >> c->cluster_bits, 1);
+  c->computed = g_new0 (guint32, c->n_computed);
+  c->res->total_clusters = (c->virtual_size + c->cluster_size - 1) >> c->cluster_bits;
+  c->res->allocated_clusters = c->res->fragmented_clusters = 0;
+  c->res->compressed_clusters = 0;
+
+  inc_refcounts (c, 0, c->cluster_size);
+  if (!check_l1 (c, c->l1_offset, c->l1_size, TRUE, cancellable, error) ||
+      !check_snapshots (c, cancellable, error))
+    return FALSE;
+  inc_refcounts (c, c->reftable_offset, c->reftable_entries * 8);
+  inc_refcounts (c, c->crypto_offset, c->crypto_length);
+  return check_refblocks (c);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Rebuilding the refcount structures (-r all, a referenced cluster with refcount 0)       */
+
+/*
+ * New refcount blocks and a new refcount table are placed in clusters nothing references
+ * (computed count 0: free, leaked, or past the end of the file), first fit, where qemu-img
+ * places them, so both tools leave the same layout. They are written before the header
+ * points at them; until that one 12-byte header write the old structures stay in charge, and
+ * after it they are only leaked (the leak pass that follows frees them).
+ */
+typedef struct
+{
+  guint64 *table;   /* the new refcount table, host order */
+  guint64  entries; /* its size in entries (whole clusters) */
+} Rebuild;
+
+static void
+grow_computed (Check *c, guint64 want)
+{
+  if (want <= c->n_computed)
+    return;
+  c->computed = g_renew (guint32, c->computed, want);
+  memset (c->computed + c->n_computed, 0, (want - c->n_computed) * sizeof (guint32));
+  c->n_computed = want;
+}
+
+/* First fit of @count free clusters from *@first_free on; *@first_free moves to the first
+ * free cluster seen. Past the end of the count, the table grows. */
+static guint64
+alloc_free (Check *c, guint64 count, guint64 *first_free)
+{
+  guint64 cluster = *first_free, run = 0;
+  gboolean first_gap = TRUE;
+
+  for (; cluster < c->n_computed && run < count; cluster++)
+    {
+      if (c->computed[cluster] == 0)
+        {
+          if (first_gap)
+            {
+              *first_free = cluster;
+              first_gap = FALSE;
+            }
+          run++;
+        }
+      else
+        run = 0;
+    }
+  if (run < count)
+    grow_computed (c, cluster + count - run);
+  cluster -= run;
+  for (guint64 i = 0; i < count; i++)
+    c->computed[cluster + i] = 1;
+  return cluster;
+}
+
+/* Writes the refcount blocks covering the referenced clusters in [@first, @end), allocating
+ * the missing ones. Returns whether the new table had to grow (-1 on error). */
+static int
+write_new_refblocks (Check   *c,
+                     Rebuild *r,
+                     guint64  first,
+                     guint64  end,
+                     GError **error)
+{
+  guint64 per_block = entries_per_refblock (c);
+  g_autofree guint8 *block = g_malloc (c->cluster_size);
+  guint64 first_free = 0;
+  gboolean grown = FALSE;
+
+  for (guint64 cluster = first; cluster < end; cluster++)
+    {
+      guint64 idx, start, offset;
+
+      if (cluster >= c->n_computed || c->computed[cluster] == 0)
+        continue;
+      idx = cluster / per_block;
+      start = idx * per_block;
+      if (idx < r->entries && r->table[idx] != 0)
+        offset = r->table[idx];
+      else
+        {
+          guint64 at;
+
+          first_free = MAX (first_free, start);
+          at = alloc_free (c, 1, &first_free);
+          offset = at << c->cluster_bits;
+          /* The block that counts this new block must be written too. */
+          if (at >= end)
+            end = at + 1;
+          if (idx >= r->entries)
+            {
+              guint64 want = ((idx + 1) * 8 + c->cluster_size - 1) / c->cluster_size *
+                             c->cluster_size / 8;
+
+              r->table = g_renew (guint64, r->table, want);
+              memset (r->table + r->entries, 0, (want - r->entries) * 8);
+              r->entries = want;
+              grown = TRUE;
+            }
+          r->table[idx] = offset;
+        }
+
+      memset (block, 0, c->cluster_size);
+      for (guint64 k = 0; k < per_block && start + k < c->n_computed; k++)
+        refcount_set (block, c->refcount_order, k, MIN (c->computed[start + k],
+                                                        refcount_max (c)));
+      if (!strata_file_pwrite (c->file, block, c->cluster_size, offset, error))
+        return -1;
+      cluster = start + per_block - 1;
+    }
+  return grown;
+}
+
+static gboolean
+rebuild_refcounts (Check *c, GError **error)
+{
+  Rebuild r = { NULL, 0 };
+  guint64 reftable = 0, clusters = 0;
+  guint8 h[12];
+  int grown;
+  gboolean ok = FALSE;
+
+  grown = write_new_refblocks (c, &r, 0, c->n_computed, error);
+  if (grown < 0)
+    goto out;
+  g_assert (grown);
+  /* The table's own clusters need counting in the blocks, which can make it grow. */
+  do
+    {
+      guint64 first_free = 0;
+
+      clusters = (r.entries * 8 + c->cluster_size - 1) / c->cluster_size;
+      reftable = alloc_free (c, clusters, &first_free);
+      grown = write_new_refblocks (c, &r, reftable, reftable + clusters, error);
+      if (grown < 0)
+        goto out;
+    }
+  while (grown);
+
+  for (guint64 i = 0; i < r.entries; i++)
+    r.table[i] = GUINT64_TO_BE (r.table[i]);
+  if (!strata_file_pwrite (c->file, r.table, r.entries * 8, reftable << c->cluster_bits,
+                           error) ||
+      !strata_file_flush (c->file, error))
+    goto out;
+
+  /* The switch: offset and size of the table in one write inside one sector. */
+  *(guint64 *) (void *) h = GUINT64_TO_BE (reftable << c->cluster_bits);
+  *(guint32 *) (void *) (h + 8) = GUINT32_TO_BE ((guint32) clusters);
+  ok = strata_file_pwrite (c->file, h, sizeof h, 48, error) &&
+       strata_file_flush (c->file, error);
+
+out:
+  g_free (r.table);
+  return ok;
+}
+
 gboolean
 strata_qcow2_check (StrataFile         *file,
                     StrataCheckFix      fix,
@@ -955,19 +1158,7 @@ strata_qcow2_check (StrataFile         *file,
   if (result->messages == NULL)
     result->messages = g_ptr_array_new_with_free_func (g_free);
 
-  if (!read_header (&c, error))
-    goto out;
-
-  c.n_computed = MAX ((c.file_size + c.cluster_size - 1) >> c.cluster_bits, 1);
-  c.computed = g_new0 (guint32, c.n_computed);
-  result->total_clusters = (c.virtual_size + c.cluster_size - 1) >> c.cluster_bits;
-
-  inc_refcounts (&c, 0, c.cluster_size);
-  if (!check_l1 (&c, c.l1_offset, c.l1_size, TRUE, cancellable, error) ||
-      !check_snapshots (&c, cancellable, error))
-    goto out;
-  inc_refcounts (&c, c.reftable_offset, c.reftable_entries * 8);
-  if (!check_refblocks (&c))
+  if (!read_header (&c, error) || !calculate (&c, cancellable, error))
     goto out;
 
   /* Metadata the walk could not follow (a table past the end, a misaligned entry) means
@@ -984,19 +1175,53 @@ strata_qcow2_check (StrataFile         *file,
   if (!compare_refcounts (&c, STRATA_CHECK_FIX_NONE, &highest, cancellable, error))
     goto out;
 
-  if (fix != STRATA_CHECK_FIX_NONE && result->needs_rebuild)
+  if ((fix & STRATA_CHECK_FIX_ERRORS) && result->needs_rebuild)
+    {
+      Counts old = save_counts (result), saved;
+      guint64 fresh_leaks;
+
+      message (&c, "Rebuilding refcount structure");
+      if (!qcow2_clear_unknown_autoclear (c.file, &c.autoclear, error) ||
+          !rebuild_refcounts (&c, error))
+        goto out;
+
+      /* Count again against the new structures: the old ones are leaks now, repaired
+       * below but, as qemu-img reports it, not counted as repaired. */
+      result->corruptions = result->leaks = 0;
+      result->needs_rebuild = FALSE;
+      g_clear_pointer (&c.reftable, g_free);
+      c.cached_block_offset = 0;
+      if (!read_header (&c, error) || !calculate (&c, cancellable, error))
+        goto out;
+      saved = save_counts (result);
+      restore_counts (result, &(Counts) { 0 });
+      c.fix = STRATA_CHECK_FIX_LEAKS;
+      c.fix_refcounts = TRUE;
+      if (!compare_refcounts (&c, STRATA_CHECK_FIX_LEAKS, &highest, cancellable, error))
+        goto out;
+      if (result->needs_rebuild)
+        message (&c, "ERROR rebuilt refcount structure is still broken");
+      fresh_leaks = result->leaks;
+      restore_counts (result, &saved);
+      if (result->corruptions < old.corruptions)
+        result->corruptions_fixed += old.corruptions - result->corruptions;
+      if (result->leaks < old.leaks)
+        result->leaks_fixed += old.leaks - result->leaks;
+      result->leaks += fresh_leaks;
+    }
+  else if (fix != STRATA_CHECK_FIX_NONE && result->needs_rebuild)
     {
       /* As qemu-img -r leaks: refcounts of 0 under a reference cannot be patched. */
       message (&c, "ERROR need to rebuild refcount structures");
       result->check_errors++;
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
                    "%s: Check failed: the refcount structures need to be rebuilt, "
-                   "which Strata does not do; nothing was changed", c.path);
+                   "which only -r all does; nothing was changed", c.path);
       goto out;
     }
-  c.fix = fix;
-  if (fix != STRATA_CHECK_FIX_NONE && (result->leaks > 0 || result->corruptions > 0))
+  else if (fix != STRATA_CHECK_FIX_NONE && (result->leaks > 0 || result->corruptions > 0))
     {
+      c.fix = fix;
       restore_counts (result, &before);
       c.fix_refcounts = TRUE;
       if (!compare_refcounts (&c, fix, &highest, cancellable, error))
