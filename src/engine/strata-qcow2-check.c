@@ -1175,6 +1175,17 @@ strata_qcow2_check (StrataFile         *file,
   if (!compare_refcounts (&c, STRATA_CHECK_FIX_NONE, &highest, cancellable, error))
     goto out;
 
+  /* -r leaks lowers counts only when every count is otherwise right: a cluster referenced
+   * more often than counted says the tables are not what they should be, and what looks
+   * unreferenced then may not be. (qemu-img repairs the leaks anyway; -r all repairs both.)
+   * The image is reported as a plain check reports it, and nothing is written. */
+  if (fix == STRATA_CHECK_FIX_LEAKS && !result->needs_rebuild &&
+      result->corruptions > before.corruptions && result->leaks > 0)
+    {
+      message (&c, "%s: leaks not repaired because the image has errors", c.path);
+      fix = STRATA_CHECK_FIX_NONE;
+    }
+
   if ((fix & STRATA_CHECK_FIX_ERRORS) && result->needs_rebuild)
     {
       Counts old = save_counts (result), saved;

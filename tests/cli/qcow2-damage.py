@@ -6,7 +6,8 @@
 
 Actions (GUEST is a guest byte offset, CLUSTER a host cluster index):
   refcount CLUSTER VALUE         store VALUE as the refcount of CLUSTER
-  data-refcount GUEST VALUE      the same for the data cluster mapping GUEST
+  data-refcount GUEST VALUE      the same for the data cluster mapping GUEST (for a
+                                 compressed one, where its data starts)
   l2-refcount GUEST VALUE        the same for the L2 table mapping GUEST
   data-copied GUEST on|off       set or clear OFLAG_COPIED in the L2 entry of GUEST
   l2-copied GUEST on|off         set or clear OFLAG_COPIED in the L1 entry of GUEST
@@ -59,7 +60,11 @@ class Image:
 
     def data_cluster(self, guest):
         l2e = struct.unpack(">Q", self.read(self.l2_entry_pos(guest), 8))[0]
-        assert not l2e & COMPRESSED and l2e & OFFSET_MASK, "not a standard allocated cluster"
+        if l2e & COMPRESSED:
+            # The host cluster where the compressed data starts.
+            shift = 62 - (self.cluster_bits - 8)
+            return (l2e & ((1 << shift) - 1)) >> self.cluster_bits
+        assert l2e & OFFSET_MASK, "not an allocated cluster"
         return (l2e & OFFSET_MASK) >> self.cluster_bits
 
     def l2_cluster(self, guest):
