@@ -121,14 +121,6 @@ test_repair (gconstpointer data)
 
   /* An image that cannot hold the damage (refcount 1 with -b 1 bits...) still has to give
    * the same answers; the script refuses only impossible requests. */
-  /* A COPIED flag on a compressed cluster is a damaged table, which Strata does not
-   * repair (qemu-img clears the flag). */
-  if (g_str_equal (c->image->name, "compressed") &&
-      g_str_equal (c->damage->name, "copied-set-shared"))
-    {
-      g_test_skip ("COPIED on a compressed cluster is not repaired");
-      return;
-    }
   g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && cp '%s' orig.qcow2 && "
                      "cp orig.qcow2 damaged.qcow2 && %s", dir, dir, made (c->image), damage));
 
@@ -181,7 +173,11 @@ test_repair (gconstpointer data)
 
       /* The per-cluster lines, in qemu-img's words and order. When the repair fails (a
        * rebuild under -r leaks) the last line is each tool's own error. */
+      /* Strata says when it leaves damaged tables alone (a COPIED flag on a compressed
+       * cluster: qemu-img 7.2 does not repair that either). */
       serr = g_string_new (s.err);
+      g_string_replace (serr, "s.qcow2: not repaired: the image has damaged tables Strata "
+                        "cannot repair safely\n", "", 0);
       qerr = g_string_new (q.err);
       if (q.rc == 1)
         {
@@ -232,6 +228,31 @@ test_repair (gconstpointer data)
     }
 }
 
+/* A repair changes the image like any other writer: an autoclear bit Strata does not know
+ * (its feature's data may be stale now) is cleared before the first write, as qemu-img
+ * clears it; the known ones stay. */
+static void
+test_repair_clears_unknown_autoclear (void)
+{
+  g_autofree char *dir = g_build_filename (tu_dir (), "autoclear", NULL);
+  g_autofree char *damage = damage_command ("damaged.qcow2", "leak 2");
+  g_autofree char *qhdr = NULL;
+  g_autofree char *shdr = NULL;
+
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && cp '%s' damaged.qcow2 && %s && "
+                     "printf '\\040' | "
+                     "dd of=damaged.qcow2 bs=1 seek=95 conv=notrunc status=none && "
+                     "cp damaged.qcow2 q.qcow2 && cp damaged.qcow2 s.qcow2 && "
+                     "qemu-img check -r leaks q.qcow2 >/dev/null && "
+                     "'%s' check -r leaks s.qcow2 >/dev/null",
+                     dir, dir, made (&images[0]), damage, tu_strata_img ()));
+  qhdr = tu_run_ok ("cd '%s' && od -An -tx1 -j88 -N8 q.qcow2", dir);
+  shdr = tu_run_ok ("cd '%s' && od -An -tx1 -j88 -N8 s.qcow2", dir);
+  g_assert_cmpstr (shdr, ==, qhdr);
+  g_assert_null (strstr (shdr, "20"));
+  tu_assert_qemu_check_clean (tu_path ("autoclear/s.qcow2"));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -248,5 +269,7 @@ main (int argc, char **argv)
         c->damage = &damages[d];
         g_test_add_data_func_full (path, c, test_repair, g_free);
       }
+  g_test_add_func ("/cli/check-repair/clears-unknown-autoclear",
+                   test_repair_clears_unknown_autoclear);
   return g_test_run ();
 }
