@@ -394,6 +394,16 @@ run_commit (const char *dir, GError **error)
   return strata_commit_sync (top, &opts, NULL, NULL, NULL, error);
 }
 
+/* commit -b: top and mid into base; the top reads the same at every moment. */
+static gboolean
+run_commit_deeper (const char *dir, GError **error)
+{
+  g_autofree char *top = g_build_filename (dir, "top.qcow2", NULL);
+  StrataCommitOptions opts = { .force = TRUE, .base = "base.qcow2" };
+
+  return strata_commit_sync (top, &opts, NULL, NULL, NULL, error);
+}
+
 static gboolean
 run_rebase (const char *dir, GError **error)
 {
@@ -468,6 +478,28 @@ test_crash_commit (void)
   g_autofree char *view = g_build_filename (tu_dir (), "commit", "view.raw", NULL);
   Scenario sc = { "commit", chain_files, run_commit, "top.qcow2", view };
 
+  run_power_cuts (&sc, pre);
+  run_injected_failures (&sc, pre);
+}
+
+static void
+test_crash_commit_deeper (void)
+{
+  static const char *files[] = { "top.qcow2", "mid.qcow2", "base.qcow2", NULL };
+  g_autofree char *pre = g_build_filename (tu_dir (), "commit-deeper", "pre", NULL);
+  g_autofree char *view = g_build_filename (tu_dir (), "commit-deeper", "view.raw", NULL);
+  Scenario sc = { "commit-deeper", files, run_commit_deeper, "top.qcow2", view };
+
+  /* A compressed base smaller than the top, a mid layer with data and zeros. */
+  g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
+                     "qemu-img create -q -f qcow2 tmp.qcow2 6M && "
+                     "qemu-io -c 'write -P 1 0 3M' -c 'write -P 2 5M 1M' tmp.qcow2 && "
+                     "qemu-img convert -c -O qcow2 tmp.qcow2 base.qcow2 && rm tmp.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+                     "qemu-io -c 'write -P 3 1M 512k' -c 'write -z 2M 256k' mid.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 9M && "
+                     "qemu-io -c 'write -P 4 1200k 64k' -c 'write -P 5 7M 1M' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 ../view.raw", pre, pre));
   run_power_cuts (&sc, pre);
   run_injected_failures (&sc, pre);
 }
@@ -780,6 +812,7 @@ main (int argc, char **argv)
   g_test_add_func ("/crash/check-repair-all", test_crash_repair_all);
   g_test_add_func ("/crash/check-repair-rebuild", test_crash_repair_rebuild);
   g_test_add_func ("/crash/commit", test_crash_commit);
+  g_test_add_func ("/crash/commit-deeper", test_crash_commit_deeper);
   g_test_add_func ("/crash/rebase", test_crash_rebase);
   g_test_add_func ("/crash/resize-grow", test_crash_resize_grow);
   g_test_add_func ("/crash/resize-shrink", test_crash_resize_shrink);
