@@ -70,6 +70,9 @@ typedef struct
   guint32            version;
   guint64            crypto_offset;
   guint64            crypto_length;
+  guint32            nb_bitmaps;
+  guint64            bitmap_dir_offset;
+  guint64            bitmap_dir_size;
   guint64            incompat;
   guint64            autoclear;
   /* The repair in effect (after the decisions), and what it will write. */
@@ -569,12 +572,17 @@ read_header (Check *c, GError **error)
           len = be32_at (ext + 4);
           if (type == 0)
             break;
-          if (type == EXT_BITMAPS)
+          /* Without the autoclear bit a program that knows nothing of bitmaps wrote the
+           * image: QEMU then ignores them, and so their clusters count as leaks. */
+          if (type == EXT_BITMAPS && len >= 24 && (c->autoclear & 1))
             {
-              g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                           "%s: the image has persistent bitmaps; Strata cannot check them",
-                           c->path);
-              return FALSE;
+              guint8 body[24];
+
+              if (!strata_file_pread_zerofill (c->file, body, 24, pos + 8, error))
+                return FALSE;
+              c->nb_bitmaps = be32_at (body);
+              c->bitmap_dir_size = be64_at (body + 8);
+              c->bitmap_dir_offset = be64_at (body + 16);
             }
           if (type == EXT_CRYPTO && len >= 16)
             {
@@ -960,6 +968,69 @@ restore_counts (StrataCheckResult *r, const Counts *k)
   r->leaks_fixed = k->leaks_fixed;
 }
 
+/* Persistent bitmaps own their directory, their tables and the data clusters the tables
+ * point at (0: all zeros or all ones, no cluster). */
+#define BITMAP_DIR_MAX (64 * 1024 * 1024)
+#define BME_OFFSET_MASK 0x00fffffffffffe00ULL
+
+static gboolean
+count_bitmaps (Check *c, GError **error)
+{
+  g_autofree guint8 *dir = NULL;
+  guint64 pos = 0;
+
+  if (c->nb_bitmaps == 0)
+    return TRUE;
+  inc_refcounts (c, c->bitmap_dir_offset, c->bitmap_dir_size);
+  if (c->bitmap_dir_size > BITMAP_DIR_MAX ||
+      c->bitmap_dir_offset + c->bitmap_dir_size > c->file_size)
+    {
+      message (c, "ERROR: the bitmap directory at 0x%" G_GINT64_MODIFIER "x is past the end "
+               "of the file", c->bitmap_dir_offset);
+      c->res->corruptions++;
+      return TRUE;
+    }
+  dir = g_malloc (MAX (c->bitmap_dir_size, 1));
+  if (!strata_file_pread (c->file, dir, c->bitmap_dir_size, c->bitmap_dir_offset, error))
+    return FALSE;
+
+  for (guint32 i = 0; i < c->nb_bitmaps; i++)
+    {
+      g_autofree guint8 *table = NULL;
+      guint64 table_offset;
+      guint32 table_size, extra;
+      guint16 name_size;
+
+      if (pos + 24 > c->bitmap_dir_size)
+        {
+          message (c, "ERROR: bitmap directory entry %u is past its end", i);
+          c->res->corruptions++;
+          return TRUE;
+        }
+      table_offset = be64_at (dir + pos);
+      table_size = be32_at (dir + pos + 8);
+      name_size = GUINT16_FROM_BE (*(const guint16 *) (const void *) (dir + pos + 18));
+      extra = be32_at (dir + pos + 20);
+      pos = (pos + 24 + extra + name_size + 7) & ~7ULL;
+
+      inc_refcounts (c, table_offset, (guint64) table_size * 8);
+      if (table_size == 0 || (guint64) table_size * 8 > BITMAP_DIR_MAX ||
+          table_offset + (guint64) table_size * 8 > c->file_size)
+        continue;
+      table = g_malloc ((gsize) table_size * 8);
+      if (!strata_file_pread (c->file, table, (gsize) table_size * 8, table_offset, error))
+        return FALSE;
+      for (guint32 k = 0; k < table_size; k++)
+        {
+          guint64 data = be64_at (table + (gsize) k * 8) & BME_OFFSET_MASK;
+
+          if (data != 0)
+            inc_refcounts (c, data, c->cluster_size);
+        }
+    }
+  return TRUE;
+}
+
 /* Counts every reference from the metadata into c->computed (fresh), with the allocation
  * figures of the active table. */
 static gboolean
@@ -978,6 +1049,8 @@ calculate (Check *c, GCancellable *cancellable, GError **error)
     return FALSE;
   inc_refcounts (c, c->reftable_offset, c->reftable_entries * 8);
   inc_refcounts (c, c->crypto_offset, c->crypto_length);
+  if (!count_bitmaps (c, error))
+    return FALSE;
   return check_refblocks (c);
 }
 
