@@ -42,6 +42,8 @@
 #define MAX_L1_BYTES (32 * 1024 * 1024)
 #define MAX_REFTABLE_BYTES (8 * 1024 * 1024)
 #define MAX_MESSAGES 1000
+#define BITMAP_DIR_MAX (64 * 1024 * 1024)
+#define BME_OFFSET_MASK 0x00fffffffffffe00ULL
 
 typedef struct
 {
@@ -583,6 +585,14 @@ read_header (Check *c, GError **error)
               c->nb_bitmaps = be32_at (body);
               c->bitmap_dir_size = be64_at (body + 8);
               c->bitmap_dir_offset = be64_at (body + 16);
+              /* The limits QEMU's open enforces: past them it cannot check either. */
+              if (c->nb_bitmaps == 0 || c->nb_bitmaps > 65535)
+                return header_unusable (c, error, "bitmaps extension with %u bitmaps",
+                                        c->nb_bitmaps);
+              if ((c->bitmap_dir_offset & (c->cluster_size - 1)) != 0 ||
+                  c->bitmap_dir_size > BITMAP_DIR_MAX)
+                return header_unusable (c, error, "invalid bitmap directory at 0x%"
+                                        G_GINT64_MODIFIER "x", c->bitmap_dir_offset);
             }
           if (type == EXT_CRYPTO && len >= 16)
             {
@@ -970,8 +980,6 @@ restore_counts (StrataCheckResult *r, const Counts *k)
 
 /* Persistent bitmaps own their directory, their tables and the data clusters the tables
  * point at (0: all zeros or all ones, no cluster). */
-#define BITMAP_DIR_MAX (64 * 1024 * 1024)
-#define BME_OFFSET_MASK 0x00fffffffffffe00ULL
 
 static gboolean
 count_bitmaps (Check *c, GError **error)
@@ -982,8 +990,8 @@ count_bitmaps (Check *c, GError **error)
   if (c->nb_bitmaps == 0)
     return TRUE;
   inc_refcounts (c, c->bitmap_dir_offset, c->bitmap_dir_size);
-  if (c->bitmap_dir_size > BITMAP_DIR_MAX ||
-      c->bitmap_dir_offset + c->bitmap_dir_size > c->file_size)
+  if (c->bitmap_dir_size > BITMAP_DIR_MAX || c->bitmap_dir_offset > c->file_size ||
+      c->bitmap_dir_size > c->file_size - c->bitmap_dir_offset)
     {
       message (c, "ERROR: the bitmap directory at 0x%" G_GINT64_MODIFIER "x is past the end "
                "of the file", c->bitmap_dir_offset);
@@ -1015,7 +1023,8 @@ count_bitmaps (Check *c, GError **error)
 
       inc_refcounts (c, table_offset, (guint64) table_size * 8);
       if (table_size == 0 || (guint64) table_size * 8 > BITMAP_DIR_MAX ||
-          table_offset + (guint64) table_size * 8 > c->file_size)
+          table_offset > c->file_size ||
+          (guint64) table_size * 8 > c->file_size - table_offset)
         continue;
       table = g_malloc ((gsize) table_size * 8);
       if (!strata_file_pread (c->file, table, (gsize) table_size * 8, table_offset, error))
