@@ -118,6 +118,15 @@ made (const Image *image)
   return path;
 }
 
+static const Image *
+image_named (const char *name)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (images); i++)
+    if (g_str_equal (images[i].name, name))
+      return &images[i];
+  g_assert_not_reached ();
+}
+
 static void
 test_repair (gconstpointer data)
 {
@@ -271,6 +280,52 @@ test_repair_clears_unknown_autoclear (void)
   tu_assert_qemu_check_clean (tu_path ("autoclear/s.qcow2"));
 }
 
+/* The bitmaps extension as QEMU reads it: without its autoclear bit the bitmaps are
+ * ignored (their clusters are leaks, and -r leaks frees them); with an unaligned directory
+ * the image cannot be checked (exit 1). Same stdout and exit code as qemu-img. */
+static void
+test_bitmap_extension (void)
+{
+  static const struct { const char *name, *patch, *args; int rc; } variants[] = {
+    { "autoclear-off", "f.seek(88); f.write(struct.pack('>Q', 0))", "check", 3 },
+    { "autoclear-off-repair", "f.seek(88); f.write(struct.pack('>Q', 0))", "check -r leaks",
+      0 },
+    { "unaligned-directory", "f.seek(ext + 24); f.write(struct.pack('>Q', d + 512))",
+      "check", 1 },
+    { "no-bitmaps", "f.seek(ext + 8); f.write(struct.pack('>I', 0))", "check", 1 },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (variants); i++)
+    {
+      g_autofree char *dir = g_strdup_printf ("%s/bitmap-%s", tu_dir (), variants[i].name);
+      g_autofree char *qargs = g_strdup_printf ("%s q.qcow2", variants[i].args);
+      g_autofree char *sargs = g_strdup_printf ("%s s.qcow2", variants[i].args);
+      g_auto(CliResult) q = { 0 };
+      g_auto(CliResult) s = { 0 };
+      g_autoptr(GString) sout = NULL;
+
+      g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && cp '%s' q.qcow2 && "
+                         "python3 - q.qcow2 <<'EOF'\n"
+                         "import struct, sys\n"
+                         "f = open(sys.argv[1], 'r+b'); h = f.read(65536)\n"
+                         "ext = struct.unpack('>I', h[100:104])[0]\n"
+                         "while struct.unpack('>I', h[ext:ext + 4])[0] != 0x23852875:\n"
+                         "  ext += 8 + ((struct.unpack('>I', h[ext + 4:ext + 8])[0] + 7) & ~7)\n"
+                         "d = struct.unpack('>Q', h[ext + 24:ext + 32])[0]\n"
+                         "%s\n"
+                         "EOF\n"
+                         "cp q.qcow2 s.qcow2", dir, dir, made (image_named ("bitmap")),
+                         variants[i].patch));
+      cli_run_qemu (&q, dir, qargs);
+      cli_run_strata (&s, dir, sargs);
+      g_assert_cmpint (q.rc, ==, variants[i].rc);
+      g_assert_cmpint (s.rc, ==, q.rc);
+      sout = g_string_new (s.out);
+      g_string_replace (sout, "s.qcow2", "q.qcow2", 0);
+      g_assert_cmpstr (sout->str, ==, q.out);
+    }
+}
+
 /* Static, so that running a few of them (-p) leaves nothing for LeakSanitizer. */
 static Case cases[G_N_ELEMENTS (images) * G_N_ELEMENTS (damages)];
 
@@ -292,5 +347,6 @@ main (int argc, char **argv)
       }
   g_test_add_func ("/cli/check-repair/clears-unknown-autoclear",
                    test_repair_clears_unknown_autoclear);
+  g_test_add_func ("/cli/check-repair/bitmap-extension", test_bitmap_extension);
   return g_test_run ();
 }
