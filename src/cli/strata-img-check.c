@@ -44,7 +44,8 @@ print_json (const StrataCheckResult *r)
 {
   g_autoptr(GString) s = g_string_new ("{\n");
 
-  /* Keys in the order qemu-img 7.2 prints them; optional ones only when non-zero. */
+  /* Keys in the order qemu-img 7.2 prints them (its QDict's hash buckets); optional ones
+   * only when non-zero. */
 #define OPT(key, field) \
   if (r->field != 0) \
     g_string_append_printf (s, "    \"" key "\": %" G_GUINT64_FORMAT ",\n", r->field)
@@ -52,10 +53,10 @@ print_json (const StrataCheckResult *r)
   OPT ("compressed-clusters", compressed_clusters);
   OPT ("total-clusters", total_clusters);
   OPT ("corruptions", corruptions);
+  OPT ("corruptions-fixed", corruptions_fixed);
   g_string_append_printf (s, "    \"check-errors\": %" G_GUINT64_FORMAT ",\n", r->check_errors);
   OPT ("leaks", leaks);
   OPT ("leaks-fixed", leaks_fixed);
-  OPT ("corruptions-fixed", corruptions_fixed);
   OPT ("allocated-clusters", allocated_clusters);
 #undef OPT
   {

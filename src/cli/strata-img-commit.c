@@ -82,8 +82,8 @@ strata_img_commit (int argc, char **argv)
     { "sizes", 0, 0, G_OPTION_ARG_NONE, &sizes,
       "Print the disk usage of the overlay and the base before (predicted) and after", NULL },
     { "cache", 't', 0, G_OPTION_ARG_STRING, &cache, "Accepted for compatibility", "MODE" },
-    { "base", 'b', 0, G_OPTION_ARG_STRING, &base_opt, "Only the immediate base is supported",
-      "BASE" },
+    { "base", 'b', 0, G_OPTION_ARG_FILENAME, &base_opt,
+      "Commit into BASE, a deeper layer of the chain; FILE is not emptied", "BASE" },
     { NULL }
   };
 
@@ -99,19 +99,17 @@ strata_img_commit (int argc, char **argv)
       strata_img_error ("Expecting one image file name");
       return 1;
     }
-  if (base_opt != NULL)
-    {
-      strata_img_error ("-b is not supported: Strata commits into the immediate base only");
-      return 1;
-    }
-
   opts.format = format;
   opts.keep_overlay = keep;
   opts.force = force;
   opts.library_dirs = (const char * const *) libraries;
   opts.into_copy = into_copy;
+  /* As qemu-img: with -b the top image keeps its data (-d is implied). */
+  opts.base = base_opt;
+  if (base_opt != NULL)
+    opts.keep_overlay = TRUE;
 
-  if (sizes && !quiet && into_copy == NULL)
+  if (sizes && !quiet && into_copy == NULL && base_opt == NULL)
     {
       StrataCommitResult plan = { 0 };
       g_autoptr(GError) plan_error = NULL;

@@ -28,7 +28,7 @@ static const Command commands[] = {
     "FILE]" },
   { "convert", strata_img_convert,
     "convert [-p] [--sizes] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
-  { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
+  { "check", strata_img_check, "check [-r leaks|all] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
   { "resize", strata_img_resize,

@@ -106,47 +106,6 @@ check_qcow2 (const char               *filename,
         return FALSE;
     }
 
-  if (repair)
-    {
-      StrataCheckResult first = { 0 };
-
-      /* A read-only pass first, as qemu-img does: it reports what it found, and an image
-       * without leaks is never written to. */
-      first.messages = g_steal_pointer (&result->messages);
-      if (!strata_qcow2_check (file, STRATA_CHECK_FIX_NONE, &first, cancellable, error))
-        {
-          result->messages = g_steal_pointer (&first.messages);
-          return FALSE;
-        }
-      result->messages = g_steal_pointer (&first.messages);
-      /* As qemu-img: a repair that would need the refcount structures rebuilt fails
-       * ("could not check", exit 1) rather than patch a table it cannot trust. */
-      if (first.needs_rebuild)
-        {
-          g_ptr_array_add (result->messages,
-                           g_strdup ("ERROR need to rebuild refcount structures"));
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
-                       "%s: Check failed: the refcount structures need to be rebuilt, "
-                       "which Strata does not do; nothing was changed", filename);
-          return FALSE;
-        }
-      /* Leaks are only repaired on an otherwise sound image: with corruptions around, what
-       * looks unreferenced may be in use through a damaged table, and lowering its refcount
-       * would turn a readable image into a corrupt one. */
-      if (first.leaks > 0 && (first.corruptions > 0 || first.check_errors > 0))
-        g_ptr_array_add (result->messages,
-                         g_strdup_printf ("%s: leaks not repaired because the image has "
-                                          "errors", filename));
-      if (first.leaks == 0 || first.corruptions > 0 || first.check_errors > 0)
-        {
-          first.filename = g_steal_pointer (&result->filename);
-          first.format = g_steal_pointer (&result->format);
-          first.messages = g_steal_pointer (&result->messages);
-          *result = first;
-          return TRUE;
-        }
-    }
-
   if (!strata_qcow2_check (file, opts->fix, result, cancellable, error))
     return FALSE;
 

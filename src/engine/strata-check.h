@@ -12,7 +12,7 @@ typedef enum
 {
   STRATA_CHECK_FIX_NONE   = 0,
   STRATA_CHECK_FIX_LEAKS  = 1 << 0, /* -r leaks */
-  STRATA_CHECK_FIX_ERRORS = 1 << 1, /* -r all (only leaks are repaired today) */
+  STRATA_CHECK_FIX_ERRORS = 1 << 1, /* -r all: also refcounts too low and COPIED flags */
 } StrataCheckFix;
 
 typedef struct
@@ -52,8 +52,13 @@ int      strata_check_result_exit_code (const StrataCheckResult *result);
 
 /* Checks an image's metadata. A format without a check (raw, VMDK) fails with
  * STRATA_ERROR_UNSUPPORTED (exit code 63 in the CLI). With a repair, the image is opened for
- * writing (locks taken, protection honoured), leaks are repaired in a crash-safe way and the
- * image is checked again; @result is the second check with the fixed counts. */
+ * writing (locks taken, protection honoured) and repaired as qemu-img repairs it, in a
+ * crash-safe order: leaks and refcounts too high (-r leaks), and with -r all refcounts too
+ * low and wrong OFLAG_COPIED flags (with -r leaks too once the refcounts are sound); the
+ * dirty and corrupt bits are cleared when nothing is left. If anything was repaired the
+ * image is checked again: @result is the second check with the fixed counts. A referenced
+ * cluster with refcount 0 needs the refcount structures rebuilt: Strata then fails (exit 1)
+ * and changes nothing. */
 gboolean strata_check_sync   (const char               *filename,
                               const StrataCheckOptions *opts,
                               StrataJob                *job,

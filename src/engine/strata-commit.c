@@ -163,6 +163,36 @@ check_siblings (const char                *filename,
   return FALSE;
 }
 
+/*
+ * Grows @base to @size as QEMU does: where its own backing file is longer than @base was,
+ * the new area must read as zeros, not as that backing file's data.
+ */
+static gboolean
+grow_base (StrataImage  *base,
+           const char   *base_path,
+           guint64       size,
+           GError      **error)
+{
+  guint64 old = strata_image_get_size (base);
+  g_autoptr(StrataImage) below = NULL;
+  guint64 below_size;
+
+  if (size <= old)
+    return TRUE;
+  if (!strata_image_truncate (base, size, error))
+    return FALSE;
+  if (strata_image_get_backing_name (base) == NULL)
+    return TRUE;
+  below = strata_image_open (base_path, strata_image_get_format (base),
+                             STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE, error);
+  if (below == NULL)
+    return FALSE;
+  below_size = strata_image_get_size (strata_image_get_backing (below));
+  if (below_size <= old)
+    return TRUE;
+  return strata_image_write_zeroes_masking (base, old, MIN (size, below_size) - old, error);
+}
+
 /* The emptied overlay's clusters are free now; give their space back. The file is reopened
  * with the same locks a writer takes. */
 static gboolean
@@ -177,6 +207,37 @@ reclaim_overlay_space (const char *filename, GError **error)
                          STRATA_PERM_ALL & ~(STRATA_PERM_WRITE | STRATA_PERM_RESIZE), error))
     return FALSE;
   return strata_qcow2_punch_free (file, &punched, error);
+}
+
+/* Copies guest bytes [@offset, +@length) from @from (through its chain) to @to, in
+ * STEP-aligned pieces through @buf, counting them in *@done for @job. */
+static gboolean
+copy_run (StrataImage   *from,
+          StrataImage   *to,
+          guint64        offset,
+          guint64        length,
+          guint8        *buf,
+          StrataJob     *job,
+          guint64       *done,
+          guint64        total,
+          GCancellable  *cancellable,
+          GError       **error)
+{
+  for (guint64 pos = offset; pos < offset + length; )
+    {
+      gsize n = MIN (offset + length - pos, STEP - pos % STEP);
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!strata_image_read (from, pos, n, buf, error) ||
+          !strata_image_write (to, pos, n, buf, error))
+        return FALSE;
+      pos += n;
+      *done += n;
+      if (job != NULL)
+        strata_job_set_progress (job, *done, total);
+    }
+  return TRUE;
 }
 
 /* The name to store in @image for @target: relative when it is in @image's folder (so the
@@ -261,7 +322,7 @@ commit_into_base (const char                *filename,
     return FALSE;
 
   size = strata_image_get_size (overlay);
-  if (size > strata_image_get_size (base) && !strata_image_truncate (base, size, error))
+  if (!grow_base (base, base_path, size, error))
     return FALSE;
 
   if (job != NULL)
@@ -288,20 +349,9 @@ commit_into_base (const char                *filename,
         }
       else if (bs.kind == STRATA_BLOCK_DATA)
         {
-          for (guint64 pos = offset; pos < offset + bs.length; )
-            {
-              gsize n = MIN (offset + bs.length - pos, STEP - pos % STEP);
-
-              if (g_cancellable_set_error_if_cancelled (cancellable, error))
-                return FALSE;
-              if (!strata_image_read (overlay, pos, n, buf, error) ||
-                  !strata_image_write (base, pos, n, buf, error))
-                return FALSE;
-              pos += n;
-              done += n;
-              if (job != NULL)
-                strata_job_set_progress (job, done, data_bytes);
-            }
+          if (!copy_run (overlay, base, offset, bs.length, buf, job, &done, data_bytes,
+                         cancellable, error))
+            return FALSE;
         }
       offset += bs.length;
     }
@@ -358,6 +408,263 @@ commit_into_base (const char                *filename,
   return TRUE;
 }
 
+/* Same file (device and inode)? */
+static gboolean
+same_file (const char *a, const char *b)
+{
+  struct stat sa, sb;
+
+  return a != NULL && b != NULL && stat (a, &sa) == 0 && stat (b, &sb) == 0 &&
+         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * Finds @base_name in the chain below @top as qemu-img does: at each layer, a relative name
+ * is resolved against that layer's folder and compared (as a file) with that layer's
+ * resolved backing. Returns the number of layers above the one found (1: the immediate
+ * backing), or 0 when it is not in the chain.
+ */
+static guint
+find_in_chain (StrataImage *top, const char *base_name)
+{
+  guint depth = 1;
+
+  for (StrataImage *layer = top; strata_image_get_backing (layer) != NULL;
+       layer = strata_image_get_backing (layer), depth++)
+    {
+      g_autofree char *dir = g_path_get_dirname (strata_image_get_filename (layer));
+      g_autofree char *wanted = g_path_is_absolute (base_name) ? g_strdup (base_name) :
+                                g_build_filename (dir, base_name, NULL);
+
+      if (same_file (wanted, strata_image_get_filename (strata_image_get_backing (layer))))
+        return depth;
+    }
+  return 0;
+}
+
+/* The guard for a commit into a deeper base: every image outside the chain that uses the
+ * base or an intermediate layer reads the base's new content. */
+static gboolean
+check_chain_siblings (StrataImage               *top,
+                      guint                      depth,
+                      const StrataCommitOptions *opts,
+                      GCancellable              *cancellable,
+                      GError                   **error)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) unsure = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *list = NULL;
+  StrataImage *child = top;
+  const char *base_path;
+
+  if (opts->force)
+    return TRUE;
+
+  for (guint i = 0; i < depth; i++)
+    {
+      StrataImage *layer = strata_image_get_backing (child);
+      g_auto(GStrv) siblings = NULL;
+      g_auto(GStrv) maybe = NULL;
+
+      siblings = strata_find_siblings_full (strata_image_get_filename (layer),
+                                            opts->library_dirs,
+                                            strata_image_get_filename (child), &maybe,
+                                            cancellable, error);
+      if (siblings == NULL)
+        return FALSE;
+      for (guint k = 0; siblings[k] != NULL; k++)
+        if (!g_ptr_array_find_with_equal_func (found, siblings[k], g_str_equal, NULL))
+          g_ptr_array_add (found, g_strdup (siblings[k]));
+      for (guint k = 0; maybe[k] != NULL; k++)
+        g_ptr_array_add (unsure, g_strdup (maybe[k]));
+      child = layer;
+    }
+
+  base_path = strata_image_get_filename (child);
+  if (found->len == 0 && unsure->len == 0)
+    return TRUE;
+  g_ptr_array_add (found, NULL);
+  g_ptr_array_add (unsure, NULL);
+  if (found->len == 1)
+    {
+      list = g_strjoinv ("; ", (char **) unsure->pdata);
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE,
+                   "%s: %s. Check it, or use --force to accept the risk", base_path, list);
+      return FALSE;
+    }
+  list = g_strjoinv (", ", (char **) found->pdata);
+  g_set_error (error, STRATA_ERROR, STRATA_ERROR_SHARED_BASE,
+               "%s: other images use this backing file or a layer above it and would see "
+               "their content change: %s. Rebase them first, or use --force to accept the "
+               "risk", base_path, list);
+  return FALSE;
+}
+
+/* Where the chain above the base answers for the run at @offset: whether some layer above
+ * the base has it (data or zeros; past the end of a shorter layer the guest reads zeros
+ * that layer decided, as QEMU counts them) and how long the run is. */
+static gboolean
+allocated_above (StrataImage      *top,
+                 guint             depth,
+                 guint64           offset,
+                 guint64           length,
+                 StrataBlockKind  *kind,
+                 guint64          *run,
+                 GError          **error)
+{
+  StrataImage *layer = top;
+
+  for (guint i = 0; i < depth; i++, layer = strata_image_get_backing (layer))
+    {
+      StrataBlockStatus bs;
+      guint64 size = strata_image_get_size (layer);
+
+      if (offset >= size)
+        {
+          *kind = STRATA_BLOCK_ZERO;
+          *run = length;
+          return TRUE;
+        }
+      if (!strata_image_block_status (layer, offset, MIN (length, size - offset), &bs, error))
+        return FALSE;
+      length = bs.length;
+      if (bs.kind != STRATA_BLOCK_UNALLOCATED)
+        {
+          *kind = bs.kind;
+          *run = length;
+          return TRUE;
+        }
+    }
+  *kind = STRATA_BLOCK_UNALLOCATED;
+  *run = length;
+  return TRUE;
+}
+
+/*
+ * commit -b: writes what the layers from @filename down to the one above BASE hold into
+ * BASE. Nothing above BASE changes, so the top reads the same at every moment, and a crash
+ * leaves BASE with part of the data where the layers above hide it anyway.
+ */
+static gboolean
+commit_into_deeper_base (const char                *filename,
+                         const StrataCommitOptions *opts,
+                         StrataJob                 *job,
+                         StrataCommitResult        *result,
+                         GCancellable              *cancellable,
+                         GError                   **error)
+{
+  g_autoptr(StrataImage) top = NULL;
+  g_autoptr(StrataImage) base = NULL;
+  g_autoptr(GPtrArray) held = NULL;
+  g_autofree guint8 *buf = NULL;
+  StrataImage *layer;
+  const char *base_path;
+  guint64 size, offset, total = 0, done = 0;
+  guint depth;
+
+  /* The chain is read through one open; the locks are taken layer by layer below, write
+   * locks on the base. */
+  top = strata_image_open (filename, opts->format,
+                           STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE_BACKING, error);
+  if (top == NULL)
+    return FALSE;
+  depth = find_in_chain (top, opts->base);
+  if (depth == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "Did not find '%s' in the backing chain of '%s'", opts->base, filename);
+      return FALSE;
+    }
+  layer = top;
+  for (guint i = 0; i < depth; i++)
+    layer = strata_image_get_backing (layer);
+  base_path = strata_image_get_filename (layer);
+
+  if (!check_chain_siblings (top, depth, opts, cancellable, error) ||
+      !strata_protect_check_writable (base_path, error))
+    return FALSE;
+
+  /* No one may write the intermediate layers while their data moves down. */
+  held = g_ptr_array_new_with_free_func ((GDestroyNotify) strata_image_unref);
+  layer = strata_image_get_backing (top);
+  for (guint i = 1; i < depth; i++, layer = strata_image_get_backing (layer))
+    {
+      StrataImage *lock = strata_image_open (strata_image_get_filename (layer),
+                                             strata_image_get_format (layer),
+                                             STRATA_OPEN_READ_ONLY | STRATA_OPEN_NO_BACKING,
+                                             error);
+      if (lock == NULL)
+        return FALSE;
+      g_ptr_array_add (held, lock);
+    }
+  base = strata_image_open (base_path, strata_image_get_format (layer),
+                            STRATA_OPEN_WRITE | STRATA_OPEN_NO_BACKING, error);
+  if (base == NULL)
+    return FALSE;
+
+  g_free (result->base);
+  result->base = g_strdup (base_path);
+  measure_both (filename, base_path, &result->before);
+  result->predicted = result->before;
+
+  size = strata_image_get_size (top);
+  for (offset = 0; offset < size; )
+    {
+      StrataBlockKind kind;
+      guint64 run;
+
+      if (!allocated_above (top, depth, offset, size - offset, &kind, &run, error))
+        return FALSE;
+      if (kind == STRATA_BLOCK_DATA)
+        total += run;
+      offset += run;
+    }
+
+  if (!grow_base (base, base_path, size, error))
+    return FALSE;
+  if (job != NULL)
+    {
+      strata_job_set_phase (job, "Writing the chain's data into the base");
+      strata_job_set_progress (job, 0, total);
+    }
+
+  if (posix_memalign ((void **) &buf, STEP, STEP) != 0)
+    g_error ("out of memory");
+  for (offset = 0; offset < size; )
+    {
+      StrataBlockKind kind;
+      guint64 run;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (!allocated_above (top, depth, offset, size - offset, &kind, &run, error))
+        return FALSE;
+
+      /* The base is open without its own backing chain: zeros must mask whatever lies
+       * below it. */
+      if (kind == STRATA_BLOCK_ZERO)
+        {
+          if (!strata_image_write_zeroes_masking (base, offset, run, error))
+            return FALSE;
+        }
+      else if (kind == STRATA_BLOCK_DATA)
+        {
+          /* Through the top: where several layers hold the run, the upper one wins. */
+          if (!copy_run (top, base, offset, run, buf, job, &done, total, cancellable, error))
+            return FALSE;
+        }
+      offset += run;
+    }
+  result->bytes_committed = done;
+
+  if (!strata_qcow2_shrink (base, FALSE, error) ||
+      !strata_image_close (base, error))
+    return FALSE;
+  g_clear_pointer (&base, strata_image_unref);
+  measure_both (filename, base_path, &result->after);
+  return TRUE;
+}
+
 gboolean
 strata_commit_predict (const char                *filename,
                        const StrataCommitOptions *opts,
@@ -389,16 +696,6 @@ strata_commit_predict (const char                *filename,
   measure_both (filename, result->base, &result->before);
   return predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
                   &data_bytes, cancellable, error);
-}
-
-/* Same file (device and inode)? */
-static gboolean
-same_file (const char *a, const char *b)
-{
-  struct stat sa, sb;
-
-  return a != NULL && b != NULL && stat (a, &sa) == 0 && stat (b, &sb) == 0 &&
-         sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 /*
@@ -565,7 +862,15 @@ strata_commit_sync (const char                *filename,
   if (result == NULL)
     result = &local;
 
-  if (opts->into_copy != NULL)
+  if (opts->base != NULL && opts->into_copy != NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "--into-copy cannot be used with -b");
+      ok = FALSE;
+    }
+  else if (opts->base != NULL)
+    ok = commit_into_deeper_base (filename, opts, job, result, cancellable, error);
+  else if (opts->into_copy != NULL)
     ok = commit_into_copy (filename, opts, job, result, cancellable, error);
   else
     ok = commit_into_base (filename, opts, TRUE, NULL, NULL, job, result, cancellable, error);
@@ -581,6 +886,7 @@ typedef struct
   char                *filename;
   char                *format;
   char                *into_copy;
+  char                *base;
   char               **library_dirs;
   StrataCommitOptions  opts;
   StrataJob           *job;
@@ -595,6 +901,7 @@ commit_task_free (gpointer data)
   g_free (t->filename);
   g_free (t->format);
   g_free (t->into_copy);
+  g_free (t->base);
   g_strfreev (t->library_dirs);
   g_clear_object (&t->job);
   strata_commit_result_clear (&t->result);
@@ -632,6 +939,7 @@ strata_commit_async (const char                *filename,
     t->opts = *opts;
   t->opts.format = t->format = g_strdup (t->opts.format);
   t->opts.into_copy = t->into_copy = g_strdup (t->opts.into_copy);
+  t->opts.base = t->base = g_strdup (t->opts.base);
   t->library_dirs = g_strdupv ((char **) t->opts.library_dirs);
   t->opts.library_dirs = (const char * const *) t->library_dirs;
   t->job = job != NULL ? g_object_ref (job) : NULL;

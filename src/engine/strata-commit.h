@@ -14,6 +14,7 @@ typedef struct
   gboolean            force;         /* --force: commit even if other images use the base */
   const char * const *library_dirs;  /* --library DIR...: also look there for siblings */
   const char         *into_copy;     /* --into-copy NEWBASE: copy the base, rebase, commit */
+  const char         *base;          /* -b BASE: commit into this deeper layer of the chain */
 } StrataCommitOptions;
 
 /* Apparent size (st_size) and allocated bytes (st_blocks) of the two files. */
@@ -51,6 +52,13 @@ gboolean strata_commit_predict (const char                *filename,
  * looks for the other images whose resolved backing is that base (its folder and every
  * library folder) and refuses with STRATA_ERROR_SHARED_BASE naming them all unless force.
  * Protected images are refused, and QEMU's locks are taken on both files.
+ *
+ * With base (-b), the data of @filename and of every layer above BASE is written into BASE,
+ * found in the chain as qemu-img finds it (a relative name is resolved against the folder
+ * of each layer in turn; STRATA_ERROR_NOT_FOUND "Did not find 'BASE' in the backing chain of
+ * 'FILE'" otherwise). No layer above BASE is changed or emptied. The sibling guard covers
+ * every image outside the chain that uses BASE or an intermediate layer as its backing file:
+ * all of them read BASE's new content wherever their own layers are unallocated.
  *
  * With into_copy, the base is first copied to that name (through a hidden temporary file),
  * the overlay's pointer is moved to the copy and the commit goes into the copy: the original

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include "strata-check.h"
 #include "strata-error.h"
+#include "strata-qcow2-private.h"
 
 #include <string.h>
 
@@ -12,12 +13,18 @@
  * compares with the stored refcounts: stored > computed is a leak (harmless), stored <
  * computed a corruption, as qemu-img check judges.
  *
- * Repairing leaks only ever lowers the refcount of clusters nothing references; each
- * refcount block is rewritten as a whole sector run and flushed, so a power cut at any point
- * leaves at most the leaks that were there before.
+ * A repair decides everything first, as qemu-img reports it (a pass that only reports, a
+ * pass that marks what it repairs, then the COPIED flags against the repaired refcounts),
+ * and then writes in an order where every state a power cut can leave is no worse than the
+ * damaged image was: refcounts that were too low are raised (flush), COPIED flags on
+ * clusters that turn out shared are cleared (flush), refcounts that were too high are
+ * lowered (flush), COPIED flags on clusters referenced once are set (flush), and only then
+ * are the dirty and corrupt bits cleared (flush). Raising a refcount can only make a cluster
+ * look more used; a cleared COPIED flag only makes a writer copy instead of writing in
+ * place; lowering comes after the flags that depended on it. Before the first write the
+ * unknown autoclear bits go, through the writer's own path (qcow2_begin_change's).
  */
 
-#define QCOW2_MAGIC 0x514649fb
 #define L1E_OFFSET_MASK 0x00fffffffffffe00ULL
 #define L2E_OFFSET_MASK 0x00fffffffffffe00ULL
 #define REFT_OFFSET_MASK 0xfffffffffffffe00ULL
@@ -26,6 +33,8 @@
 #define OFLAG_ZERO 1ULL
 /* Bits of a standard (uncompressed) L2 entry that must be zero. */
 #define L2E_STD_RESERVED_MASK 0x3f000000000001feULL
+#define INCOMPAT_DIRTY (1ULL << 0)
+#define INCOMPAT_CORRUPT (1ULL << 1)
 #define INCOMPAT_DATA_FILE (1ULL << 2)
 #define INCOMPAT_EXTL2 (1ULL << 4)
 #define EXT_CRYPTO 0x0537be77
@@ -33,6 +42,8 @@
 #define MAX_L1_BYTES (32 * 1024 * 1024)
 #define MAX_REFTABLE_BYTES (8 * 1024 * 1024)
 #define MAX_MESSAGES 1000
+#define BITMAP_DIR_MAX (64 * 1024 * 1024)
+#define BME_OFFSET_MASK 0x00fffffffffffe00ULL
 
 typedef struct
 {
@@ -58,7 +69,27 @@ typedef struct
   guint64            n_computed;
   guint8            *cached_block;
   guint64            cached_block_offset;
+  guint32            version;
+  guint64            crypto_offset;
+  guint64            crypto_length;
+  guint32            nb_bitmaps;
+  guint64            bitmap_dir_offset;
+  guint64            bitmap_dir_size;
+  guint64            incompat;
+  guint64            autoclear;
+  /* The repair in effect (after the decisions), and what it will write. */
+  StrataCheckFix     fix;
+  gboolean           fix_refcounts;
+  gboolean           raise_refcounts;
+  gboolean           lower_refcounts;
+  GArray            *flag_fixes;      /* FlagFix: L1/L2 entries to rewrite */
 } Check;
+
+typedef struct
+{
+  guint64 position; /* of the 64-bit entry in the file */
+  guint64 entry;    /* its new value */
+} FlagFix;
 
 static void
 message (Check *c, const char *format, ...) G_GNUC_PRINTF (2, 3);
@@ -502,9 +533,12 @@ read_header (Check *c, GError **error)
   if (version == 3)
     {
       incompat = be64_at (h + 72);
+      c->autoclear = be64_at (h + 88);
       c->refcount_order = be32_at (h + 96);
       header_length = be32_at (h + 100);
     }
+  c->version = version;
+  c->incompat = incompat;
   if (c->refcount_order > 6)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
@@ -540,12 +574,25 @@ read_header (Check *c, GError **error)
           len = be32_at (ext + 4);
           if (type == 0)
             break;
-          if (type == EXT_BITMAPS)
+          /* Without the autoclear bit a program that knows nothing of bitmaps wrote the
+           * image: QEMU then ignores them, and so their clusters count as leaks. */
+          if (type == EXT_BITMAPS && len >= 24 && (c->autoclear & 1))
             {
-              g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                           "%s: the image has persistent bitmaps; Strata cannot check them",
-                           c->path);
-              return FALSE;
+              guint8 body[24];
+
+              if (!strata_file_pread_zerofill (c->file, body, 24, pos + 8, error))
+                return FALSE;
+              c->nb_bitmaps = be32_at (body);
+              c->bitmap_dir_size = be64_at (body + 8);
+              c->bitmap_dir_offset = be64_at (body + 16);
+              /* The limits QEMU's open enforces: past them it cannot check either. */
+              if (c->nb_bitmaps == 0 || c->nb_bitmaps > 65535)
+                return header_unusable (c, error, "bitmaps extension with %u bitmaps",
+                                        c->nb_bitmaps);
+              if ((c->bitmap_dir_offset & (c->cluster_size - 1)) != 0 ||
+                  c->bitmap_dir_size > BITMAP_DIR_MAX)
+                return header_unusable (c, error, "invalid bitmap directory at 0x%"
+                                        G_GINT64_MODIFIER "x", c->bitmap_dir_offset);
             }
           if (type == EXT_CRYPTO && len >= 16)
             {
@@ -553,7 +600,8 @@ read_header (Check *c, GError **error)
 
               if (!strata_file_pread_zerofill (c->file, body, 16, pos + 8, error))
                 return FALSE;
-              inc_refcounts (c, be64_at (body), be64_at (body + 8));
+              c->crypto_offset = be64_at (body);
+              c->crypto_length = be64_at (body + 8);
             }
           pos += 8 + (((guint64) len + 7) & ~7ULL);
         }
@@ -602,12 +650,30 @@ check_refblocks (Check *c)
           message (c, "ERROR refcount block %" G_GUINT64_FORMAT " refcount=%u", i,
                    c->computed[cluster]);
           c->res->corruptions++;
+          c->res->needs_rebuild = TRUE;
         }
     }
   return TRUE;
 }
 
-/* Compares stored and computed refcounts block by block; repairs leaks when asked. */
+static guint64
+refcount_max (Check *c)
+{
+  return c->refcount_order == 6 ? G_MAXUINT64 : (1ULL << (1 << c->refcount_order)) - 1;
+}
+
+/* Whether the repair in effect sets this mismatched refcount to the computed one: too high
+ * with a leak repair, too low (but not 0: that needs a rebuild) with -r all. */
+static gboolean
+fixable (Check *c, StrataCheckFix fix, guint64 stored, guint64 computed)
+{
+  if (stored > computed)
+    return (fix & STRATA_CHECK_FIX_LEAKS) != 0;
+  return stored != 0 && computed <= refcount_max (c) && (fix & STRATA_CHECK_FIX_ERRORS) != 0;
+}
+
+/* Compares stored and computed refcounts block by block, as qemu-img reports it; with a
+ * repair, marks what will be set right ("Repairing") instead of counting it. Writes nothing. */
 static gboolean
 compare_refcounts (Check         *c,
                    StrataCheckFix fix,
@@ -619,14 +685,13 @@ compare_refcounts (Check         *c,
   guint64 n_clusters = MAX (c->n_computed, (c->file_size + c->cluster_size - 1) >>
                             c->cluster_bits);
   g_autofree guint8 *block = g_malloc (c->cluster_size);
-  gboolean repaired_any = FALSE;
 
   *highest = 0;
   for (guint64 first = 0; first < n_clusters; first += per_block)
     {
       guint64 idx = first / per_block;
       guint64 block_offset = 0;
-      gboolean have_block = FALSE, dirty = FALSE;
+      gboolean have_block = FALSE;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
@@ -652,13 +717,22 @@ compare_refcounts (Check         *c,
           if (stored == computed)
             continue;
 
-          if (stored > computed && (fix & STRATA_CHECK_FIX_LEAKS))
+          if (stored == 0)
+            c->res->needs_rebuild = TRUE;
+          else if (fixable (c, fix, stored, computed))
             {
               message (c, "Repairing cluster %" G_GUINT64_FORMAT " refcount=%" G_GUINT64_FORMAT
                        " reference=%" G_GUINT64_FORMAT, cluster, stored, computed);
-              refcount_set (block, c->refcount_order, k, computed);
-              dirty = TRUE;
-              c->res->leaks_fixed++;
+              if (stored > computed)
+                {
+                  c->res->leaks_fixed++;
+                  c->lower_refcounts = TRUE;
+                }
+              else
+                {
+                  c->res->corruptions_fixed++;
+                  c->raise_refcounts = TRUE;
+                }
               continue;
             }
 
@@ -669,33 +743,52 @@ compare_refcounts (Check         *c,
             c->res->corruptions++;
           else
             c->res->leaks++;
-          if (stored == 0)
-            c->res->needs_rebuild = TRUE;
-        }
-
-      if (dirty)
-        {
-          /* Lowering refcounts of unreferenced clusters is safe in any order: a torn write
-           * leaves a mix of old (leaked) and new (correct) counts. */
-          if (!strata_file_pwrite (c->file, block, c->cluster_size, block_offset, error))
-            return FALSE;
-          repaired_any = TRUE;
         }
     }
-
-  if (repaired_any && !strata_file_flush (c->file, error))
-    return FALSE;
   return TRUE;
 }
 
-/* OFLAG_COPIED must be set exactly when the refcount is 1, in the active tables. */
+/* The refcount @cluster will have once the repair decided on is written (what the file
+ * holds now while nothing is written). */
 static gboolean
-check_copied_flags (Check *c, GError **error)
+final_refcount (Check *c, guint64 cluster, guint64 *value, GError **error)
+{
+  guint64 computed;
+
+  if (!stored_refcount (c, cluster, value, error))
+    return FALSE;
+  if (!c->fix_refcounts || cluster >= c->n_computed)
+    return TRUE;
+  computed = c->computed[cluster];
+  if (*value != computed && fixable (c, c->fix, *value, computed))
+    *value = computed;
+  return TRUE;
+}
+
+static void
+flag_mismatch (Check *c, gboolean repair, guint64 position, guint64 entry, guint64 refcount)
+{
+  FlagFix f = { position, refcount == 1 ? entry | OFLAG_COPIED : entry & ~OFLAG_COPIED };
+
+  if (!repair)
+    {
+      c->res->corruptions++;
+      return;
+    }
+  g_array_append_val (c->flag_fixes, f);
+  c->res->corruptions_fixed++;
+}
+
+/* OFLAG_COPIED must be set exactly when the refcount is 1, in the active tables. With
+ * @repair the entries to rewrite are collected in c->flag_fixes. */
+static gboolean
+check_copied_flags (Check *c, gboolean repair, GError **error)
 {
   g_autofree guint8 *l1 = NULL;
   g_autofree guint8 *l2 = NULL;
   gsize bytes = (gsize) c->l1_size * 8;
   guint entry_size = c->extended_l2 ? 16 : 8;
+  const char *what = repair ? "Repairing" : "ERROR";
 
   if (bytes == 0 || bytes > MAX_L1_BYTES || c->l1_offset + bytes > c->file_size)
     return TRUE;
@@ -713,13 +806,13 @@ check_copied_flags (Check *c, GError **error)
       if (l2_offset == 0 || (l2_offset & (c->cluster_size - 1)) ||
           l2_offset + c->cluster_size > c->file_size)
         continue;
-      if (!stored_refcount (c, l2_offset >> c->cluster_bits, &refcount, error))
+      if (!final_refcount (c, l2_offset >> c->cluster_bits, &refcount, error))
         return FALSE;
       if ((refcount == 1) != ((l1e & OFLAG_COPIED) != 0))
         {
-          message (c, "ERROR OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%"
-                   G_GINT64_MODIFIER "x refcount=%" G_GUINT64_FORMAT, i, l1e, refcount);
-          c->res->corruptions++;
+          message (c, "%s OFLAG_COPIED L2 cluster: l1_index=%u l1_entry=%"
+                   G_GINT64_MODIFIER "x refcount=%" G_GUINT64_FORMAT, what, i, l1e, refcount);
+          flag_mismatch (c, repair, c->l1_offset + (guint64) i * 8, l1e, refcount);
         }
 
       if (!strata_file_pread (c->file, l2, c->cluster_size, l2_offset, error))
@@ -731,17 +824,401 @@ check_copied_flags (Check *c, GError **error)
 
           if ((l2e & OFLAG_COMPRESSED) || data == 0 || c->external_data)
             continue;
-          if (!stored_refcount (c, data >> c->cluster_bits, &refcount, error))
+          if (!final_refcount (c, data >> c->cluster_bits, &refcount, error))
             return FALSE;
           if ((refcount == 1) != ((l2e & OFLAG_COPIED) != 0))
             {
-              message (c, "ERROR OFLAG_COPIED data cluster: l2_entry=%" G_GINT64_MODIFIER
-                       "x refcount=%" G_GUINT64_FORMAT, l2e, refcount);
-              c->res->corruptions++;
+              message (c, "%s OFLAG_COPIED data cluster: l2_entry=%" G_GINT64_MODIFIER
+                       "x refcount=%" G_GUINT64_FORMAT, what, l2e, refcount);
+              flag_mismatch (c, repair, l2_offset + (guint64) j * entry_size, l2e, refcount);
             }
         }
     }
   return TRUE;
+}
+
+/* Rewrites every refcount block with a decided change in one direction (@raise: the ones
+ * that were too low), then flushes. */
+static gboolean
+write_refcounts (Check *c, gboolean raise, GCancellable *cancellable, GError **error)
+{
+  guint64 per_block = entries_per_refblock (c);
+  g_autofree guint8 *block = g_malloc (c->cluster_size);
+  g_autoptr(GArray) freed = g_array_new (FALSE, FALSE, sizeof (guint64));
+  gboolean wrote = FALSE;
+
+  for (guint64 idx = 0; idx < c->reftable_entries; idx++)
+    {
+      guint64 block_offset = c->reftable[idx] & REFT_OFFSET_MASK;
+      gboolean dirty = FALSE;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (block_offset == 0 || (block_offset & (c->cluster_size - 1)) ||
+          block_offset + c->cluster_size > c->file_size)
+        continue;
+      if (idx * per_block >= MAX (c->n_computed, 1))
+        break;
+      if (!strata_file_pread (c->file, block, c->cluster_size, block_offset, error))
+        return FALSE;
+      for (guint64 k = 0; k < per_block; k++)
+        {
+          guint64 cluster = idx * per_block + k;
+          guint64 stored = refcount_get (block, c->refcount_order, k);
+          guint64 computed = cluster < c->n_computed ? c->computed[cluster] : 0;
+
+          if (stored == computed || (computed > stored) != raise ||
+              !fixable (c, c->fix, stored, computed))
+            continue;
+          refcount_set (block, c->refcount_order, k, computed);
+          dirty = TRUE;
+          if (computed == 0)
+            g_array_append_val (freed, cluster);
+        }
+      /* The cached copy the COPIED pass used is stale now. */
+      if (dirty)
+        {
+          if (!strata_file_pwrite (c->file, block, c->cluster_size, block_offset, error))
+            return FALSE;
+          c->cached_block_offset = 0;
+          wrote = TRUE;
+        }
+    }
+  if (wrote && !strata_file_flush (c->file, error))
+    return FALSE;
+
+  /* Clusters no longer counted give their space back, as qemu-img's repair discards
+   * them; nothing references them, so this is safe at any moment. */
+  for (guint i = 0; i < freed->len; )
+    {
+      guint64 first = g_array_index (freed, guint64, i), n = 1;
+
+      while (i + n < freed->len && g_array_index (freed, guint64, i + n) == first + n)
+        n++;
+      if (first < (c->file_size >> c->cluster_bits) &&
+          !strata_file_punch_hole (c->file, first << c->cluster_bits,
+                                   MIN (n << c->cluster_bits,
+                                        c->file_size - (first << c->cluster_bits)), error))
+        return FALSE;
+      i += n;
+    }
+  return freed->len == 0 || strata_file_flush (c->file, error);
+}
+
+/* Writes the collected COPIED fixes that set the flag (@set) or clear it, then flushes. */
+static gboolean
+write_flags (Check *c, gboolean set, GError **error)
+{
+  gboolean wrote = FALSE;
+
+  for (guint i = 0; i < c->flag_fixes->len; i++)
+    {
+      FlagFix *f = &g_array_index (c->flag_fixes, FlagFix, i);
+      guint64 be = GUINT64_TO_BE (f->entry);
+
+      if (((f->entry & OFLAG_COPIED) != 0) != set)
+        continue;
+      if (!strata_file_pwrite (c->file, &be, 8, f->position, error))
+        return FALSE;
+      wrote = TRUE;
+    }
+  return !wrote || strata_file_flush (c->file, error);
+}
+
+/* The repaired image is consistent again: clear the dirty and corrupt bits QEMU would. */
+static gboolean
+mark_clean (Check *c, GError **error)
+{
+  guint64 be;
+
+  if (c->version < 3 || (c->incompat & (INCOMPAT_DIRTY | INCOMPAT_CORRUPT)) == 0)
+    return TRUE;
+  be = GUINT64_TO_BE (c->incompat & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT));
+  return strata_file_pwrite (c->file, &be, 8, 72, error) && strata_file_flush (c->file, error);
+}
+
+static gboolean
+apply_repair (Check *c, GCancellable *cancellable, GError **error)
+{
+  gboolean changes = c->raise_refcounts || c->lower_refcounts || c->flag_fixes->len > 0;
+  gboolean clean = c->res->check_errors == 0 && c->res->corruptions == 0;
+
+  if (!changes && !(clean && (c->incompat & (INCOMPAT_DIRTY | INCOMPAT_CORRUPT))))
+    return TRUE;
+  if (!qcow2_clear_unknown_autoclear (c->file, &c->autoclear, error))
+    return FALSE;
+  if ((c->raise_refcounts && !write_refcounts (c, TRUE, cancellable, error)) ||
+      !write_flags (c, FALSE, error) ||
+      (c->lower_refcounts && !write_refcounts (c, FALSE, cancellable, error)) ||
+      !write_flags (c, TRUE, error))
+    return FALSE;
+  return !clean || mark_clean (c, error);
+}
+
+/* Counts qemu-img restores before its repairing pass over the refcounts. */
+typedef struct
+{
+  guint64 check_errors, corruptions, leaks, corruptions_fixed, leaks_fixed;
+} Counts;
+
+static Counts
+save_counts (const StrataCheckResult *r)
+{
+  return (Counts) { r->check_errors, r->corruptions, r->leaks, r->corruptions_fixed,
+                    r->leaks_fixed };
+}
+
+static void
+restore_counts (StrataCheckResult *r, const Counts *k)
+{
+  r->check_errors = k->check_errors;
+  r->corruptions = k->corruptions;
+  r->leaks = k->leaks;
+  r->corruptions_fixed = k->corruptions_fixed;
+  r->leaks_fixed = k->leaks_fixed;
+}
+
+/* Persistent bitmaps own their directory, their tables and the data clusters the tables
+ * point at (0: all zeros or all ones, no cluster). */
+
+static gboolean
+count_bitmaps (Check *c, GError **error)
+{
+  g_autofree guint8 *dir = NULL;
+  guint64 pos = 0;
+
+  if (c->nb_bitmaps == 0)
+    return TRUE;
+  inc_refcounts (c, c->bitmap_dir_offset, c->bitmap_dir_size);
+  if (c->bitmap_dir_size > BITMAP_DIR_MAX || c->bitmap_dir_offset > c->file_size ||
+      c->bitmap_dir_size > c->file_size - c->bitmap_dir_offset)
+    {
+      message (c, "ERROR: the bitmap directory at 0x%" G_GINT64_MODIFIER "x is past the end "
+               "of the file", c->bitmap_dir_offset);
+      c->res->corruptions++;
+      return TRUE;
+    }
+  dir = g_malloc (MAX (c->bitmap_dir_size, 1));
+  if (!strata_file_pread (c->file, dir, c->bitmap_dir_size, c->bitmap_dir_offset, error))
+    return FALSE;
+
+  for (guint32 i = 0; i < c->nb_bitmaps; i++)
+    {
+      g_autofree guint8 *table = NULL;
+      guint64 table_offset;
+      guint32 table_size, extra;
+      guint16 name_size;
+
+      if (pos + 24 > c->bitmap_dir_size)
+        {
+          message (c, "ERROR: bitmap directory entry %u is past its end", i);
+          c->res->corruptions++;
+          return TRUE;
+        }
+      table_offset = be64_at (dir + pos);
+      table_size = be32_at (dir + pos + 8);
+      name_size = GUINT16_FROM_BE (*(const guint16 *) (const void *) (dir + pos + 18));
+      extra = be32_at (dir + pos + 20);
+      pos = (pos + 24 + extra + name_size + 7) & ~7ULL;
+
+      inc_refcounts (c, table_offset, (guint64) table_size * 8);
+      if (table_size == 0 || (guint64) table_size * 8 > BITMAP_DIR_MAX ||
+          table_offset > c->file_size ||
+          (guint64) table_size * 8 > c->file_size - table_offset)
+        continue;
+      table = g_malloc ((gsize) table_size * 8);
+      if (!strata_file_pread (c->file, table, (gsize) table_size * 8, table_offset, error))
+        return FALSE;
+      for (guint32 k = 0; k < table_size; k++)
+        {
+          guint64 data = be64_at (table + (gsize) k * 8) & BME_OFFSET_MASK;
+
+          if (data != 0)
+            inc_refcounts (c, data, c->cluster_size);
+        }
+    }
+  return TRUE;
+}
+
+/* Counts every reference from the metadata into c->computed (fresh), with the allocation
+ * figures of the active table. */
+static gboolean
+calculate (Check *c, GCancellable *cancellable, GError **error)
+{
+  g_free (c->computed);
+  c->n_computed = MAX ((c->file_size + c->cluster_size - 1) >> c->cluster_bits, 1);
+  c->computed = g_new0 (guint32, c->n_computed);
+  c->res->total_clusters = (c->virtual_size + c->cluster_size - 1) >> c->cluster_bits;
+  c->res->allocated_clusters = c->res->fragmented_clusters = 0;
+  c->res->compressed_clusters = 0;
+
+  inc_refcounts (c, 0, c->cluster_size);
+  if (!check_l1 (c, c->l1_offset, c->l1_size, TRUE, cancellable, error) ||
+      !check_snapshots (c, cancellable, error))
+    return FALSE;
+  inc_refcounts (c, c->reftable_offset, c->reftable_entries * 8);
+  inc_refcounts (c, c->crypto_offset, c->crypto_length);
+  if (!count_bitmaps (c, error))
+    return FALSE;
+  return check_refblocks (c);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Rebuilding the refcount structures (-r all, a referenced cluster with refcount 0)       */
+
+/*
+ * New refcount blocks and a new refcount table are placed in clusters nothing references
+ * (computed count 0: free, leaked, or past the end of the file), first fit, where qemu-img
+ * places them, so both tools leave the same layout. They are written before the header
+ * points at them; until that one 12-byte header write the old structures stay in charge, and
+ * after it they are only leaked (the leak pass that follows frees them).
+ */
+typedef struct
+{
+  guint64 *table;   /* the new refcount table, host order */
+  guint64  entries; /* its size in entries (whole clusters) */
+} Rebuild;
+
+static void
+grow_computed (Check *c, guint64 want)
+{
+  if (want <= c->n_computed)
+    return;
+  c->computed = g_renew (guint32, c->computed, want);
+  memset (c->computed + c->n_computed, 0, (want - c->n_computed) * sizeof (guint32));
+  c->n_computed = want;
+}
+
+/* First fit of @count free clusters from *@first_free on; *@first_free moves to the first
+ * free cluster seen. Past the end of the count, the table grows. */
+static guint64
+alloc_free (Check *c, guint64 count, guint64 *first_free)
+{
+  guint64 cluster = *first_free, run = 0;
+  gboolean first_gap = TRUE;
+
+  for (; cluster < c->n_computed && run < count; cluster++)
+    {
+      if (c->computed[cluster] == 0)
+        {
+          if (first_gap)
+            {
+              *first_free = cluster;
+              first_gap = FALSE;
+            }
+          run++;
+        }
+      else
+        run = 0;
+    }
+  if (run < count)
+    grow_computed (c, cluster + count - run);
+  cluster -= run;
+  for (guint64 i = 0; i < count; i++)
+    c->computed[cluster + i] = 1;
+  return cluster;
+}
+
+/* Writes the refcount blocks covering the referenced clusters in [@first, @end), allocating
+ * the missing ones. Returns whether the new table had to grow (-1 on error). */
+static int
+write_new_refblocks (Check   *c,
+                     Rebuild *r,
+                     guint64  first,
+                     guint64  end,
+                     GError **error)
+{
+  guint64 per_block = entries_per_refblock (c);
+  g_autofree guint8 *block = g_malloc (c->cluster_size);
+  guint64 first_free = 0;
+  gboolean grown = FALSE;
+
+  for (guint64 cluster = first; cluster < end; cluster++)
+    {
+      guint64 idx, start, offset;
+
+      if (cluster >= c->n_computed || c->computed[cluster] == 0)
+        continue;
+      idx = cluster / per_block;
+      start = idx * per_block;
+      if (idx < r->entries && r->table[idx] != 0)
+        offset = r->table[idx];
+      else
+        {
+          guint64 at;
+
+          first_free = MAX (first_free, start);
+          at = alloc_free (c, 1, &first_free);
+          offset = at << c->cluster_bits;
+          /* The block that counts this new block must be written too. */
+          if (at >= end)
+            end = at + 1;
+          if (idx >= r->entries)
+            {
+              guint64 want = ((idx + 1) * 8 + c->cluster_size - 1) / c->cluster_size *
+                             c->cluster_size / 8;
+
+              r->table = g_renew (guint64, r->table, want);
+              memset (r->table + r->entries, 0, (want - r->entries) * 8);
+              r->entries = want;
+              grown = TRUE;
+            }
+          r->table[idx] = offset;
+        }
+
+      memset (block, 0, c->cluster_size);
+      for (guint64 k = 0; k < per_block && start + k < c->n_computed; k++)
+        refcount_set (block, c->refcount_order, k, MIN (c->computed[start + k],
+                                                        refcount_max (c)));
+      if (!strata_file_pwrite (c->file, block, c->cluster_size, offset, error))
+        return -1;
+      cluster = start + per_block - 1;
+    }
+  return grown;
+}
+
+static gboolean
+rebuild_refcounts (Check *c, GError **error)
+{
+  Rebuild r = { NULL, 0 };
+  guint64 reftable = 0, clusters = 0;
+  guint8 h[12];
+  int grown;
+  gboolean ok = FALSE;
+
+  grown = write_new_refblocks (c, &r, 0, c->n_computed, error);
+  if (grown < 0)
+    goto out;
+  g_assert (grown);
+  /* The table's own clusters need counting in the blocks, which can make it grow. */
+  do
+    {
+      guint64 first_free = 0;
+
+      clusters = (r.entries * 8 + c->cluster_size - 1) / c->cluster_size;
+      reftable = alloc_free (c, clusters, &first_free);
+      grown = write_new_refblocks (c, &r, reftable, reftable + clusters, error);
+      if (grown < 0)
+        goto out;
+    }
+  while (grown);
+
+  for (guint64 i = 0; i < r.entries; i++)
+    r.table[i] = GUINT64_TO_BE (r.table[i]);
+  if (!strata_file_pwrite (c->file, r.table, r.entries * 8, reftable << c->cluster_bits,
+                           error) ||
+      !strata_file_flush (c->file, error))
+    goto out;
+
+  /* The switch: offset and size of the table in one write inside one sector. */
+  *(guint64 *) (void *) h = GUINT64_TO_BE (reftable << c->cluster_bits);
+  *(guint32 *) (void *) (h + 8) = GUINT32_TO_BE ((guint32) clusters);
+  ok = strata_file_pwrite (c->file, h, sizeof h, 48, error) &&
+       strata_file_flush (c->file, error);
+
+out:
+  g_free (r.table);
+  return ok;
 }
 
 gboolean
@@ -753,35 +1230,111 @@ strata_qcow2_check (StrataFile         *file,
 {
   Check c = { 0 };
   guint64 highest = 0;
-  gboolean ok = FALSE;
+  gboolean ok = FALSE, repair_flags;
+  Counts before;
 
   c.file = file;
   c.path = strata_file_get_path (file);
   c.res = result;
+  c.flag_fixes = g_array_new (FALSE, FALSE, sizeof (FlagFix));
   if (result->messages == NULL)
     result->messages = g_ptr_array_new_with_free_func (g_free);
 
-  if (!read_header (&c, error))
+  if (!read_header (&c, error) || !calculate (&c, cancellable, error))
     goto out;
 
-  c.n_computed = MAX ((c.file_size + c.cluster_size - 1) >> c.cluster_bits, 1);
-  c.computed = g_new0 (guint32, c.n_computed);
-  result->total_clusters = (c.virtual_size + c.cluster_size - 1) >> c.cluster_bits;
+  /* Metadata the walk could not follow (a table past the end, a misaligned entry) means
+   * references may be missing from the count: then nothing is lowered or rewritten.
+   * qemu-img goes ahead; Strata reports and leaves the image as it is. */
+  if (fix != STRATA_CHECK_FIX_NONE && result->corruptions > 0)
+    {
+      message (&c, "%s: not repaired: the image has damaged tables Strata cannot repair "
+               "safely", c.path);
+      fix = STRATA_CHECK_FIX_NONE;
+    }
 
-  inc_refcounts (&c, 0, c.cluster_size);
-  if (!check_l1 (&c, c.l1_offset, c.l1_size, TRUE, cancellable, error) ||
-      !check_snapshots (&c, cancellable, error))
+  before = save_counts (result);
+  if (!compare_refcounts (&c, STRATA_CHECK_FIX_NONE, &highest, cancellable, error))
     goto out;
-  inc_refcounts (&c, c.reftable_offset, c.reftable_entries * 8);
-  if (!check_refblocks (&c) ||
-      !compare_refcounts (&c, fix, &highest, cancellable, error) ||
-      !check_copied_flags (&c, error))
+
+  /* -r leaks lowers counts only when every count is otherwise right: a cluster referenced
+   * more often than counted says the tables are not what they should be, and what looks
+   * unreferenced then may not be. (qemu-img repairs the leaks anyway; -r all repairs both.)
+   * The image is reported as a plain check reports it, and nothing is written. */
+  if (fix == STRATA_CHECK_FIX_LEAKS && !result->needs_rebuild &&
+      result->corruptions > before.corruptions && result->leaks > 0)
+    {
+      message (&c, "%s: leaks not repaired because the image has errors", c.path);
+      fix = STRATA_CHECK_FIX_NONE;
+    }
+
+  if ((fix & STRATA_CHECK_FIX_ERRORS) && result->needs_rebuild)
+    {
+      Counts old = save_counts (result), saved;
+      guint64 fresh_leaks;
+
+      message (&c, "Rebuilding refcount structure");
+      if (!qcow2_clear_unknown_autoclear (c.file, &c.autoclear, error) ||
+          !rebuild_refcounts (&c, error))
+        goto out;
+
+      /* Count again against the new structures: the old ones are leaks now, repaired
+       * below but, as qemu-img reports it, not counted as repaired. */
+      result->corruptions = result->leaks = 0;
+      result->needs_rebuild = FALSE;
+      g_clear_pointer (&c.reftable, g_free);
+      c.cached_block_offset = 0;
+      if (!read_header (&c, error) || !calculate (&c, cancellable, error))
+        goto out;
+      saved = save_counts (result);
+      restore_counts (result, &(Counts) { 0 });
+      c.fix = STRATA_CHECK_FIX_LEAKS;
+      c.fix_refcounts = TRUE;
+      if (!compare_refcounts (&c, STRATA_CHECK_FIX_LEAKS, &highest, cancellable, error))
+        goto out;
+      if (result->needs_rebuild)
+        message (&c, "ERROR rebuilt refcount structure is still broken");
+      fresh_leaks = result->leaks;
+      restore_counts (result, &saved);
+      if (result->corruptions < old.corruptions)
+        result->corruptions_fixed += old.corruptions - result->corruptions;
+      if (result->leaks < old.leaks)
+        result->leaks_fixed += old.leaks - result->leaks;
+      result->leaks += fresh_leaks;
+    }
+  else if (fix != STRATA_CHECK_FIX_NONE && result->needs_rebuild)
+    {
+      /* As qemu-img -r leaks: refcounts of 0 under a reference cannot be patched. */
+      message (&c, "ERROR need to rebuild refcount structures");
+      result->check_errors++;
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_CORRUPT,
+                   "%s: Check failed: the refcount structures need to be rebuilt, "
+                   "which only -r all does; nothing was changed", c.path);
+      goto out;
+    }
+  else if (fix != STRATA_CHECK_FIX_NONE && (result->leaks > 0 || result->corruptions > 0))
+    {
+      c.fix = fix;
+      restore_counts (result, &before);
+      c.fix_refcounts = TRUE;
+      if (!compare_refcounts (&c, fix, &highest, cancellable, error))
+        goto out;
+    }
+
+  /* With -r leaks the flags are only set right on an image whose refcounts now are. */
+  repair_flags = (fix & STRATA_CHECK_FIX_ERRORS) ||
+                 ((fix & STRATA_CHECK_FIX_LEAKS) && result->check_errors == 0 &&
+                  result->corruptions == 0 && result->leaks == 0);
+  if (!check_copied_flags (&c, repair_flags, error))
+    goto out;
+  if (fix != STRATA_CHECK_FIX_NONE && !apply_repair (&c, cancellable, error))
     goto out;
 
   result->image_end_offset = (highest + 1) * c.cluster_size;
   ok = TRUE;
 
 out:
+  g_array_unref (c.flag_fixes);
   g_free (c.reftable);
   g_free (c.computed);
   g_free (c.cached_block);

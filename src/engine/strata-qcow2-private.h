@@ -397,6 +397,9 @@ gboolean qcow2_open_for_writing (Qcow2State  *s,
                                  GError     **error);
 gboolean qcow2_begin_change     (Qcow2State  *s,
                                  GError     **error);
+gboolean qcow2_clear_unknown_autoclear (StrataFile *file,
+                                        guint64    *autoclear,
+                                        GError    **error);
 gboolean qcow2_write            (StrataImage *self,
                                  guint64      offset,
                                  gsize        length,

@@ -54,18 +54,28 @@ gboolean
 qcow2_begin_change (Qcow2State  *s,
                     GError     **error)
 {
-  guint64 unknown = s->autoclear_features & ~QCOW2_AUTOCLEAR_KNOWN;
+  return qcow2_clear_unknown_autoclear (s->file, &s->autoclear_features, error);
+}
+
+/* The header step of qcow2_begin_change(), for code that changes a file without a
+ * Qcow2State (the repair in strata-qcow2-check.c): *@autoclear is the header's value. */
+gboolean
+qcow2_clear_unknown_autoclear (StrataFile  *file,
+                               guint64     *autoclear,
+                               GError     **error)
+{
+  guint64 unknown = *autoclear & ~QCOW2_AUTOCLEAR_KNOWN;
   guint8 v[8];
 
   if (G_LIKELY (unknown == 0))
     return TRUE;
 
   /* (Version 2 headers have no autoclear field: the value is then always 0.) */
-  qcow2_stq (v, s->autoclear_features & ~unknown);
-  if (!strata_file_pwrite (s->file, v, 8, 88, error) ||
-      !strata_file_flush (s->file, error))
+  qcow2_stq (v, *autoclear & ~unknown);
+  if (!strata_file_pwrite (file, v, 8, 88, error) ||
+      !strata_file_flush (file, error))
     return FALSE;
-  s->autoclear_features &= ~unknown;
+  *autoclear &= ~unknown;
   return TRUE;
 }
 

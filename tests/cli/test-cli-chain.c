@@ -273,6 +273,49 @@ test_sibling_guard (void)
   tu_holder_release (h);
 }
 
+/* commit -b writes only the base, but every image outside the chain that uses the base or
+ * a layer between it and the top reads the new content: all of them are named, and
+ * --force commits anyway (the top is not emptied, as with qemu-img -b). */
+static void
+test_sibling_guard_deeper_base (void)
+{
+  g_autofree char *d = scratch ("siblings-b");
+  g_autofree char *err = NULL;
+  const char *files[] = { "top.qcow2", "mid.qcow2", "base.qcow2", "msib.qcow2", "sib.qcow2",
+                          NULL };
+  int rc;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 16M && "
+                     "qemu-io -c 'write -P 1 0 4M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 1M' mid.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 && "
+                     "qemu-io -c 'write -P 3 3M 1M' top.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 sib.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 msib.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", d));
+
+  assert_refused (d, "commit -b base.qcow2 top.qcow2", "./sib.qcow2", files);
+  rc = tu_run (NULL, &err, "cd '%s' && %s commit -b base.qcow2 top.qcow2", d, tu_strata_img ());
+  g_assert_cmpint (rc, ==, 1);
+  g_assert_nonnull (strstr (err, "msib.qcow2"));
+  g_assert_null (strstr (err, "mid.qcow2,"));
+  g_clear_pointer (&err, g_free);
+
+  /* Into the immediate base only the base's own other overlays count. */
+  g_free (tu_run_ok ("cd '%s' && rm sib.qcow2", d));
+  files[4] = NULL;
+  assert_refused (d, "commit -b mid.qcow2 top.qcow2", "msib.qcow2", files);
+
+  g_free (tu_run_ok ("cd '%s' && %s commit --force -b base.qcow2 top.qcow2 && "
+                     "qemu-img compare -f raw -F qcow2 view.raw base.qcow2 && "
+                     "qemu-img compare -f raw view.raw top.qcow2 && "
+                     "qemu-img check -q base.qcow2 && "
+                     "qemu-img map --output=json top.qcow2 | "
+                     "grep -q '\"depth\": 0, \"present\": true'",
+                     d, tu_strata_img ()));
+}
+
 static void
 test_protected_base (void)
 {
@@ -393,6 +436,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-chain/refuses-running-qemu", test_refuses_running_qemu);
   g_test_add_func ("/cli-chain/rebase-no-old-backing", test_rebase_no_old_backing);
   g_test_add_func ("/cli-chain/sibling-guard", test_sibling_guard);
+  g_test_add_func ("/cli-chain/sibling-guard-deeper-base", test_sibling_guard_deeper_base);
   g_test_add_func ("/cli-chain/protected-base", test_protected_base);
   g_test_add_func ("/cli-chain/mission", test_mission);
   g_test_add_func ("/cli-chain/commit-into-copy", test_commit_into_copy_cli);

@@ -924,6 +924,55 @@ test_commit_async_keep (void)
   strata_commit_result_clear (&r);
 }
 
+/* commit -b through the async API: the options' BASE string is the caller's (freed here
+ * before the worker reads it); base ends up reading as the top, top and mid unchanged,
+ * the job reaches 1.0; a BASE outside the chain is qemu-img's error. */
+static void
+test_commit_async_deeper (void)
+{
+  g_autofree char *pre = mkdir_scratch ("async-deeper");
+  g_autofree char *top = g_build_filename (pre, "top.qcow2", NULL);
+  g_autofree char *mid = g_build_filename (pre, "mid.qcow2", NULL);
+  g_autofree char *view = g_build_filename (pre, "view.raw", NULL);
+  g_autoptr(StrataJob) job = strata_job_new ("commit");
+  g_autofree char *top_before = NULL;
+  g_autofree char *mid_before = NULL;
+  g_autofree char *top_after = NULL;
+  g_autofree char *mid_after = NULL;
+  g_autoptr(GError) error = NULL;
+  char *name = g_strdup ("base.qcow2");
+  StrataCommitOptions opts = { .base = name };
+  StrataCommitResult r = { 0 };
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 4M && "
+                     "qemu-io -c 'write -P 1 0 4M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 1M' -c 'write -z 3M 64k' mid.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 6M && "
+                     "qemu-io -c 'write -P 3 1536k 64k' -c 'write -P 4 5M 64k' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", pre));
+  top_before = tu_file_checksum (top);
+  mid_before = tu_file_checksum (mid);
+  strata_commit_async (top, &opts, job, NULL, commit_done_cb, &r);
+  g_free (name);
+  while (r.base == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  top_after = tu_file_checksum (top);
+  mid_after = tu_file_checksum (mid);
+  g_assert_cmpstr (top_before, ==, top_after);
+  g_assert_cmpstr (mid_before, ==, mid_after);
+  g_assert_cmpfloat (strata_job_get_fraction (job), ==, 1.0);
+  g_assert_true (g_str_has_suffix (r.base, "/base.qcow2"));
+  tu_assert_qemu_compare (r.base, view);
+  assert_clean (pre, "base.qcow2");
+  strata_commit_result_clear (&r);
+
+  opts.base = "top.qcow2";
+  g_assert_false (strata_commit_sync (top, &opts, NULL, NULL, NULL, &error));
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT);
+  g_assert_nonnull (strstr (error->message, "Did not find 'top.qcow2' in the backing chain"));
+}
+
 static void
 test_cancel (void)
 {
@@ -1040,6 +1089,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain/sibling-guard-overlay-folder", test_sibling_guard_overlay_folder);
   g_test_add_func ("/chain/commit-into-copy-elsewhere", test_commit_into_copy_elsewhere);
   g_test_add_func ("/chain/commit-async-keep", test_commit_async_keep);
+  g_test_add_func ("/chain/commit-async-deeper", test_commit_async_deeper);
   g_test_add_func ("/chain/cancel", test_cancel);
   g_test_add_func ("/chain/locks-against-qemu", test_locks_against_qemu);
   g_test_add_func ("/chain/locks-raw", test_locks_raw);
