@@ -177,6 +177,12 @@ check_target_files (const char                 *source,
     {
       g_autoptr(StrataImage) dst = NULL;
 
+      if (g_file_test (target, G_FILE_TEST_IS_DIR))
+        {
+          strata_img_error ("Could not open '%s': Could not open '%s': Is a directory", target,
+                            target);
+          return FALSE;
+        }
       dst = strata_image_open (target, opts->target_format,
                                STRATA_OPEN_FORCE_SHARE | STRATA_OPEN_NO_BACKING, &error);
       if (dst == NULL)
@@ -426,15 +432,24 @@ strata_img_convert (int argc, char **argv)
         }
     }
   else if (strcmp (opts.target_format, "raw") == 0 && !opts.existing_target &&
-           (backing != NULL || strstr (create_opts->str, "backing_file") != NULL))
+           backing != NULL)
     {
       strata_img_error ("Backing file not supported for file format 'raw'");
       return 1;
     }
   else if (strcmp (opts.target_format, "raw") == 0 && !opts.existing_target &&
-           (backing_format != NULL || strstr (create_opts->str, "backing_fmt") != NULL))
+           backing_format != NULL)
     {
       strata_img_error ("Backing file format not supported for file format 'raw'");
+      return 1;
+    }
+  else if (strcmp (opts.target_format, "raw") == 0 &&
+           (strstr (create_opts->str, "backing_file") != NULL ||
+            strstr (create_opts->str, "backing_fmt") != NULL))
+    {
+      strata_img_error ("Invalid parameter '%s'",
+                        strstr (create_opts->str, "backing_file") != NULL ? "backing_file"
+                                                                          : "backing_fmt");
       return 1;
     }
   else if (opts.compress && strcmp (opts.target_format, "qcow2") != 0)
@@ -449,6 +464,8 @@ strata_img_convert (int argc, char **argv)
           strata_img_error ("-o options are only supported for qcow2 and vmdk targets");
           return 1;
         }
+      /* With -B, -o backing_fmt alone is fine. */
+      opts.qcow2.backing_file = backing;
       if (!strata_img_convert_check_options (target, create_opts->str, &opts.qcow2))
         return 1;
     }

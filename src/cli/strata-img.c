@@ -27,7 +27,8 @@ static const Command commands[] = {
     "measure [--output=human|json] [-O qcow2|raw] [-o OPTIONS] [-U] [--size SIZE | [-f FMT] "
     "FILE]" },
   { "convert", strata_img_convert,
-    "convert [-p] [--sizes] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
+    "convert [-p] [--sizes] [-c] [-n] [-C] [-f FMT] -O FMT [-o OPTIONS] [-B BACKING -F FMT] "
+    "[-S SIZE] [--salvage] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },

@@ -193,7 +193,7 @@ typedef struct
   guint64      virtual_size;
   guint64      cluster_size;
   gboolean     top_only;     /* -B: the top layer's own allocation only */
-  gboolean     has_backing;  /* the top layer has a backing chain below it */
+  guint64      backing_size; /* the size of the top layer's backing (0: none) */
   gboolean     full;         /* -S 0: zeros are written as data */
   guint64      zero_limit;   /* zeros must be written below this guest offset */
   gboolean     salvage;      /* --salvage: a status error makes a cluster data */
@@ -221,7 +221,8 @@ walker_init (Walker      *w,
   w->virtual_size = strata_image_get_size (image);
   w->cluster_size = p->cluster_size;
   w->top_only = p->top_only;
-  w->has_backing = strata_image_get_backing (image) != NULL;
+  if (strata_image_get_backing (image) != NULL)
+    w->backing_size = strata_image_get_size (strata_image_get_backing (image));
   w->full = p->sparse_size == 0;
   w->zero_limit = p->zero_limit;
   w->salvage = p->opts->salvage;
@@ -257,6 +258,21 @@ walker_append (Walker  *w,
   w->has_pending = TRUE;
 }
 
+/*
+ * The kind of a cluster that two runs share. A cluster partly zeros and partly left to the
+ * backing cannot be one zero cluster: it is written whole, as data read through the source
+ * (qemu-img writes the zeros into it and the rest comes from the backing, the same bytes
+ * when the backing holds what the source's does).
+ */
+static RunKind
+merge_kinds (RunKind a,
+             RunKind b)
+{
+  if ((a == RUN_ZERO && b == RUN_NONE) || (a == RUN_NONE && b == RUN_ZERO))
+    return RUN_DATA;
+  return MAX (a, b);
+}
+
 /* Adds the bytes [a, b) of @kind, following the bytes added before. */
 static void
 walker_add (Walker  *w,
@@ -269,17 +285,18 @@ walker_add (Walker  *w,
   guint64 cb = MIN (align_up (b, cs), w->virtual_size);
 
   /* Runs come in order, so only the first cluster can be shared with what came before:
-   * the stronger kind takes it. */
+   * see merge_kinds(). */
   if (w->has_pending && ca < w->pending.end)
     {
       guint64 shared_end = MIN (ca + cs, w->virtual_size);
+      RunKind shared = merge_kinds (w->pending.kind, kind);
 
-      if (kind > w->pending.kind)
+      if (shared != w->pending.kind)
         {
           w->pending.end = ca;
           if (w->pending.end == w->pending.start)
             w->has_pending = FALSE;
-          walker_append (w, ca, shared_end, kind);
+          walker_append (w, ca, shared_end, shared);
         }
       ca = shared_end;
     }
@@ -328,9 +345,12 @@ walker_step (Walker  *w,
   gboolean ok;
   RunKind run;
 
-  /* Zeros are handled differently on both sides of the limit: split there. */
+  /* Zeros are handled differently on both sides of the limit, and the top layer's
+   * unallocated clusters on both sides of its backing's end: split there. */
   if (below_limit)
     len = MIN (len, w->zero_limit - a);
+  if (w->top_only && a < w->backing_size)
+    len = MIN (len, w->backing_size - a);
 
   ok = walker_query (w, a, &len, &kind, &local_error);
   /* A driver may check a whole table ahead of the run it reports: with --salvage, ask about
@@ -366,10 +386,10 @@ walker_step (Walker  *w,
     }
 
   /* Unallocated in the top layer: the backing answers there, in the source as in the
-   * target; without a backing it reads as zeros. */
+   * target; past the backing's end (or without one) it reads as zeros. */
   if (kind == STRATA_BLOCK_DATA)
     run = RUN_DATA;
-  else if (kind == STRATA_BLOCK_UNALLOCATED && w->top_only && w->has_backing)
+  else if (kind == STRATA_BLOCK_UNALLOCATED && w->top_only && a < w->backing_size)
     run = RUN_NONE;
   else if (w->full && (!w->top_only || below_limit))
     run = RUN_DATA;
