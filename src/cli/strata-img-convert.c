@@ -15,13 +15,14 @@
 
 /*
  * strata-img convert [-p] [-q] [-c] [-n] [-C] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS]
- *                    [-B BACKING [-F BACKING_FMT]] [-S SIZE] [--salvage] [-m N] [-W] [-U]
+ *                    [-B BACKING -F BACKING_FMT] [-S SIZE] [--salvage] [-m N] [-W] [-U]
  *                    SRC DST
  *
  * Like qemu-img, it prints nothing on success unless -p is given; with -p it prints the
  * lines qemu-img prints ("    (12.34/100%)", see strata-img-progress.h). --sizes adds one
- * summary line on stdout (sizes and the saving). SIGINT and SIGTERM cancel the conversion: the temporary file is removed and
- * nothing is left under DST.
+ * summary line on stdout (sizes and the saving). SIGINT and SIGTERM cancel the conversion:
+ * the temporary file is removed and nothing is left under DST (with -n, DST keeps what was
+ * written so far: it is written in place).
  */
 
 #define CONVERT_USAGE \
