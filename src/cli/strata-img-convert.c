@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
  * strata-img convert [-p] [-q] [-c] [-n] [-C] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS]
@@ -153,6 +154,29 @@ parse_sparse_size (const char *text,
 }
 
 /*
+ * -B copies only the source's top layer and leaves the rest to BACKING, as qemu-img does,
+ * without comparing: right when BACKING holds what the source's backing holds. qemu-img
+ * says nothing when it is another file; strata-img says so (a copy of the base is fine).
+ */
+static void
+warn_other_backing (StrataImage *src,
+                    StrataImage *base,
+                    const char  *name)
+{
+  StrataImage *old = strata_image_get_backing (src);
+  struct stat a, b;
+
+  if (old == NULL ||
+      (fstat (strata_file_get_fd (strata_image_get_file (old)), &a) == 0 &&
+       fstat (strata_file_get_fd (strata_image_get_file (base)), &b) == 0 &&
+       a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+    return;
+  fprintf (stderr, "strata-img: warning: the source's backing file is %s, not %s: what the "
+           "source leaves to it is left to %s, which must hold the same data\n",
+           strata_image_get_filename (old), name, name);
+}
+
+/*
  * The checks qemu-img makes of -B/-F, -o backing_file and -n once the source is open, in
  * its order and words, so that nothing is started that qemu-img would refuse. The engine
  * checks again; these only choose the words.
@@ -240,6 +264,7 @@ check_target_files (const char                 *source,
                               error->message);
           return FALSE;
         }
+      warn_other_backing (src, base, opts->qcow2.backing_file);
     }
   else if (opts->qcow2.backing_format != NULL && strcmp (opts->target_format, "qcow2") == 0)
     {

@@ -130,6 +130,8 @@ static const Case cases[] = {
     "sub/o.qcow2", "ov.qcow2", SAME_MAP },
   { "backing-relative-o", IMAGES, "-o backing_file=b.qcow2,backing_fmt=qcow2 -O qcow2 "
     "ov.qcow2 sub/o.qcow2", "sub/o.qcow2", "ov.qcow2", SAME_MAP },
+  { "backing-copy", IMAGES, "-B sub/b.qcow2 -F qcow2 -O qcow2 ov.qcow2 o.qcow2", "o.qcow2",
+    "ov.qcow2", SAME_MAP },
   { "backing-o", IMAGES, "-o backing_file=base.qcow2,backing_fmt=qcow2 -O qcow2 ov.qcow2 "
     "o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP },
   { "backing-B-wins", IMAGES, B "-o backing_file=sub/b.qcow2 -O qcow2 ov.qcow2 o.qcow2",
@@ -410,6 +412,24 @@ test_backing_recorded (void)
   g_assert_nonnull (strstr (info, "\"backing-filename-format\": \"qcow2\""));
 }
 
+/* -B naming another file than the source's backing: strata-img says what it assumes
+ * (qemu-img says nothing); naming the source's own backing, it says nothing either. */
+static void
+test_backing_other_file (void)
+{
+  g_autofree char *dir = case_dir ("other-file", "strata", IMAGES);
+  g_auto(CliResult) same = { 0 };
+  g_auto(CliResult) other = { 0 };
+
+  cli_run_strata (&same, dir, "convert -B base.qcow2 -F qcow2 -O qcow2 ov.qcow2 a.qcow2");
+  g_assert_cmpint (same.rc, ==, 0);
+  g_assert_cmpstr (same.err, ==, "");
+  cli_run_strata (&other, dir, "convert -B sub/b.qcow2 -F qcow2 -O qcow2 ov.qcow2 b.qcow2");
+  g_assert_cmpint (other.rc, ==, 0);
+  g_assert_nonnull (strstr (other.err, "warning: the source's backing file is base.qcow2, "
+                                       "not sub/b.qcow2"));
+}
+
 /* -n without -O on a qcow2 target: qemu-img would write raw bytes over the image's own
  * tables; strata-img refuses and leaves the target as it was. */
 static void
@@ -441,5 +461,6 @@ main (int argc, char **argv)
     }
   g_test_add_func ("/cli/convert-options/backing-recorded", test_backing_recorded);
   g_test_add_func ("/cli/convert-options/n-without-format", test_n_without_format);
+  g_test_add_func ("/cli/convert-options/backing-other-file", test_backing_other_file);
   return g_test_run ();
 }
