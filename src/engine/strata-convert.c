@@ -3,6 +3,7 @@
 #include "strata-target.h"
 #include "strata-compress.h"
 #include "strata-error.h"
+#include "strata-protect.h"
 #include "strata-vmdk-write.h"
 
 #include <errno.h>
@@ -1327,6 +1328,10 @@ open_existing_target (const char                 *target,
                      strata_file_get_path (g_ptr_array_index (files, i)));
         return NULL;
       }
+
+  /* Root ignores the mode bits: a protected image is refused from the bits themselves. */
+  if (!strata_protect_check_writable (target, error))
+    return NULL;
 
   /* Its backing is not opened: only the top layer is written, and its zero writes mask
    * whatever lies below. */

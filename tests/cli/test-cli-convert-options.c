@@ -412,6 +412,25 @@ test_backing_recorded (void)
   g_assert_nonnull (strstr (info, "\"backing-filename-format\": \"qcow2\""));
 }
 
+/* -n into a protected image is refused from its mode bits (root ignores them), and the
+ * image is left as it was. */
+static void
+test_n_protected (void)
+{
+  g_autofree char *dir = case_dir ("n-protected", "strata", IMAGES);
+  g_autofree char *t10 = g_build_filename (dir, "t10.qcow2", NULL);
+  g_autofree char *sum = tu_file_checksum (t10);
+  g_autofree char *after = NULL;
+  g_auto(CliResult) s = { 0 };
+
+  g_assert_cmpint (g_chmod (t10, 0444), ==, 0);
+  cli_run_strata (&s, dir, "convert -n -O qcow2 ov.qcow2 t10.qcow2");
+  g_assert_cmpint (s.rc, ==, 1);
+  g_assert_nonnull (strstr (s.err, "protected"));
+  after = tu_file_checksum (t10);
+  g_assert_cmpstr (after, ==, sum);
+}
+
 /* -B naming another file than the source's backing: strata-img says what it assumes
  * (qemu-img says nothing); naming the source's own backing, it says nothing either. */
 static void
@@ -462,5 +481,6 @@ main (int argc, char **argv)
   g_test_add_func ("/cli/convert-options/backing-recorded", test_backing_recorded);
   g_test_add_func ("/cli/convert-options/n-without-format", test_n_without_format);
   g_test_add_func ("/cli/convert-options/backing-other-file", test_backing_other_file);
+  g_test_add_func ("/cli/convert-options/n-protected", test_n_protected);
   return g_test_run ();
 }
