@@ -12,19 +12,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /*
- * strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N] [-W] [-U]
+ * strata-img convert [-p] [-q] [-c] [-n] [-C] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS]
+ *                    [-B BACKING -F BACKING_FMT] [-S SIZE] [--salvage] [-m N] [-W] [-U]
  *                    SRC DST
  *
  * Like qemu-img, it prints nothing on success unless -p is given; with -p it prints the
  * lines qemu-img prints ("    (12.34/100%)", see strata-img-progress.h). --sizes adds one
- * summary line on stdout (sizes and the saving). SIGINT and SIGTERM cancel the conversion: the temporary file is removed and
- * nothing is left under DST.
+ * summary line on stdout (sizes and the saving). SIGINT and SIGTERM cancel the conversion:
+ * the temporary file is removed and nothing is left under DST (with -n, DST keeps what was
+ * written so far: it is written in place).
  */
 
 #define CONVERT_USAGE \
-  "Usage: strata-img convert [-p] [-q] [-c] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS] [-m N]\n" \
+  "Usage: strata-img convert [-p] [-q] [-c] [-n] [-C] [-f FMT] -O qcow2|raw|vmdk [-o OPTIONS]\n" \
+  "                          [-B BACKING -F BACKING_FMT] [-S SIZE] [--salvage] [-m N]\n" \
   "                          [-W] [-U] [--sizes] SRC DST\n" \
   "  -p          show progress as qemu-img does\n" \
   "  --sizes     then print a one-line summary (sizes and saving)\n" \
@@ -32,14 +36,25 @@
   "  -c          compress the target (qcow2, or vmdk with subformat=streamOptimized)\n" \
   "  -f FMT      source format (default: probe)\n" \
   "  -O FMT      target format: raw (default, sparse), qcow2 or vmdk\n" \
-  "  -o OPTIONS  qcow2 options: cluster_size=,compression_type=zlib|zstd,compat=,...\n" \
+  "  -o OPTIONS  qcow2 options: cluster_size=,compression_type=zlib|zstd,compat=,\n" \
+  "              backing_file=,backing_fmt=,...\n" \
   "              vmdk options: subformat=monolithicSparse|streamOptimized,\n" \
   "                            adapter_type=ide|lsilogic|buslogic|legacyESX,hwversion=N\n" \
+  "  -B BACKING  the target is an overlay of BACKING (qcow2): only what the source's\n" \
+  "              top layer holds is written\n" \
+  "  -F FMT      the format of BACKING\n" \
+  "  -n          write into the existing DST (no creation; it must be large enough)\n" \
+  "  -S SIZE     zero runs this long are not written (default 4k; 0: write everything)\n" \
+  "  --salvage   go on after read errors, writing zeros for what cannot be read\n" \
+  "  -C          accepted for compatibility (copy offloading; not with -c or -S)\n" \
   "  -m N        compressor threads (default: the number of CPUs)\n" \
   "  -W          accepted for compatibility (writes are always in order)\n" \
   "  -U          open the source even if a running VM holds it\n"
 
-enum { OPT_SIZES = 256 };
+enum { OPT_SIZES = 256, OPT_SALVAGE };
+
+/* qemu-img's largest -S: its buffer of 32768 sectors. */
+#define SPARSE_SIZE_MAX (16 * 1024 * 1024)
 
 typedef struct
 {
@@ -80,7 +95,8 @@ plan_progress (const char                 *source,
   if (opts->compress)
     cluster = opts->qcow2.cluster_size;
   strata_img_progress_step (plan, 0, 100);
-  if (!strata_img_progress_plan_convert (plan, image, cluster, 4096, error))
+  if (!strata_img_progress_plan_convert (plan, image, cluster, opts->sparse_size,
+                                         error))
     return NULL;
   return g_steal_pointer (&plan);
 }
@@ -106,6 +122,159 @@ convert_done_cb (GObject      *object,
   g_main_loop_quit (run->loop);
 }
 
+/* --salvage: each region replaced by zeros, as qemu-img warns (its words, one line a region
+ * instead of one a sector). */
+static void
+salvage_warning_cb (const char *message,
+                    gpointer    user_data)
+{
+  fprintf (stderr, "strata-img: warning: %s\n", message);
+}
+
+/* -S SIZE, checked as qemu-img checks it, when it is given. */
+static gboolean
+parse_sparse_size (const char *text,
+                   guint64    *size)
+{
+  if (!strata_img_parse_size (text, size))
+    {
+      strata_img_error ("Invalid buffer size for sparse output specified. You may use k, M, G, "
+                        "T, P or E suffixes for");
+      strata_img_error ("kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.");
+      return FALSE;
+    }
+  if (*size % 512 != 0 || *size > SPARSE_SIZE_MAX)
+    {
+      strata_img_error ("Invalid buffer size for sparse output specified. Valid sizes are "
+                        "multiples of 512 up to %d. Select 0 to disable sparse detection "
+                        "(fully allocates output).", SPARSE_SIZE_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/*
+ * -B copies only the source's top layer and leaves the rest to BACKING, as qemu-img does,
+ * without comparing: right when BACKING holds what the source's backing holds. qemu-img
+ * says nothing when it is another file; strata-img says so (a copy of the base is fine).
+ */
+static void
+warn_other_backing (StrataImage *src,
+                    StrataImage *base,
+                    const char  *name)
+{
+  StrataImage *old = strata_image_get_backing (src);
+  struct stat a, b;
+
+  if (old == NULL ||
+      (fstat (strata_file_get_fd (strata_image_get_file (old)), &a) == 0 &&
+       fstat (strata_file_get_fd (strata_image_get_file (base)), &b) == 0 &&
+       a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+    return;
+  fprintf (stderr, "strata-img: warning: the source's backing file is %s, not %s: what the "
+           "source leaves to it is left to %s, which must hold the same data\n",
+           strata_image_get_filename (old), name, name);
+}
+
+/*
+ * The checks qemu-img makes of -B/-F, -o backing_file and -n once the source is open, in
+ * its order and words, so that nothing is started that qemu-img would refuse. The engine
+ * checks again; these only choose the words.
+ */
+static gboolean
+check_target_files (const char                 *source,
+                    const char                 *target,
+                    const StrataConvertOptions *opts)
+{
+  g_autoptr(StrataImage) src = NULL;
+  g_autoptr(GError) error = NULL;
+
+  src = strata_image_open (source, opts->source_format,
+                           opts->force_share ? STRATA_OPEN_FORCE_SHARE : STRATA_OPEN_READ_ONLY,
+                           &error);
+  if (src == NULL)
+    {
+      strata_img_report (source, error);
+      return FALSE;
+    }
+
+  if (opts->existing_target)
+    {
+      g_autoptr(StrataImage) dst = NULL;
+
+      if (g_file_test (target, G_FILE_TEST_IS_DIR))
+        {
+          strata_img_error ("Could not open '%s': Could not open '%s': Is a directory", target,
+                            target);
+          return FALSE;
+        }
+      dst = strata_image_open (target, opts->target_format,
+                               STRATA_OPEN_FORCE_SHARE | STRATA_OPEN_NO_BACKING, &error);
+      if (dst == NULL)
+        {
+          strata_img_report_open_error (target, error);
+          return FALSE;
+        }
+      if (strata_image_get_size (dst) < strata_image_get_size (src))
+        {
+          strata_img_error ("output file is smaller than input file");
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  if (opts->qcow2.backing_file != NULL)
+    {
+      g_autofree char *path = NULL;
+      const char *fmt = opts->qcow2.backing_format;
+      g_autoptr(StrataImage) base = NULL;
+
+      if (fmt == NULL)
+        {
+          strata_img_error ("Use of backing file requires explicit backing format");
+          return FALSE;
+        }
+      if (strcmp (fmt, "qcow2") != 0 && strcmp (fmt, "raw") != 0 && strcmp (fmt, "vmdk") != 0)
+        {
+          strata_img_error ("%s: error while converting %s: Parameter 'backing-fmt' does not "
+                            "accept value '%s'", target, opts->target_format, fmt);
+          return FALSE;
+        }
+      if (strcmp (opts->target_format, "vmdk") == 0)
+        {
+          if (strcmp (fmt, "vmdk") != 0)
+            strata_img_error ("%s: error while converting vmdk: backing_file must be a vmdk "
+                              "image", target);
+          else
+            strata_img_error ("%s: error while converting vmdk: a VMDK target with a parent "
+                              "is not supported (convert to qcow2)", target);
+          return FALSE;
+        }
+
+      path = strata_resolve_backing_name (target, opts->qcow2.backing_file, &error);
+      if (path != NULL)
+        base = strata_image_open (path, fmt, STRATA_OPEN_FORCE_SHARE, &error);
+      if (base == NULL)
+        {
+          if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND))
+            strata_img_error ("Could not open '%s': Could not open backing file: Could not "
+                              "open '%s': No such file or directory", target, path);
+          else
+            strata_img_error ("Could not open '%s': Could not open backing file: %s", target,
+                              error->message);
+          return FALSE;
+        }
+      warn_other_backing (src, base, opts->qcow2.backing_file);
+    }
+  else if (opts->qcow2.backing_format != NULL && strcmp (opts->target_format, "qcow2") == 0)
+    {
+      strata_img_error ("%s: error while converting qcow2: Backing format cannot be used "
+                        "without backing file", target);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static char *
 format_size (guint64 bytes)
 {
@@ -119,6 +288,7 @@ strata_img_convert (int argc, char **argv)
     { "help", no_argument, NULL, 'h' },
     { "force-share", no_argument, NULL, 'U' },
     { "sizes", no_argument, NULL, OPT_SIZES },
+    { "salvage", no_argument, NULL, OPT_SALVAGE },
     { NULL, 0, NULL, 0 },
   };
   g_autoptr(GString) create_opts = g_string_new (NULL);
@@ -131,7 +301,8 @@ strata_img_convert (int argc, char **argv)
   const char *source;
   const char *target;
   g_autoptr(StrataImgProgress) plan = NULL;
-  gboolean quiet = FALSE, sizes = FALSE;
+  gboolean quiet = FALSE, sizes = FALSE, copy_offload = FALSE, explicit_sparse = FALSE;
+  const char *backing = NULL, *backing_format = NULL;
   guint sigint_id, sigterm_id, tick_id = 0;
   int c;
 
@@ -139,7 +310,7 @@ strata_img_convert (int argc, char **argv)
   opts.target_format = NULL;
 
   optind = 1;
-  while ((c = getopt_long (argc, argv, "hpqcf:O:o:m:WUt:T:", long_options, NULL)) != -1)
+  while ((c = getopt_long (argc, argv, "hpqcnCf:O:o:m:WUt:T:B:F:S:", long_options, NULL)) != -1)
     {
       switch (c)
         {
@@ -191,10 +362,53 @@ strata_img_convert (int argc, char **argv)
         case OPT_SIZES:
           sizes = TRUE;
           break;
+        case 'B':
+          backing = optarg;
+          break;
+        case 'F':
+          backing_format = optarg;
+          break;
+        case 'n':
+          opts.existing_target = TRUE;
+          break;
+        case 'S':
+          if (!parse_sparse_size (optarg, &opts.sparse_size))
+            return 1;
+          explicit_sparse = TRUE;
+          break;
+        case 'C':
+          /* Copy offloading: the pipeline already copies only what holds data, in large
+           * writes; where qemu-img refuses -C, so does strata-img. */
+          copy_offload = TRUE;
+          break;
+        case OPT_SALVAGE:
+          opts.salvage = TRUE;
+          break;
         default:
           fputs (CONVERT_USAGE, stderr);
           return 1;
         }
+    }
+
+  if (copy_offload && opts.compress)
+    {
+      strata_img_error ("Cannot enable copy offloading when -c is used");
+      return 1;
+    }
+  if (copy_offload && explicit_sparse)
+    {
+      strata_img_error ("Cannot enable copy offloading when -S is used");
+      return 1;
+    }
+  if (copy_offload && opts.salvage)
+    {
+      strata_img_error ("Cannot use copy offloading in salvaging mode");
+      return 1;
+    }
+  if (opts.existing_target && create_opts->len > 0)
+    {
+      strata_img_error ("-o has no effect when skipping image creation");
+      return 1;
     }
 
   if (argc - optind != 2)
@@ -206,6 +420,19 @@ strata_img_convert (int argc, char **argv)
   source = argv[optind];
   target = argv[optind + 1];
 
+  if (opts.target_format == NULL && opts.existing_target)
+    {
+      const char *probed = strata_probe_format (target, NULL);
+
+      /* qemu-img would write raw bytes over the image's own structures here. */
+      if (probed != NULL && strcmp (probed, "raw") != 0)
+        {
+          strata_img_error ("%s: is a %s image, and -n without -O would write raw data over "
+                            "it (give -O %s, or -O raw if that is really meant)", target,
+                            probed, probed);
+          return 1;
+        }
+    }
   if (opts.target_format == NULL)
     opts.target_format = "raw"; /* qemu-img's default output format */
   if (strcmp (opts.target_format, "qcow2") != 0 && strcmp (opts.target_format, "raw") != 0 &&
@@ -230,6 +457,27 @@ strata_img_convert (int argc, char **argv)
           return 1;
         }
     }
+  else if (strcmp (opts.target_format, "raw") == 0 && !opts.existing_target &&
+           backing != NULL)
+    {
+      strata_img_error ("Backing file not supported for file format 'raw'");
+      return 1;
+    }
+  else if (strcmp (opts.target_format, "raw") == 0 && !opts.existing_target &&
+           backing_format != NULL)
+    {
+      strata_img_error ("Backing file format not supported for file format 'raw'");
+      return 1;
+    }
+  else if (strcmp (opts.target_format, "raw") == 0 &&
+           (strstr (create_opts->str, "backing_file") != NULL ||
+            strstr (create_opts->str, "backing_fmt") != NULL))
+    {
+      strata_img_error ("Invalid parameter '%s'",
+                        strstr (create_opts->str, "backing_file") != NULL ? "backing_file"
+                                                                          : "backing_fmt");
+      return 1;
+    }
   else if (opts.compress && strcmp (opts.target_format, "qcow2") != 0)
     {
       strata_img_error ("Compression not supported for the %s format", opts.target_format);
@@ -242,15 +490,28 @@ strata_img_convert (int argc, char **argv)
           strata_img_error ("-o options are only supported for qcow2 and vmdk targets");
           return 1;
         }
+      /* With -B, -o backing_fmt alone is fine. */
+      opts.qcow2.backing_file = backing;
       if (!strata_img_convert_check_options (target, create_opts->str, &opts.qcow2))
         return 1;
-      if (opts.qcow2.backing_file != NULL)
-        {
-          strata_img_error ("convert does not support backing_file: the target is the "
-                            "whole chain, flattened");
-          return 1;
-        }
     }
+
+  /* -B wins over -o backing_file, -F over -o backing_fmt, as in qemu-img. */
+  if (backing != NULL)
+    opts.qcow2.backing_file = backing;
+  if (backing_format != NULL)
+    opts.qcow2.backing_format = backing_format;
+  if (opts.qcow2.backing_file != NULL && opts.qcow2.backing_file[0] == '\0')
+    {
+      strata_img_error ("Expecting a backing file name (-B is empty)");
+      return 1;
+    }
+  if ((opts.existing_target || opts.qcow2.backing_file != NULL ||
+       opts.qcow2.backing_format != NULL) &&
+      !check_target_files (source, target, &opts))
+    return 1;
+  if (opts.salvage)
+    opts.warning = salvage_warning_cb;
 
   /* Past RLIMIT_FSIZE the kernel kills the process with SIGXFSZ; ignored, the write fails
    * with EFBIG and the user gets an error naming the file instead of a core dump. */

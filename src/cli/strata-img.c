@@ -27,7 +27,8 @@ static const Command commands[] = {
     "measure [--output=human|json] [-O qcow2|raw] [-o OPTIONS] [-U] [--size SIZE | [-f FMT] "
     "FILE]" },
   { "convert", strata_img_convert,
-    "convert [-p] [--sizes] [-c] [-f FMT] -O FMT [-o OPTIONS] [-m N] [-W] SRC DST" },
+    "convert [-p] [--sizes] [-c] [-n] [-C] [-f FMT] -O FMT [-o OPTIONS] [-B BACKING -F FMT] "
+    "[-S SIZE] [--salvage] [-m N] [-W] SRC DST" },
   { "check", strata_img_check, "check [-r leaks|all] [--output=human|json] FILE" },
   { "compare", strata_img_compare, "compare [-s] A B" },
   { "rebase", strata_img_rebase, "rebase [-p] [-u] -b NEW [-F FMT] FILE" },
@@ -36,7 +37,7 @@ static const Command commands[] = {
   { "snapshot", strata_img_snapshot,
     "snapshot [-q] [-U] [-l | -a SNAPSHOT | -c SNAPSHOT | -d SNAPSHOT] FILE" },
   { "commit", strata_img_commit,
-    "commit [-p] [-d] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
+    "commit [-p] [-d] [-b BASE] [--sizes] [--force] [--library DIR]... [--into-copy NEWBASE] FILE" },
   { "protect", strata_img_protect, "protect FILE" },
   { "unprotect", strata_img_unprotect, "unprotect FILE" },
   { "tree", strata_img_tree, "tree [-r] [-U] [--output=human|json|dot] DIR|FILE..." },

@@ -3,6 +3,7 @@
 #include "strata-target.h"
 #include "strata-compress.h"
 #include "strata-error.h"
+#include "strata-protect.h"
 #include "strata-vmdk-write.h"
 
 #include <errno.h>
@@ -58,7 +59,24 @@ typedef struct
   guint8  *kinds;      /* ClusterKind per cluster */
   guint32 *out_len;
   gboolean ready;      /* processed by a worker */
+  gboolean zero;       /* a ZERO run: nothing is read, the range is zeroed in the target */
+  GArray  *salvaged;   /* SalvagedRange: what --salvage replaced by zeros, or NULL */
 } Chunk;
+
+typedef struct
+{
+  guint64  offset;
+  guint64  length;
+  char    *message;
+} SalvagedRange;
+
+/* Consecutive regions --salvage gave up on, reported as one. */
+typedef struct
+{
+  guint64  offset;
+  guint64  length;
+  char    *message;
+} WarnRun;
 
 typedef struct
 {
@@ -80,6 +98,11 @@ typedef struct
   StrataJob         *job;
   const StrataConvertOptions *opts;
   guint64            data_total;
+  gboolean           top_only;      /* -B: copy the source's top layer only */
+  guint64            sparse_size;   /* -S */
+  guint64            zero_limit;    /* zeros are written below this offset */
+  GMutex             warn_lock;     /* serialises opts->warning */
+  WarnRun            read_warning;  /* the writer's, for data it could not read */
 
   GMutex             lock;
   GCond              cond;
@@ -102,6 +125,7 @@ strata_convert_options_init (StrataConvertOptions *opts)
   strata_create_options_init (&opts->qcow2);
   strata_vmdk_options_init (&opts->vmdk);
   opts->target_format = "qcow2";
+  opts->sparse_size = 4096;
 }
 
 static inline guint64
@@ -145,118 +169,293 @@ pipeline_check_cancelled (Pipeline *p)
 }
 
 /*
- * Walks the chain's block status and returns maximal runs of target clusters holding
- * data, in order, never returning a cluster twice (a source run may end inside a cluster
- * the previous run already covered).
+ * Walks the source's block status and returns, in order and never overlapping, maximal
+ * runs of target clusters that need work: DATA runs are read and written, ZERO runs are
+ * zeroed in the target without reading (a target that does not read as zeros by itself:
+ * -n, or an overlay whose backing shows through). A cluster that a run of data touches is
+ * data as a whole; one that zeros touch is zeroed, unless data touches it too.
  */
+typedef enum
+{
+  RUN_NONE = 0, /* nothing to do: skipped */
+  RUN_ZERO,
+  RUN_DATA,
+} RunKind;
+
+typedef struct
+{
+  guint64 start;
+  guint64 end;
+  RunKind kind;
+} Run;
+
 typedef struct
 {
   StrataImage *image;
   guint64      virtual_size;
   guint64      cluster_size;
+  gboolean     top_only;     /* -B: the top layer's own allocation only */
+  guint64      backing_size; /* the size of the top layer's backing (0: none) */
+  gboolean     full;         /* -S 0: zeros are written as data */
+  guint64      zero_limit;   /* zeros must be written below this guest offset */
+  gboolean     salvage;      /* --salvage: a status error makes a cluster data */
+  Pipeline    *report;       /* where to report it (NULL: counting, not converting) */
+  WarnRun      warning;
   guint64      pos;
-  guint64      emitted_end;
   gboolean     has_pending;
-  guint64      pending_start;
-  guint64      pending_end;
+  Run          pending;
+  Run          ready[4];
+  guint        n_ready;
+  guint        ready_pos;
 } Walker;
+
+static void report_salvaged (Pipeline *p, WarnRun *run, const char *what,
+                             guint64 offset, guint64 length, const char *message);
 
 static void
 walker_init (Walker      *w,
+             Pipeline    *p,
              StrataImage *image,
-             guint64      cluster_size)
+             gboolean     report)
 {
   memset (w, 0, sizeof *w);
   w->image = image;
   w->virtual_size = strata_image_get_size (image);
-  w->cluster_size = cluster_size;
+  w->cluster_size = p->cluster_size;
+  w->top_only = p->top_only;
+  if (strata_image_get_backing (image) != NULL)
+    w->backing_size = strata_image_get_size (strata_image_get_backing (image));
+  w->full = p->sparse_size == 0;
+  w->zero_limit = p->zero_limit;
+  w->salvage = p->opts->salvage;
+  w->report = report ? p : NULL;
+}
+
+static void
+walker_emit (Walker    *w,
+             const Run *run)
+{
+  if (run->kind == RUN_NONE || run->start >= run->end)
+    return;
+  g_assert (w->n_ready < G_N_ELEMENTS (w->ready));
+  w->ready[w->n_ready++] = *run;
+}
+
+static void
+walker_append (Walker  *w,
+               guint64  start,
+               guint64  end,
+               RunKind  kind)
+{
+  if (w->has_pending && w->pending.kind == kind && w->pending.end == start)
+    {
+      w->pending.end = end;
+      return;
+    }
+  if (w->has_pending)
+    walker_emit (w, &w->pending);
+  w->pending.start = start;
+  w->pending.end = end;
+  w->pending.kind = kind;
+  w->has_pending = TRUE;
+}
+
+/*
+ * The kind of a cluster that two runs share. A cluster partly zeros and partly left to the
+ * backing cannot be one zero cluster: it is written whole, as data read through the source
+ * (qemu-img writes the zeros into it and the rest comes from the backing, the same bytes
+ * when the backing holds what the source's does).
+ */
+static RunKind
+merge_kinds (RunKind a,
+             RunKind b)
+{
+  if ((a == RUN_ZERO && b == RUN_NONE) || (a == RUN_NONE && b == RUN_ZERO))
+    return RUN_DATA;
+  return MAX (a, b);
+}
+
+/* Adds the bytes [a, b) of @kind, following the bytes added before. */
+static void
+walker_add (Walker  *w,
+            guint64  a,
+            guint64  b,
+            RunKind  kind)
+{
+  guint64 cs = w->cluster_size;
+  guint64 ca = align_down (a, cs);
+  guint64 cb = MIN (align_up (b, cs), w->virtual_size);
+
+  /* Runs come in order, so only the first cluster can be shared with what came before:
+   * see merge_kinds(). */
+  if (w->has_pending && ca < w->pending.end)
+    {
+      guint64 shared_end = MIN (ca + cs, w->virtual_size);
+      RunKind shared = merge_kinds (w->pending.kind, kind);
+
+      if (shared != w->pending.kind)
+        {
+          w->pending.end = ca;
+          if (w->pending.end == w->pending.start)
+            w->has_pending = FALSE;
+          walker_append (w, ca, shared_end, shared);
+        }
+      ca = shared_end;
+    }
+  if (ca < cb)
+    walker_append (w, ca, cb, kind);
+}
+
+static gboolean
+walker_query (Walker           *w,
+              guint64           offset,
+              guint64          *len,
+              StrataBlockKind  *kind,
+              GError          **error)
+{
+  if (w->top_only)
+    {
+      StrataBlockStatus st;
+
+      if (!strata_image_block_status (w->image, offset, *len, &st, error))
+        return FALSE;
+      *kind = st.kind;
+      *len = st.length;
+    }
+  else
+    {
+      StrataChainStatus st;
+
+      if (!strata_image_chain_status (w->image, offset, *len, &st, error))
+        return FALSE;
+      *kind = st.kind;
+      *len = st.length;
+    }
+  return TRUE;
+}
+
+/* Reads the next status run at w->pos into the walker. FALSE on error. */
+static gboolean
+walker_step (Walker  *w,
+             GError **error)
+{
+  guint64 a = w->pos;
+  guint64 len = w->virtual_size - a;
+  StrataBlockKind kind;
+  gboolean below_limit = a < w->zero_limit;
+  GError *local_error = NULL;
+  gboolean ok;
+  RunKind run;
+
+  /* Zeros are handled differently on both sides of the limit, and the top layer's
+   * unallocated clusters on both sides of its backing's end: split there. */
+  if (below_limit)
+    len = MIN (len, w->zero_limit - a);
+  if (w->top_only && a < w->backing_size)
+    len = MIN (len, w->backing_size - a);
+
+  ok = walker_query (w, a, &len, &kind, &local_error);
+  /* A driver may check a whole table ahead of the run it reports: with --salvage, ask about
+   * this one cluster before giving up on it. */
+  if (!ok && w->salvage)
+    {
+      len = MIN (align_down (a, w->cluster_size) + w->cluster_size, w->virtual_size) - a;
+      g_clear_error (&local_error);
+      ok = walker_query (w, a, &len, &kind, &local_error);
+    }
+
+  if (!ok)
+    {
+      if (!w->salvage)
+        {
+          g_propagate_error (error, local_error);
+          return FALSE;
+        }
+      /* Try to read that cluster then; what cannot be read becomes zeros. */
+      len = MIN (align_down (a, w->cluster_size) + w->cluster_size, w->virtual_size) - a;
+      if (w->report != NULL)
+        report_salvaged (w->report, &w->warning, "block status", a, len,
+                         local_error->message);
+      g_clear_error (&local_error);
+      kind = STRATA_BLOCK_DATA;
+    }
+  if (len == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
+                   "%s: no block status at offset %" G_GUINT64_FORMAT,
+                   strata_image_get_filename (w->image), a);
+      return FALSE;
+    }
+
+  /* Unallocated in the top layer: the backing answers there, in the source as in the
+   * target; past the backing's end (or without one) it reads as zeros. */
+  if (kind == STRATA_BLOCK_DATA)
+    run = RUN_DATA;
+  else if (kind == STRATA_BLOCK_UNALLOCATED && w->top_only && a < w->backing_size)
+    run = RUN_NONE;
+  else if (w->full && (!w->top_only || below_limit))
+    run = RUN_DATA;
+  else if (below_limit)
+    run = RUN_ZERO;
+  else
+    run = RUN_NONE;
+
+  w->pos = a + len;
+  walker_add (w, a, a + len, run);
+  return TRUE;
 }
 
 /* Returns FALSE on error; *found is FALSE at the end. */
 static gboolean
 walker_next (Walker   *w,
              gboolean *found,
-             guint64  *start,
-             guint64  *end,
+             Run      *run,
              GError  **error)
 {
   *found = FALSE;
 
-  while (w->pos < w->virtual_size)
+  while (w->ready_pos == w->n_ready)
     {
-      StrataChainStatus st;
-      guint64 a = w->pos;
-      guint64 b;
-      guint64 ca;
-      guint64 cb;
-
-      if (!strata_image_chain_status (w->image, a, w->virtual_size - a, &st, error))
-        return FALSE;
-      b = a + st.length;
-      w->pos = b;
-
-      if (st.kind != STRATA_BLOCK_DATA)
-        continue;
-
-      ca = MAX (align_down (a, w->cluster_size), w->emitted_end);
-      cb = MIN (align_up (b, w->cluster_size), w->virtual_size);
-      if (ca >= cb)
-        continue;
-
-      if (w->has_pending && ca <= w->pending_end)
+      w->ready_pos = w->n_ready = 0;
+      if (w->pos >= w->virtual_size)
         {
-          w->pending_end = MAX (w->pending_end, cb);
+          if (w->report != NULL)
+            report_salvaged (w->report, &w->warning, "block status", 0, 0, NULL);
+          if (!w->has_pending)
+            return TRUE;
+          w->has_pending = FALSE;
+          walker_emit (w, &w->pending);
           continue;
         }
-
-      if (w->has_pending)
-        {
-          *found = TRUE;
-          *start = w->pending_start;
-          *end = w->pending_end;
-          w->emitted_end = *end;
-          w->pending_start = ca;
-          w->pending_end = cb;
-          return TRUE;
-        }
-
-      w->has_pending = TRUE;
-      w->pending_start = ca;
-      w->pending_end = cb;
+      if (!walker_step (w, error))
+        return FALSE;
     }
 
-  if (w->has_pending)
-    {
-      *found = TRUE;
-      *start = w->pending_start;
-      *end = w->pending_end;
-      w->emitted_end = *end;
-      w->has_pending = FALSE;
-    }
-
+  *found = TRUE;
+  *run = w->ready[w->ready_pos++];
   return TRUE;
 }
 
 static gboolean
-count_data_bytes (StrataImage *image,
-                  guint64      cluster_size,
-                  guint64     *total,
-                  GError     **error)
+count_data_bytes (Pipeline *p,
+                  guint64  *total,
+                  GError  **error)
 {
   Walker w;
   gboolean found;
-  guint64 start, end;
+  Run run;
 
-  walker_init (&w, image, cluster_size);
+  walker_init (&w, p, p->src, FALSE);
   *total = 0;
 
   for (;;)
     {
-      if (!walker_next (&w, &found, &start, &end, error))
+      if (!walker_next (&w, &found, &run, error))
         return FALSE;
       if (!found)
         return TRUE;
-      *total += end - start;
+      if (run.kind == RUN_DATA)
+        *total += run.end - run.start;
     }
 }
 
@@ -276,15 +475,20 @@ pipeline_get_free_chunk (Pipeline *p)
   return chunk;
 }
 
+/* A ZERO chunk carries at most this many guest bytes (nothing is read for it). */
+#define ZERO_CHUNK_MAX       (G_GUINT64_CONSTANT (1) << 30)
+
 static gboolean
-reader_emit (Pipeline *p,
-             guint64   start,
-             guint64   end)
+reader_emit (Pipeline  *p,
+             const Run *run)
 {
-  while (start < end)
+  guint64 start = run->start;
+
+  while (start < run->end)
     {
       Chunk *chunk;
-      gsize len = MIN (end - start, p->chunk_size);
+      gboolean zero = run->kind == RUN_ZERO;
+      gsize len = MIN (run->end - start, zero ? ZERO_CHUNK_MAX : p->chunk_size);
       gsize padded = align_up (len, p->cluster_size);
 
       if (pipeline_check_cancelled (p))
@@ -294,13 +498,16 @@ reader_emit (Pipeline *p,
 
       chunk->offset = start;
       chunk->length = len;
-      chunk->n_clusters = padded / p->cluster_size;
-      chunk->ready = FALSE;
+      chunk->n_clusters = zero ? 0 : padded / p->cluster_size;
+      chunk->zero = zero;
+      /* Nothing to read or compress: straight to the writer. */
+      chunk->ready = zero;
 
       g_mutex_lock (&p->lock);
       chunk->seq = p->next_seq++;
       p->ring[chunk->seq % p->n_chunks] = chunk;
-      g_queue_push_tail (&p->todo, chunk);
+      if (!zero)
+        g_queue_push_tail (&p->todo, chunk);
       g_cond_broadcast (&p->cond);
       g_mutex_unlock (&p->lock);
 
@@ -336,21 +543,22 @@ reader_thread (gpointer data)
 
   pipeline_thread_start (p);
 
-  walker_init (&w, p->src, p->cluster_size);
+  walker_init (&w, p, p->src, TRUE);
 
   for (;;)
     {
       gboolean found;
-      guint64 start, end;
+      Run run;
 
-      if (!walker_next (&w, &found, &start, &end, &error))
+      if (!walker_next (&w, &found, &run, &error))
         {
           pipeline_fail (p, error);
           break;
         }
-      if (!found || !reader_emit (p, start, end))
+      if (!found || !reader_emit (p, &run))
         break;
     }
+  g_free (w.warning.message);
 
   g_mutex_lock (&p->lock);
   p->reader_done = TRUE;
@@ -372,6 +580,36 @@ is_zero (const guint8 *buf,
   return len <= 16 || memcmp (buf, buf + 16, len - 16) == 0;
 }
 
+/*
+ * -S larger than a cluster: a run of zero clusters is left out only when it is that long
+ * (or the whole chunk), as qemu-img looks for zero runs of at least -S inside what it
+ * read. Compressed targets skip any zero cluster, as qemu-img does for them.
+ */
+static void
+keep_short_zero_runs (Pipeline *p,
+                      Chunk    *chunk)
+{
+  guint64 min_run = MIN (p->sparse_size, (guint64) chunk->length);
+  guint i = 0;
+
+  while (i < chunk->n_clusters)
+    {
+      guint j = i;
+
+      if (chunk->kinds[i] != CLUSTER_SKIP)
+        {
+          i++;
+          continue;
+        }
+      while (j < chunk->n_clusters && chunk->kinds[j] == CLUSTER_SKIP)
+        j++;
+      if ((guint64) (j - i) * p->cluster_size < min_run)
+        for (guint k = i; k < j; k++)
+          chunk->kinds[k] = CLUSTER_RAW;
+      i = j;
+    }
+}
+
 static void
 worker_process (Pipeline         *p,
                 StrataCompressor *compressor,
@@ -384,7 +622,8 @@ worker_process (Pipeline         *p,
       const guint8 *in = chunk->in_buf + i * cs;
       gsize n;
 
-      if (is_zero (in, cs))
+      /* -S 0: every cluster is written, zeros too. */
+      if (p->sparse_size != 0 && is_zero (in, cs))
         {
           chunk->kinds[i] = CLUSTER_SKIP;
           continue;
@@ -403,6 +642,77 @@ worker_process (Pipeline         *p,
           chunk->kinds[i] = CLUSTER_COMPRESSED;
           chunk->out_len[i] = n;
         }
+    }
+
+  if (p->sparse_size > cs && compressor == NULL)
+    keep_short_zero_runs (p, chunk);
+}
+
+static void
+salvaged_range_clear (gpointer data)
+{
+  g_free (((SalvagedRange *) data)->message);
+}
+
+static void
+chunk_add_salvaged (Chunk      *chunk,
+                    guint64     offset,
+                    guint64     length,
+                    const char *message)
+{
+  SalvagedRange r;
+
+  if (chunk->salvaged == NULL)
+    {
+      chunk->salvaged = g_array_new (FALSE, FALSE, sizeof (SalvagedRange));
+      g_array_set_clear_func (chunk->salvaged, salvaged_range_clear);
+    }
+  if (chunk->salvaged->len > 0)
+    {
+      SalvagedRange *last = &g_array_index (chunk->salvaged, SalvagedRange,
+                                            chunk->salvaged->len - 1);
+
+      if (last->offset + last->length == offset)
+        {
+          last->length += length;
+          return;
+        }
+    }
+  r.offset = offset;
+  r.length = length;
+  r.message = g_strdup (message);
+  g_array_append_val (chunk->salvaged, r);
+}
+
+/* Unreadable sectors of the source are read as zeros (--salvage): the chunk is read again
+ * in smaller pieces, and a piece that still fails sector by sector, as qemu-img does. */
+#define SALVAGE_PIECE  (64 * 1024)
+#define SECTOR         512
+
+static void
+salvage_read (StrataImage *src,
+              Chunk       *chunk)
+{
+  for (gsize done = 0; done < chunk->length; )
+    {
+      guint64 offset = chunk->offset + done;
+      gsize n = MIN (chunk->length - done, SALVAGE_PIECE - offset % SALVAGE_PIECE);
+      g_autoptr(GError) error = NULL;
+
+      if (!strata_image_read (src, offset, n, chunk->in_buf + done, NULL))
+        for (gsize s = 0; s < n; )
+          {
+            gsize m = MIN (n - s, SECTOR - (offset + s) % SECTOR);
+
+            if (!strata_image_read (src, offset + s, m, chunk->in_buf + done + s, &error))
+              {
+                memset (chunk->in_buf + done + s, 0, m);
+                chunk_add_salvaged (chunk, offset + s, m, error->message);
+                g_clear_error (&error);
+              }
+            s += m;
+          }
+      done += n;
     }
 }
 
@@ -450,8 +760,13 @@ worker_thread (gpointer data)
         if (!strata_image_read (worker->src, chunk->offset, chunk->length, chunk->in_buf,
                                 &error))
           {
-            pipeline_fail (p, error);
-            break;
+            if (!p->opts->salvage)
+              {
+                pipeline_fail (p, error);
+                break;
+              }
+            g_clear_error (&error);
+            salvage_read (worker->src, chunk);
           }
       }
 
@@ -466,6 +781,57 @@ worker_thread (gpointer data)
   return NULL;
 }
 
+/* Adds a region to @run, reporting what @run held when this one does not follow it;
+ * a @message of NULL reports what is left. */
+static void
+report_salvaged (Pipeline   *p,
+                 WarnRun    *run,
+                 const char *what,
+                 guint64     offset,
+                 guint64     length,
+                 const char *message)
+{
+  g_autofree char *text = NULL;
+
+  if (message != NULL && run->message != NULL && run->offset + run->length == offset)
+    {
+      run->length += length;
+      return;
+    }
+  if (run->message != NULL && p->opts->warning != NULL)
+    {
+      text = g_strdup_printf ("error while reading %s at offset %" G_GUINT64_FORMAT " (%"
+                              G_GUINT64_FORMAT " bytes %s): %s", what, run->offset,
+                              run->length, g_str_equal (what, "block status")
+                                             ? "read as data" : "written as zeros",
+                              run->message);
+      g_mutex_lock (&p->warn_lock);
+      p->opts->warning (text, p->opts->warning_data);
+      g_mutex_unlock (&p->warn_lock);
+    }
+  g_free (run->message);
+  run->message = g_strdup (message);
+  run->offset = offset;
+  run->length = length;
+}
+
+/* Makes [offset, offset + length) read as zeros in a target that does not by itself; past
+ * zero_limit (the end of a new overlay's backing) it already does. */
+static gboolean
+writer_zero (Pipeline  *p,
+             guint64    offset,
+             guint64    length,
+             GError   **error)
+{
+  if (offset >= p->zero_limit)
+    return TRUE;
+  length = MIN (length, p->zero_limit - offset);
+  /* qcow2: zero clusters, whatever lies below, as qemu-img writes them. */
+  if (g_strcmp0 (strata_image_get_format (p->dst), "qcow2") == 0)
+    return strata_image_write_zeroes_masking (p->dst, offset, length, error);
+  return strata_image_write_zeroes (p->dst, offset, length, error);
+}
+
 static gboolean
 writer_write_chunk (Pipeline  *p,
                     Chunk     *chunk,
@@ -474,6 +840,20 @@ writer_write_chunk (Pipeline  *p,
   gsize cs = p->cluster_size;
   guint i = 0;
 
+  if (chunk->salvaged != NULL)
+    {
+      for (guint k = 0; k < chunk->salvaged->len; k++)
+        {
+          SalvagedRange *r = &g_array_index (chunk->salvaged, SalvagedRange, k);
+
+          report_salvaged (p, &p->read_warning, "data", r->offset, r->length, r->message);
+        }
+      g_clear_pointer (&chunk->salvaged, g_array_unref);
+    }
+
+  if (chunk->zero)
+    return writer_zero (p, chunk->offset, chunk->length, error);
+
   while (i < chunk->n_clusters)
     {
       guint64 offset = chunk->offset + (guint64) i * cs;
@@ -481,7 +861,17 @@ writer_write_chunk (Pipeline  *p,
       switch (chunk->kinds[i])
         {
         case CLUSTER_SKIP:
-          i++;
+          {
+            guint j = i + 1;
+
+            while (j < chunk->n_clusters && chunk->kinds[j] == CLUSTER_SKIP)
+              j++;
+            if (p->dst != NULL &&
+                !writer_zero (p, offset, MIN ((gsize) (j - i) * cs,
+                                              chunk->length - (gsize) i * cs), error))
+              return FALSE;
+            i = j;
+          }
           break;
 
         case CLUSTER_COMPRESSED:
@@ -553,7 +943,10 @@ writer_run (Pipeline *p)
       g_mutex_unlock (&p->lock);
 
       if (chunk == NULL)
-        return;
+        {
+          report_salvaged (p, &p->read_warning, "data", 0, 0, NULL);
+          return;
+        }
 
       if (pipeline_check_cancelled (p))
         return;
@@ -563,7 +956,8 @@ writer_run (Pipeline *p)
           pipeline_fail (p, error);
           return;
         }
-      done += chunk->length;
+      if (!chunk->zero)
+        done += chunk->length;
 
       /* The target is flushed once at the end; starting writeback as we go lets the disk
        * work while we compress instead of all at once in that flush (it halves the final
@@ -678,6 +1072,9 @@ pipeline_run (Pipeline  *p,
 
   g_queue_clear (&p->free_chunks);
   g_queue_clear (&p->todo);
+  for (guint i = 0; i < p->n_chunks; i++)
+    g_clear_pointer (&p->chunks[i].salvaged, g_array_unref);
+  g_clear_pointer (&p->read_warning.message, g_free);
   g_clear_pointer (&p->chunks, g_free);
   g_clear_pointer (&p->ring, g_free);
 
@@ -851,6 +1248,7 @@ static StrataImage *
 create_target (StrataFile                 *tmp,
                const StrataConvertOptions *opts,
                guint64                     size,
+               const char                 *backing_format,
                GError                    **error)
 {
   const char *path = strata_file_get_path (tmp);
@@ -867,14 +1265,110 @@ create_target (StrataFile                 *tmp,
 
       copts.size = size;
       copts.has_size = TRUE;
-      copts.backing_file = NULL;
-      copts.backing_format = NULL;
+      /* The name as given (it is resolved against the target's folder, which the temporary
+       * file shares); the format as given or as found. */
+      copts.backing_format = copts.backing_file != NULL ? backing_format : NULL;
       if (!strata_create_qcow2_in_file (tmp, &copts, error))
         return NULL;
       return strata_image_open (path, "qcow2",
                                 STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK |
                                 STRATA_OPEN_NO_BACKING, error);
     }
+}
+
+static gboolean
+same_file (StrataFile  *file,
+           const char  *path)
+{
+  struct stat a, b;
+
+  return fstat (strata_file_get_fd (file), &a) == 0 && stat (path, &b) == 0 &&
+         a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
+/* -B: opens the new backing (resolved against the target's folder), which must exist, and
+ * finds its format when none is given. The target must not be one of its files. */
+static StrataImage *
+open_new_backing (const char                 *target,
+                  const StrataConvertOptions *opts,
+                  GError                    **error)
+{
+  g_autofree char *path = NULL;
+  g_autoptr(StrataImage) base = NULL;
+  g_autoptr(GPtrArray) files = NULL;
+  GError *local_error = NULL;
+
+  if (!(path = strata_resolve_backing_name (target, opts->qcow2.backing_file, error)))
+    return NULL;
+  base = strata_image_open (path, opts->qcow2.backing_format, STRATA_OPEN_FORCE_SHARE,
+                            &local_error);
+  if (base == NULL)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_BACKING,
+                   "%s: could not open the backing file \"%s\" (%s): %s; nothing was written",
+                   target, opts->qcow2.backing_file, path, local_error->message);
+      g_error_free (local_error);
+      return NULL;
+    }
+
+  files = strata_image_list_chain_files (base);
+  for (guint i = 0; i < files->len; i++)
+    if (same_file (g_ptr_array_index (files, i), target))
+      {
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                     "%s: refusing to overwrite %s, which the new backing file %s reads",
+                     target, strata_file_get_path (g_ptr_array_index (files, i)), path);
+        return NULL;
+      }
+  return g_steal_pointer (&base);
+}
+
+/* -n: opens the existing target for writing in place. */
+static StrataImage *
+open_existing_target (const char                 *target,
+                      StrataImage                *src,
+                      const StrataConvertOptions *opts,
+                      GError                    **error)
+{
+  g_autoptr(StrataImage) dst = NULL;
+  g_autoptr(GPtrArray) files = strata_image_list_chain_files (src);
+
+  if (g_strcmp0 (opts->target_format, "vmdk") == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: writing into an existing VMDK image (-n) is not supported (qcow2 or "
+                   "raw)", target);
+      return NULL;
+    }
+
+  for (guint i = 0; i < files->len; i++)
+    if (same_file (g_ptr_array_index (files, i), target))
+      {
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                     "%s: refusing to write into %s, which is part of the source", target,
+                     strata_file_get_path (g_ptr_array_index (files, i)));
+        return NULL;
+      }
+
+  /* Root ignores the mode bits: a protected image is refused from the bits themselves. */
+  if (!strata_protect_check_writable (target, error))
+    return NULL;
+
+  /* Its backing is not opened: only the top layer is written, and its zero writes mask
+   * whatever lies below. */
+  dst = strata_image_open (target, opts->target_format,
+                           STRATA_OPEN_WRITE | STRATA_OPEN_NO_BACKING, error);
+  if (dst == NULL)
+    return NULL;
+  if (strata_image_get_size (dst) < strata_image_get_size (src))
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: the target (%" G_GUINT64_FORMAT " bytes) is smaller than the source "
+                   "%s (%" G_GUINT64_FORMAT " bytes)", target, strata_image_get_size (dst),
+                   strata_image_get_filename (src), strata_image_get_size (src));
+      return NULL;
+    }
+  return g_steal_pointer (&dst);
 }
 
 gboolean
@@ -888,6 +1382,7 @@ strata_convert_sync (const char                 *source,
 {
   g_autoptr(StrataImage) src = NULL;
   g_autoptr(StrataImage) dst = NULL;
+  g_autoptr(StrataImage) base = NULL;
   g_autoptr(StrataFile) tmp = NULL;
   g_autoptr(GArray) sizes = NULL;
   g_autoptr(StrataVmdkWriter) vmdk = NULL;
@@ -895,6 +1390,7 @@ strata_convert_sync (const char                 *source,
   Pipeline p;
   gboolean is_raw;
   gboolean is_vmdk;
+  gboolean in_place;
   gboolean ok;
   guint target_mode = 0;
   struct stat st;
@@ -911,6 +1407,7 @@ strata_convert_sync (const char                 *source,
 
   is_raw = g_strcmp0 (opts->target_format, "raw") == 0;
   is_vmdk = g_strcmp0 (opts->target_format, "vmdk") == 0;
+  in_place = opts->existing_target;
   if (!is_raw && !is_vmdk && g_strcmp0 (opts->target_format, "qcow2") != 0)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
@@ -932,6 +1429,17 @@ strata_convert_sync (const char                 *source,
                    "subformat (-o subformat=streamOptimized)", target);
       return FALSE;
     }
+  if (opts->qcow2.backing_file != NULL && !in_place && !is_raw && !is_vmdk)
+    {
+      if (!(base = open_new_backing (target, opts, error)))
+        return FALSE;
+    }
+  else if (opts->qcow2.backing_file != NULL && !in_place)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+                   "%s: a backing file is only supported for a qcow2 target", target);
+      return FALSE;
+    }
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return FALSE;
@@ -946,18 +1454,27 @@ strata_convert_sync (const char                 *source,
     return FALSE;
 
   /* The one check for replaced names (strata-target.c): not the source or its files, not a
-   * link, device, protected image or an image a running QEMU holds. */
-  if (!strata_target_check_replace (target, src, &target_mode, error))
+   * link, device, protected image or an image a running QEMU holds. -n writes into the file
+   * instead: it must not be part of the source, and the lock says whether QEMU holds it. */
+  if (in_place)
+    {
+      if (!(dst = open_existing_target (target, src, opts, error)))
+        return FALSE;
+    }
+  else if (!strata_target_check_replace (target, src, &target_mode, error))
     return FALSE;
   sizes = chain_file_sizes (src);
 
   memset (&p, 0, sizeof p);
   g_mutex_init (&p.lock);
+  g_mutex_init (&p.warn_lock);
   g_cond_init (&p.cond);
   p.src = src;
   p.virtual_size = strata_image_get_size (src);
   p.cluster_size = is_raw ? RAW_TARGET_GRANULE
                   : is_vmdk ? STRATA_VMDK_GRAIN_SIZE : opts->qcow2.cluster_size;
+  if (in_place && !is_raw)
+    p.cluster_size = strata_image_get_cluster_size (dst);
   p.chunk_size = MAX (CHUNK_MIN_BYTES, p.cluster_size);
   /* Every grain of a streamOptimized VMDK is compressed, -c or not. */
   p.compress = opts->compress ||
@@ -976,12 +1493,26 @@ strata_convert_sync (const char                 *source,
   p.cancellable = cancellable;
   p.job = job;
   p.opts = opts;
+  p.sparse_size = opts->sparse_size;
+  /* A new overlay gets what the source's top layer holds; where the top layer holds zeros,
+   * the overlay must say so too, but only where its backing would show something else. A
+   * target written in place must be zeroed wherever the source reads as zeros. */
+  p.top_only = base != NULL || (in_place && opts->qcow2.backing_file != NULL);
+  p.zero_limit = in_place ? p.virtual_size : base != NULL ? strata_image_get_size (base) : 0;
 
   if (p.cluster_size < 512 || (p.cluster_size & (p.cluster_size - 1)) != 0)
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
                    "%s: the cluster size %" G_GUINT64_FORMAT " is not a power of two of at "
                    "least 512 bytes", target, p.cluster_size);
+      ok = FALSE;
+      goto out;
+    }
+  if (opts->sparse_size % 512 != 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "%s: the sparse detection size %" G_GUINT64_FORMAT " is not a multiple of "
+                   "512 bytes", target, opts->sparse_size);
       ok = FALSE;
       goto out;
     }
@@ -1010,20 +1541,30 @@ strata_convert_sync (const char                 *source,
       goto out;
     }
 
-  if (!(ok = count_data_bytes (src, p.cluster_size, &p.data_total, error)))
+  if (!(ok = count_data_bytes (&p, &p.data_total, error)))
     goto out;
 
-  if (!(tmp = strata_file_create_temp (target, error)))
+  if (in_place)
     {
-      ok = FALSE;
-      goto out;
+      p.dst = dst;
+      p.dst_file = strata_image_get_file (dst);
     }
-  strata_target_apply_mode (tmp, target_mode);
+  else
+    {
+      if (!(tmp = strata_file_create_temp (target, error)))
+        {
+          ok = FALSE;
+          goto out;
+        }
+      strata_target_apply_mode (tmp, target_mode);
 
-  if (!(ok = check_target_can_hold (tmp, opts, source, p.virtual_size, target, error)))
-    goto out;
+      if (!(ok = check_target_can_hold (tmp, opts, source, p.virtual_size, target, error)))
+        goto out;
+    }
 
-  if (is_vmdk)
+  if (in_place)
+    ;
+  else if (is_vmdk)
     {
       g_autofree char *name = g_path_get_basename (target);
 
@@ -1038,7 +1579,9 @@ strata_convert_sync (const char                 *source,
       p.vmdk = vmdk;
       p.dst_file = tmp;
     }
-  else if (!(dst = create_target (tmp, opts, p.virtual_size, error)))
+  else if (!(dst = create_target (tmp, opts, p.virtual_size,
+                                  base != NULL ? strata_image_get_format (base) : NULL,
+                                  error)))
     {
       name_target_in_error (error, target);
       ok = FALSE;
@@ -1085,12 +1628,15 @@ strata_convert_sync (const char                 *source,
   g_clear_pointer (&dst, strata_image_unref);
   g_clear_pointer (&vmdk, strata_vmdk_writer_free);
 
-  if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
-    ok = strata_file_commit_rename (tmp, target, error);
-  if (!ok)
+  if (!in_place)
     {
-      name_target_in_error (error, target);
-      goto out;
+      if ((ok = !g_cancellable_set_error_if_cancelled (cancellable, error)))
+        ok = strata_file_commit_rename (tmp, target, error);
+      if (!ok)
+        {
+          name_target_in_error (error, target);
+          goto out;
+        }
     }
 
   if (result != NULL)
@@ -1113,6 +1659,7 @@ out:
       strata_file_unlink (tmp);
     }
   g_mutex_clear (&p.lock);
+  g_mutex_clear (&p.warn_lock);
   g_cond_clear (&p.cond);
   return ok;
 }
