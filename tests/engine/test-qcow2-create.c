@@ -109,7 +109,7 @@ test_bad_options (void)
   const char *bad[] = {
     "cluster_size=1000", "cluster_size=4M", "refcount_bits=3", "refcount_bits=128",
     "compat=0.9", "compat=0.10,lazy_refcounts=on", "compat=0.10,extended_l2=on",
-    "extended_l2=on,cluster_size=4k", "compression_type=lz4", "preallocation=full",
+    "extended_l2=on,cluster_size=4k", "compression_type=lz4", "preallocation=sparse",
     "encryption=on", "encrypt.format=luks", "no_such_option=1", "lazy_refcounts=maybe",
     "compat=0.10,refcount_bits=8", "size=12Q", "cluster_size=512,size=4T",
   };
