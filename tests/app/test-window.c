@@ -8,6 +8,7 @@
 #include "strata-create.h"
 #include "strata-details-pane.h"
 #include "strata-library.h"
+#include "strata-node-actions.h"
 #include "strata-preferences-window.h"
 #include "strata-wizards.h"
 
@@ -606,6 +607,22 @@ test_actions (Fixture       *fixture,
     g_assert_true (strata_chain_graph_get_selected_node (graph)
                    == lookup (window, fixture->folder, "ov1.qcow2"));
   }
+
+  /* Move to Trash is offered for images nothing is built on: an overlay, an image that
+   * stands alone, one whose base is missing; never for a base with overlays. */
+  if (strata_wizard_is_available ("delete"))
+    {
+      g_assert_true (strata_node_action_applies ("delete",
+                                                 lookup (window, fixture->folder, "ov1.qcow2")));
+      g_assert_true (strata_node_action_applies ("delete",
+                                                 lookup (window, fixture->folder, "disk.vmdk")));
+      g_assert_true (strata_node_action_applies ("delete",
+                                                 lookup (window, fixture->folder,
+                                                         "orphan.qcow2")));
+      g_assert_false (strata_node_action_applies ("delete",
+                                                  lookup (window, fixture->folder,
+                                                          "base.qcow2")));
+    }
 
   /* Dark style. */
   adw_style_manager_set_color_scheme (adw_style_manager_get_default (),

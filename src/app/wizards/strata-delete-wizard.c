@@ -124,8 +124,8 @@ strata_delete_wizard_constructed (GObject *object)
   gtk_widget_set_visible (GTK_WIDGET (self->usage_bars), FALSE);
   adw_preferences_row_set_title (ADW_PREFERENCES_ROW (self->image_row), name);
   adw_action_row_set_subtitle (self->image_row,
-                               _("It goes to the trash, with every change made in it since "
-                                 "it was created on its base."));
+                               _("It goes to the trash with everything written in it, and can "
+                                 "be restored from there."));
   strata_wizard_set_chrome (STRATA_WIZARD (self), self->stack, self->back_button,
                             self->start_button, self->problem_label, self->job_list,
                             self->result_page);

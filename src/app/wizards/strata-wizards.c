@@ -119,8 +119,9 @@ applies_locate (StrataLibraryNode *node)
 static gboolean
 applies_delete (StrataLibraryNode *node)
 {
-  return strata_library_node_get_kind (node) == STRATA_NODE_IMAGE && has_backing (node)
-         && !has_overlays (node);
+  /* Any image of the library nothing is built on: an overlay, or one that stands alone
+   * (a flattened overlay, a converted disk). A base with overlays is refused. */
+  return strata_library_node_get_kind (node) == STRATA_NODE_IMAGE && !has_overlays (node);
 }
 
 static gboolean
