@@ -185,6 +185,7 @@ check_vmdk (const char               *filename,
         }
       offset += bs.length;
     }
+  result->unrepairable = result->corruptions > 0;
   return TRUE;
 }
 
