@@ -93,7 +93,7 @@ plain_error (StrataCheckWizard *self,
   if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_LOCKED))
     return g_error_new (STRATA_ERROR, STRATA_ERROR_LOCKED,
                         _("%s is in use by another program, such as a running virtual "
-                          "machine. Nothing was changed. Shut it down, then repair again."),
+                          "machine. Nothing was changed. Shut it down, then check it again."),
                         name);
   return g_error_copy (error);
 }
@@ -197,6 +197,8 @@ check_done_cb (GObject      *object,
       else
         offer = STRATA_CHECK_FIX_LEAKS;
     }
+  else if (ran != STRATA_CHECK_FIX_NONE)
+    g_string_append (description, _("No errors and no leaks remain."));
   else
     g_string_append (description, _("No errors and no leaks were found."));
   if (out.compressed_clusters > 0 || out.allocated_clusters > 0)
@@ -287,20 +289,20 @@ repair_all_action (GtkWidget  *widget,
 {
   StrataCheckWizard *self = STRATA_CHECK_WIZARD (widget);
   g_autofree char *name = g_path_get_basename (self->path);
-  g_autofree char *heading = g_strdup_printf (_("Repair %s?"), name);
+  g_autofree char *what = NULL;
   GtkWidget *dialog;
 
-  dialog = adw_message_dialog_new (GTK_WINDOW (self), heading, NULL);
-  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s\n\n%s",
-                                  self->needs_rebuild
-                                  ? _("Its reference count tables are rebuilt, flags that say "
-                                      "whether a cluster is shared are set right, and unused "
-                                      "clusters are freed. The data the virtual machine sees "
-                                      "does not change.")
-                                  : _("Its reference counts and the flags that say whether a "
-                                      "cluster is shared are set right, and unused clusters "
-                                      "are freed. The data the virtual machine sees does not "
-                                      "change."),
+  /* The name goes in the body: a long one wraps there, not in the heading. */
+  what = g_strdup_printf (self->needs_rebuild
+                          ? _("The reference count tables of %s are rebuilt, the flags that "
+                              "say whether a cluster is shared are set right, and unused "
+                              "clusters are freed.")
+                          : _("The reference counts of %s and the flags that say whether a "
+                              "cluster is shared are set right, and unused clusters are "
+                              "freed."), name);
+  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Repair the Image?"), NULL);
+  adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s %s\n\n%s", what,
+                                  _("The data the virtual machine sees does not change."),
                                   _("The image must not be in use: shut down any virtual "
                                     "machine that uses it first."));
   adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
