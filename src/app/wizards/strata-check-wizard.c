@@ -300,19 +300,13 @@ repair_all_action (GtkWidget  *widget,
                           : _("The reference counts of %s and the flags that say whether a "
                               "cluster is shared are set right, and unused clusters are "
                               "freed."), name);
-  dialog = adw_message_dialog_new (GTK_WINDOW (self), _("Repair the Image?"), NULL);
+  dialog = strata_wizard_question_new (GTK_WINDOW (self), _("Repair the Image?"),
+                                       _("_Cancel"), "repair", _("_Repair"),
+                                       ADW_RESPONSE_SUGGESTED);
   adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog), "%s %s\n\n%s", what,
                                   _("The data the virtual machine sees does not change."),
                                   _("The image must not be in use: shut down any virtual "
                                     "machine that uses it first."));
-  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
-                                    "cancel", _("_Cancel"),
-                                    "repair", _("_Repair"),
-                                    NULL);
-  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "repair",
-                                              ADW_RESPONSE_SUGGESTED);
-  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
-  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
   g_signal_connect_object (dialog, "response", G_CALLBACK (repair_response_cb), self, 0);
   gtk_window_present (GTK_WINDOW (dialog));
 }
