@@ -296,6 +296,61 @@ test_unrepairable (void)
 }
 
 /*
+ * The full repair is a job like any other: cancelled at its first write, it stops with the
+ * guest's data as it was (QEMU compares it with the undamaged copy) and says errors may
+ * remain; checked again, the wizard offers the repair again, and that one finishes.
+ */
+static void
+test_repair_all_cancel (void)
+{
+  g_autoptr(StrataJobManager) jobs = strata_job_manager_new ();
+  g_autofree char *orig = g_strdup (tu_path ("orig-cancel.qcow2"));
+  g_autofree char *path = make_damaged ("cancel.qcow2", orig,
+                                        "data-refcount 0 1;data-copied 0x200000 off;leak 1");
+  g_autofree char *summary = NULL;
+  GtkWidget *wizard;
+  gboolean succeeded;
+  int rc;
+
+  wizard = check_offers (jobs, path, "all");
+  wt_block_first_write ("cancel.qcow2");
+  confirm_repair_all (wizard, NULL);
+  wt_wait_blocked ();
+  g_assert_cmpstr (strata_wizard_get_page (STRATA_WIZARD (wizard)), ==, "progress");
+  g_free (wt_screenshot (wizard, "check-9-repairing"));
+  gtk_widget_activate_action (wizard, "wizard.cancel-job", NULL);
+  wt_unblock ();
+  wt_wait_page (wizard, "result");
+  g_object_get (wizard, "succeeded", &succeeded, "summary", &summary, NULL);
+  g_assert_false (succeeded);
+  g_assert_nonnull (strstr (summary, "some errors may remain"));
+  gtk_window_destroy (GTK_WINDOW (wizard));
+
+  /* No worse: QEMU can still check it, and the guest sees the same data. */
+  rc = tu_run (NULL, NULL, "qemu-img check '%s' >/dev/null 2>&1", path);
+  g_test_message ("after the cancel, qemu-img check exits %d", rc);
+  g_assert_true (rc == 0 || rc == 2 || rc == 3);
+  tu_assert_qemu_compare (path, orig);
+
+  wizard = check_offers (jobs, path, rc == 2 ? "all" : rc == 3 ? "leaks" : NULL);
+  if (rc == 2)
+    {
+      confirm_repair_all (wizard, NULL);
+      wt_wait_page (wizard, "progress");
+      wt_wait_page (wizard, "result");
+    }
+  else if (rc == 3)
+    {
+      gtk_widget_activate_action (wizard, "wizard.repair", NULL);
+      wt_wait_page (wizard, "progress");
+      wt_wait_page (wizard, "result");
+    }
+  gtk_window_destroy (GTK_WINDOW (wizard));
+  tu_assert_qemu_check_clean (path);
+  tu_assert_qemu_compare (path, orig);
+}
+
+/*
  * A virtual machine (qemu-io) holds the image. Held before the check: the result says so
  * and offers no repair. Started after the check: the engine refuses the repair, the wizard
  * says which file is in use and that nothing changed, and nothing did.
@@ -357,6 +412,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/wizard/check/check-and-repair", test_check_and_repair);
   g_test_add_func ("/wizard/check/repair-all", test_repair_all);
+  g_test_add_func ("/wizard/check/repair-all-cancel", test_repair_all_cancel);
   g_test_add_func ("/wizard/check/unrepairable", test_unrepairable);
   g_test_add_func ("/wizard/check/repair-in-use", test_repair_in_use);
 
