@@ -201,6 +201,9 @@ check_done_cb (GObject      *object,
     g_string_append (description, _("No errors and no leaks remain."));
   else
     g_string_append (description, _("No errors and no leaks were found."));
+  /* The sentences above each end with a space for the next one. */
+  while (description->len > 0 && description->str[description->len - 1] == ' ')
+    g_string_truncate (description, description->len - 1);
   if (out.compressed_clusters > 0 || out.allocated_clusters > 0)
     {
       g_string_append_c (description, '\n');
