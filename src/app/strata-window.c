@@ -12,6 +12,7 @@
 #include "strata-sidebar.h"
 #include "strata-vm.h"
 #include "strata-window-private.h"
+#include "strata-wizard-util.h"
 #include "strata-wizards.h"
 
 G_DEFINE_FINAL_TYPE (StrataWindow, strata_window, ADW_TYPE_APPLICATION_WINDOW)
@@ -471,7 +472,9 @@ strata_window_close_request (GtkWindow *window)
       guint n_vms = strata_vm_count_running (self->jobs);
       GtkWidget *dialog;
 
-      dialog = adw_message_dialog_new (window, _("Stop Running Operations?"), NULL);
+      dialog = strata_wizard_question_new (window, _("Stop Running Operations?"),
+                                           _("_Keep Running"), "stop", _("_Stop and Close"),
+                                           ADW_RESPONSE_DESTRUCTIVE);
       if (n_vms == n)
         /* Only virtual machines: what they wrote stays, unlike a cancelled operation's. */
         adw_message_dialog_format_body (ADW_MESSAGE_DIALOG (dialog),
@@ -494,14 +497,6 @@ strata_window_close_request (GtkWindow *window)
                                                      "they were writing are left as they "
                                                      "were before.", n),
                                         n);
-      adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
-                                        "cancel", _("_Keep Running"),
-                                        "stop", _("_Stop and Close"),
-                                        NULL);
-      adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), "stop",
-                                                  ADW_RESPONSE_DESTRUCTIVE);
-      adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
-      adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
       g_signal_connect (dialog, "response", G_CALLBACK (close_response_cb), self);
       gtk_window_present (GTK_WINDOW (dialog));
       return TRUE;

@@ -185,6 +185,7 @@ check_vmdk (const char               *filename,
         }
       offset += bs.length;
     }
+  result->unrepairable = result->corruptions > 0;
   return TRUE;
 }
 
@@ -217,7 +218,7 @@ strata_check_sync (const char               *filename,
   result->format = g_strdup (format);
 
   if (job != NULL)
-    strata_job_set_phase (job, "Checking");
+    strata_job_set_phase (job, opts->fix != STRATA_CHECK_FIX_NONE ? "Repairing" : "Checking");
 
   if (g_strcmp0 (format, "vmdk") == 0)
     {

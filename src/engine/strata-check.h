@@ -43,6 +43,10 @@ typedef struct
   /* A referenced cluster with stored refcount 0, or a broken refcount table entry: only a
    * rebuild of the refcount structures could repair it (QEMU refuses -r leaks then). */
   gboolean   needs_rebuild;
+  /* Damage no repair touches: metadata the check could not follow (a table past the end, a
+   * misaligned entry), or a format Strata does not repair. A repair leaves the image as it
+   * is; what a repair can set right (refcounts, COPIED flags, leaks, a rebuild) is not. */
+  gboolean   unrepairable;
 } StrataCheckResult;
 
 void     strata_check_result_clear (StrataCheckResult *result);

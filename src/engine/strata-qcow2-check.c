@@ -1240,8 +1240,11 @@ strata_qcow2_check (StrataFile         *file,
   if (result->messages == NULL)
     result->messages = g_ptr_array_new_with_free_func (g_free);
 
+  before = save_counts (result);
   if (!read_header (&c, error) || !calculate (&c, cancellable, error))
     goto out;
+  if (result->corruptions > before.corruptions)
+    result->unrepairable = TRUE;
 
   /* Metadata the walk could not follow (a table past the end, a misaligned entry) means
    * references may be missing from the count: then nothing is lowered or rewritten.

@@ -321,6 +321,20 @@ wt_unblock (void)
   g_mutex_unlock (&block_mutex);
 }
 
+char *
+wt_cancel_blocked (GtkWidget *wizard)
+{
+  gboolean succeeded;
+  char *summary = NULL;
+
+  gtk_widget_activate_action (wizard, "wizard.cancel-job", NULL);
+  wt_unblock ();
+  wt_wait_page (wizard, "result");
+  g_object_get (wizard, "succeeded", &succeeded, "summary", &summary, NULL);
+  g_assert_false (succeeded);
+  return summary;
+}
+
 guint64
 wt_disk_usage (const char *path)
 {

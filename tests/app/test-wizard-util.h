@@ -51,6 +51,9 @@ void       wt_release           (GPid        pid);
 void       wt_block_first_write (const char *needle);
 void       wt_wait_blocked      (void);
 void       wt_unblock           (void);
+/* Cancels the wizard's job (blocked by wt_block_first_write()), lets it go on, waits for
+ * the result page, asserts that the job did not succeed, and returns the summary. */
+char      *wt_cancel_blocked    (GtkWidget  *wizard);
 
 /* Disk usage in bytes (st_blocks × 512). */
 guint64    wt_disk_usage        (const char *path);

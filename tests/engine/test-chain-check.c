@@ -156,6 +156,9 @@ test_corruption (void)
   make_corrupt (path);
   g_assert_cmpint (check_both (path, &r), ==, 2);
   g_assert_cmpuint (r.corruptions, >, 0);
+  /* -r all can rebuild the refcounts: the damage is not beyond a repair. */
+  g_assert_true (r.needs_rebuild);
+  g_assert_false (r.unrepairable);
   strata_check_result_clear (&r);
 
   /* -r leaks leaves a corrupt image alone: a referenced cluster with refcount 0 needs a
@@ -264,6 +267,22 @@ test_unusable_header (void)
   g_assert_cmpstr (before, ==, after);
 }
 
+/* A 1 MiB qcow2 image by QEMU with @writes (qemu-io options), then patched by @patch
+ * (Python, with f the file open for writing and l1 the L1 table's offset). */
+static void
+make_patched (const char *path,
+              const char *writes,
+              const char *patch)
+{
+  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && qemu-io %s '%s' && "
+                     "python3 - '%s' <<'EOF'\n"
+                     "import struct, sys\n"
+                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
+                     "l1 = struct.unpack('>Q', h[40:48])[0]\n"
+                     "%s\n"
+                     "EOF", path, writes, path, path, patch));
+}
+
 /* The second L2 entry points at the first entry's data cluster: that cluster is referenced
  * twice with refcount 1 (a corruption that needs no rebuild) and the second's own cluster
  * is leaked. -r leaks must leave such an image alone: with a damaged table, "unreferenced"
@@ -278,18 +297,13 @@ test_no_leak_repair_beside_corruption (void)
   g_autofree char *before = NULL;
   g_autofree char *after = NULL;
 
-  g_free (tu_run_ok ("qemu-img create -q -f qcow2 '%s' 1M && "
-                     "qemu-io -c 'write -P 1 0 64k' -c 'write -P 2 64k 64k' '%s' && "
-                     "python3 - '%s' <<'EOF'\n"
-                     "import struct, sys\n"
-                     "f = open(sys.argv[1], 'r+b'); h = f.read(104)\n"
-                     "l1 = struct.unpack('>Q', h[40:48])[0]\n"
-                     "f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00\n"
-                     "f.seek(l2); e = f.read(8); f.seek(l2 + 8); f.write(e)\n"
-                     "EOF", path, path, path));
+  make_patched (path, "-c 'write -P 1 0 64k' -c 'write -P 2 64k 64k'",
+                "f.seek(l1); l2 = struct.unpack('>Q', f.read(8))[0] & 0x00fffffffffffe00\n"
+                "f.seek(l2); e = f.read(8); f.seek(l2 + 8); f.write(e)");
   g_assert_cmpint (check_both (path, &r), ==, 2);
   g_assert_cmpuint (r.leaks, >, 0);
   g_assert_false (r.needs_rebuild);
+  g_assert_false (r.unrepairable);
   strata_check_result_clear (&r);
 
   before = tu_file_checksum (path);
@@ -298,6 +312,34 @@ test_no_leak_repair_beside_corruption (void)
   g_assert_cmpuint (r.leaks_fixed, ==, 0);
   g_assert_cmpuint (r.corruptions, >, 0);
   g_assert_cmpint (strata_check_result_exit_code (&r), ==, 2);
+  strata_check_result_clear (&r);
+  after = tu_file_checksum (path);
+  g_assert_cmpstr (before, ==, after);
+}
+
+/* An L2 table past the end of the file: references may be missing from the count, so no
+ * repair touches the image (unrepairable), and -r all leaves it as it is. */
+static void
+test_unrepairable (void)
+{
+  const char *path = tu_path ("l2-past-end.qcow2");
+  g_autoptr(GError) error = NULL;
+  StrataCheckOptions opts = { .fix = STRATA_CHECK_FIX_LEAKS | STRATA_CHECK_FIX_ERRORS };
+  StrataCheckResult r;
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+
+  make_patched (path, "-c 'write -P 1 0 200k'",
+                "f.seek(l1); f.write(struct.pack('>Q', (1 << 63) | (1 << 40)))");
+  g_assert_cmpint (check_both (path, &r), ==, 2);
+  g_assert_true (r.unrepairable);
+  strata_check_result_clear (&r);
+
+  before = tu_file_checksum (path);
+  g_assert_true (strata_check_sync (path, &opts, NULL, &r, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_true (r.unrepairable);
+  g_assert_cmpuint (r.corruptions_fixed, ==, 0);
   strata_check_result_clear (&r);
   after = tu_file_checksum (path);
   g_assert_cmpstr (before, ==, after);
@@ -356,6 +398,7 @@ main (int argc, char **argv)
   g_test_add_func ("/chain-check/exit-codes", test_exit_codes);
   g_test_add_func ("/chain-check/no-leak-repair-beside-corruption",
                    test_no_leak_repair_beside_corruption);
+  g_test_add_func ("/chain-check/unrepairable", test_unrepairable);
   g_test_add_func ("/chain-check/raw-has-no-check", test_raw_has_no_check);
   g_test_add_func ("/chain-check/async", test_async);
 

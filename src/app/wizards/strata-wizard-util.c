@@ -297,3 +297,24 @@ strata_wizard_list_images (AdwPreferencesGroup *group,
   adw_preferences_group_set_description (group, description);
   gtk_widget_set_visible (GTK_WIDGET (group), n > 0);
 }
+
+GtkWidget *
+strata_wizard_question_new (GtkWindow             *parent,
+                            const char            *heading,
+                            const char            *cancel_label,
+                            const char            *action,
+                            const char            *action_label,
+                            AdwResponseAppearance  appearance)
+{
+  GtkWidget *dialog = adw_message_dialog_new (parent, heading, NULL);
+
+  adw_message_dialog_add_responses (ADW_MESSAGE_DIALOG (dialog),
+                                    "cancel", cancel_label,
+                                    action, action_label,
+                                    NULL);
+  adw_message_dialog_set_response_appearance (ADW_MESSAGE_DIALOG (dialog), action,
+                                              appearance);
+  adw_message_dialog_set_default_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  adw_message_dialog_set_close_response (ADW_MESSAGE_DIALOG (dialog), "cancel");
+  return dialog;
+}

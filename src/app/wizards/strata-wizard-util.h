@@ -68,6 +68,16 @@ void      strata_wizard_list_images          (AdwPreferencesGroup *group,
                                               const char * const  *paths,
                                               const char          *description);
 
+/* A question over @parent (an AdwMessageDialog) with two answers: "cancel" (@cancel_label:
+ * the default, and what closing it means) and @action (@action_label, shown with
+ * @appearance). The caller sets the body, connects "response" and presents it. */
+GtkWidget *strata_wizard_question_new    (GtkWindow             *parent,
+                                          const char            *heading,
+                                          const char            *cancel_label,
+                                          const char            *action,
+                                          const char            *action_label,
+                                          AdwResponseAppearance  appearance);
+
 /* The library asks to look at @path again (nothing when @library is NULL). */
 void      strata_wizard_rescan           (StrataLibrary *library,
                                           const char    *path);
