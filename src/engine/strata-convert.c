@@ -1255,7 +1255,8 @@ create_target (StrataFile                 *tmp,
 
   if (g_strcmp0 (opts->target_format, "raw") == 0)
     {
-      if (!strata_file_truncate (tmp, size, error))
+      if (!strata_file_truncate (tmp, size, error) ||
+          !strata_raw_preallocate (tmp, opts->qcow2.preallocation, 0, size, error))
         return NULL;
       return strata_image_open (path, "raw", STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK, error);
     }
