@@ -11,7 +11,6 @@
 #include "strata-vmdk-write.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>

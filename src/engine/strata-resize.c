@@ -4,7 +4,6 @@
 #include "strata-error.h"
 #include "strata-qcow2-prealloc.h"
 
-#include <fcntl.h>
 #include <string.h>
 
 static gboolean
