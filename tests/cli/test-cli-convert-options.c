@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * convert's options for overlays, existing targets, sparseness and damaged sources (-B/-F,
- * -o backing_file, -n, -S, --salvage, -C, -o preallocation=), differentially: the same command line runs
- * through qemu-img and strata-img on copies of the same images. Same stdout, same exit code
- * (stderr too where a case says so, "qemu-img: " read as "strata-img: "); the outputs are
- * identical for `qemu-img compare`, clean for `qemu-img check`, identical to the source
- * where the case names one, and allocated alike (`qemu-img map`, host offsets aside) where
- * it matters. A refused command leaves nothing behind in strata-img's folder (qemu-img, for
- * some, leaves the half-made target).
+ * convert's options for overlays, existing targets, sparseness, damaged sources and
+ * preallocation (-B/-F, -o backing_file, -n, -S, --salvage, -C, -o preallocation=),
+ * differentially: the same command line runs through qemu-img and strata-img on copies of
+ * the same images. Same stdout, same exit code (stderr too where a case says so,
+ * "qemu-img: " read as "strata-img: "); the outputs are identical for `qemu-img compare`,
+ * clean for `qemu-img check`, identical to the source where the case names one, and
+ * allocated alike (`qemu-img map`, host offsets aside, or with them for preallocation)
+ * where it matters. A refused command leaves nothing behind in strata-img's folder
+ * (qemu-img, for some, leaves the half-made target).
  */
 #include "cli-util.h"
 #include "test-util.h"
