@@ -109,7 +109,7 @@ strata_img_commit (int argc, char **argv)
   if (base_opt != NULL)
     opts.keep_overlay = TRUE;
 
-  if (sizes && !quiet && into_copy == NULL && base_opt == NULL)
+  if (sizes && !quiet && into_copy == NULL)
     {
       StrataCommitResult plan = { 0 };
       g_autoptr(GError) plan_error = NULL;

@@ -37,7 +37,8 @@
   "  -f FMT      source format (default: probe)\n" \
   "  -O FMT      target format: raw (default, sparse), qcow2 or vmdk\n" \
   "  -o OPTIONS  qcow2 options: cluster_size=,compression_type=zlib|zstd,compat=,\n" \
-  "              backing_file=,backing_fmt=,...\n" \
+  "              backing_file=,backing_fmt=,preallocation=off|metadata|falloc|full,...\n" \
+  "              raw options: preallocation=off|falloc|full\n" \
   "              vmdk options: subformat=monolithicSparse|streamOptimized,\n" \
   "                            adapter_type=ide|lsilogic|buslogic|legacyESX,hwversion=N\n" \
   "  -B BACKING  the target is an overlay of BACKING (qcow2): only what the source's\n" \
@@ -483,16 +484,18 @@ strata_img_convert (int argc, char **argv)
       strata_img_error ("Compression not supported for the %s format", opts.target_format);
       return 1;
     }
+  else if (create_opts->len > 0 && strcmp (opts.target_format, "raw") == 0)
+    {
+      if (!strata_img_convert_check_raw_options (target, create_opts->str,
+                                                 &opts.qcow2.preallocation))
+        return 1;
+    }
   else if (create_opts->len > 0)
     {
-      if (strcmp (opts.target_format, "qcow2") != 0)
-        {
-          strata_img_error ("-o options are only supported for qcow2 and vmdk targets");
-          return 1;
-        }
       /* With -B, -o backing_fmt alone is fine. */
       opts.qcow2.backing_file = backing;
-      if (!strata_img_convert_check_options (target, create_opts->str, &opts.qcow2))
+      if (!strata_img_convert_check_options (target, create_opts->str, opts.compress,
+                                             &opts.qcow2))
         return 1;
     }
 

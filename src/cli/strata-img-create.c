@@ -11,7 +11,6 @@
 #include "strata-vmdk-write.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -273,24 +272,14 @@ preallocate_raw (StrataFile  *file,
                  guint64      size,
                  GError     **error)
 {
-  if (g_strcmp0 (mode, "falloc") == 0)
-    {
-      int r = size > 0 ? posix_fallocate (strata_file_get_fd (file), 0, (off_t) size) : 0;
+  StrataPrealloc m = STRATA_PREALLOC_OFF;
 
-      if (r != 0)
-        {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
-                       "Could not preallocate data for the new file: %s", g_strerror (r));
-          return FALSE;
-        }
-    }
-  else if (g_strcmp0 (mode, "full") == 0)
+  if (mode != NULL)
+    strata_prealloc_from_string (mode, &m);
+  if (!strata_raw_preallocate (file, m, 0, size, error))
     {
-      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
-
-      for (guint64 off = 0; off < size; off += 1024 * 1024)
-        if (!strata_file_pwrite (file, zeros, MIN (1024 * 1024, size - off), off, error))
-          return FALSE;
+      g_prefix_error (error, "Could not preallocate data for the new file: ");
+      return FALSE;
     }
   return TRUE;
 }

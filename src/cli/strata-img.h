@@ -28,10 +28,15 @@ int strata_img_create_samples (int argc, char **argv);
 extern const char *const strata_img_qcow2_keys[];
 
 /* Parses convert's qcow2 -o @options into @opts, printing qemu-img's error for @target
- * when they are refused. */
+ * when they are refused; with @compress (-c), a preallocation is refused. */
 gboolean strata_img_convert_check_options (const char          *target,
                                            const char          *options,
+                                           gboolean             compress,
                                            StrataCreateOptions *opts);
+/* The same for a raw target, whose one option is preallocation=off|falloc|full. */
+gboolean strata_img_convert_check_raw_options (const char     *target,
+                                               const char     *options,
+                                               StrataPrealloc *mode);
 
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,

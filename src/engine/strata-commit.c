@@ -44,10 +44,56 @@ measure_both (const char *overlay, const char *base, StrataCommitSizes *sizes)
   measure (base, &sizes->base_apparent, &sizes->base_allocated);
 }
 
-/* Counts what the commit will write: the overlay's data bytes, and how many base clusters
- * will need a fresh allocation (unallocated, zero or compressed there today). */
+/* Where the chain above the base answers for the run at @offset: whether some layer above
+ * the base has it (data or zeros; past the end of a shorter layer the guest reads zeros
+ * that layer decided, as QEMU counts them), whether it is stored compressed there and how
+ * long the run is. */
+static gboolean
+allocated_above (StrataImage      *top,
+                 guint             depth,
+                 guint64           offset,
+                 guint64           length,
+                 StrataBlockKind  *kind,
+                 gboolean         *compressed,
+                 guint64          *run,
+                 GError          **error)
+{
+  StrataImage *layer = top;
+
+  for (guint i = 0; i < depth; i++, layer = strata_image_get_backing (layer))
+    {
+      StrataBlockStatus bs;
+      guint64 size = strata_image_get_size (layer);
+
+      *compressed = FALSE;
+      if (offset >= size)
+        {
+          *kind = STRATA_BLOCK_ZERO;
+          *run = length;
+          return TRUE;
+        }
+      if (!strata_image_block_status (layer, offset, MIN (length, size - offset), &bs, error))
+        return FALSE;
+      length = bs.length;
+      if (bs.kind != STRATA_BLOCK_UNALLOCATED)
+        {
+          *kind = bs.kind;
+          *compressed = bs.compressed;
+          *run = length;
+          return TRUE;
+        }
+    }
+  *kind = STRATA_BLOCK_UNALLOCATED;
+  *run = length;
+  return TRUE;
+}
+
+/* Counts what the commit will write: the data bytes of the @depth layers from @overlay
+ * down (1: the overlay alone; the upper layer wins), and how many base clusters will need a
+ * fresh allocation (unallocated, zero or compressed there today). */
 static gboolean
 predict (StrataImage         *overlay,
+         guint                depth,
          StrataImage         *base,
          gboolean             keep_overlay,
          const StrataCommitSizes *before,
@@ -66,20 +112,23 @@ predict (StrataImage         *overlay,
   *data_bytes = 0;
   while (offset < size)
     {
-      StrataBlockStatus bs;
+      StrataBlockKind kind;
+      gboolean compressed;
+      guint64 run;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      if (!strata_image_block_status (overlay, offset, size - offset, &bs, error))
+      if (!allocated_above (overlay, depth, offset, size - offset, &kind, &compressed, &run,
+                            error))
         return FALSE;
 
-      if (bs.kind == STRATA_BLOCK_DATA)
+      if (kind == STRATA_BLOCK_DATA)
         {
-          guint64 pos = offset, end = offset + bs.length;
+          guint64 pos = offset, end = offset + run;
 
-          *data_bytes += bs.length;
+          *data_bytes += run;
           /* The overlay frees whole clusters (compressed ones share theirs). */
-          if (!bs.compressed)
+          if (!compressed)
             overlay_freed += ((end + ocluster - 1) / ocluster - offset / ocluster) * ocluster;
           while (pos < end)
             {
@@ -99,7 +148,7 @@ predict (StrataImage         *overlay,
               pos += seg;
             }
         }
-      offset += bs.length;
+      offset += run;
     }
 
   /* A raw base is the disk itself: it only grows to the overlay's size. A qcow2 base appends
@@ -317,7 +366,7 @@ commit_into_base (const char                *filename,
   g_free (result->base);
   result->base = g_strdup (base_path);
   measure_both (filename, base_path, &result->before);
-  if (!predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
+  if (!predict (overlay, 1, base, opts->keep_overlay, &result->before, &result->predicted,
                 &data_bytes, cancellable, error))
     return FALSE;
 
@@ -442,6 +491,29 @@ find_in_chain (StrataImage *top, const char *base_name)
   return 0;
 }
 
+/* -b BASE: the layer of @top's chain that BASE names, @depth layers below @top, or NULL
+ * and qemu-img's error. */
+static StrataImage *
+find_base (StrataImage  *top,
+           const char   *base_name,
+           const char   *filename,
+           guint        *depth,
+           GError      **error)
+{
+  StrataImage *layer = top;
+
+  *depth = find_in_chain (top, base_name);
+  if (*depth == 0)
+    {
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                   "Did not find '%s' in the backing chain of '%s'", base_name, filename);
+      return NULL;
+    }
+  for (guint i = 0; i < *depth; i++)
+    layer = strata_image_get_backing (layer);
+  return layer;
+}
+
 /* The guard for a commit into a deeper base: every image outside the chain that uses the
  * base or an intermediate layer reads the base's new content. */
 static gboolean
@@ -500,46 +572,6 @@ check_chain_siblings (StrataImage               *top,
   return FALSE;
 }
 
-/* Where the chain above the base answers for the run at @offset: whether some layer above
- * the base has it (data or zeros; past the end of a shorter layer the guest reads zeros
- * that layer decided, as QEMU counts them) and how long the run is. */
-static gboolean
-allocated_above (StrataImage      *top,
-                 guint             depth,
-                 guint64           offset,
-                 guint64           length,
-                 StrataBlockKind  *kind,
-                 guint64          *run,
-                 GError          **error)
-{
-  StrataImage *layer = top;
-
-  for (guint i = 0; i < depth; i++, layer = strata_image_get_backing (layer))
-    {
-      StrataBlockStatus bs;
-      guint64 size = strata_image_get_size (layer);
-
-      if (offset >= size)
-        {
-          *kind = STRATA_BLOCK_ZERO;
-          *run = length;
-          return TRUE;
-        }
-      if (!strata_image_block_status (layer, offset, MIN (length, size - offset), &bs, error))
-        return FALSE;
-      length = bs.length;
-      if (bs.kind != STRATA_BLOCK_UNALLOCATED)
-        {
-          *kind = bs.kind;
-          *run = length;
-          return TRUE;
-        }
-    }
-  *kind = STRATA_BLOCK_UNALLOCATED;
-  *run = length;
-  return TRUE;
-}
-
 /*
  * commit -b: writes what the layers from @filename down to the one above BASE hold into
  * BASE. Nothing above BASE changes, so the top reads the same at every moment, and a crash
@@ -568,16 +600,9 @@ commit_into_deeper_base (const char                *filename,
                            STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE_BACKING, error);
   if (top == NULL)
     return FALSE;
-  depth = find_in_chain (top, opts->base);
-  if (depth == 0)
-    {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                   "Did not find '%s' in the backing chain of '%s'", opts->base, filename);
-      return FALSE;
-    }
-  layer = top;
-  for (guint i = 0; i < depth; i++)
-    layer = strata_image_get_backing (layer);
+  layer = find_base (top, opts->base, filename, &depth, error);
+  if (layer == NULL)
+    return FALSE;
   base_path = strata_image_get_filename (layer);
 
   if (!check_chain_siblings (top, depth, opts, cancellable, error) ||
@@ -605,20 +630,12 @@ commit_into_deeper_base (const char                *filename,
   g_free (result->base);
   result->base = g_strdup (base_path);
   measure_both (filename, base_path, &result->before);
-  result->predicted = result->before;
+  /* Nothing above the base is emptied. */
+  if (!predict (top, depth, base, TRUE, &result->before, &result->predicted, &total,
+                cancellable, error))
+    return FALSE;
 
   size = strata_image_get_size (top);
-  for (offset = 0; offset < size; )
-    {
-      StrataBlockKind kind;
-      guint64 run;
-
-      if (!allocated_above (top, depth, offset, size - offset, &kind, &run, error))
-        return FALSE;
-      if (kind == STRATA_BLOCK_DATA)
-        total += run;
-      offset += run;
-    }
 
   if (!grow_base (base, base_path, size, error))
     return FALSE;
@@ -633,11 +650,13 @@ commit_into_deeper_base (const char                *filename,
   for (offset = 0; offset < size; )
     {
       StrataBlockKind kind;
+      gboolean compressed;
       guint64 run;
 
       if (g_cancellable_set_error_if_cancelled (cancellable, error))
         return FALSE;
-      if (!allocated_above (top, depth, offset, size - offset, &kind, &run, error))
+      if (!allocated_above (top, depth, offset, size - offset, &kind, &compressed, &run,
+                            error))
         return FALSE;
 
       /* The base is open without its own backing chain: zeros must mask whatever lies
@@ -676,6 +695,7 @@ strata_commit_predict (const char                *filename,
   g_autoptr(StrataImage) overlay = NULL;
   StrataImage *base;
   guint64 data_bytes;
+  guint depth = 1;
 
   g_return_val_if_fail (filename != NULL && result != NULL, FALSE);
   if (opts == NULL)
@@ -691,11 +711,14 @@ strata_commit_predict (const char                *filename,
                    "%s: Image does not have a backing file", filename);
       return FALSE;
     }
+  /* -b: the layers down to BASE all move into it, and none is emptied. */
+  if (opts->base != NULL && !(base = find_base (overlay, opts->base, filename, &depth, error)))
+    return FALSE;
   g_free (result->base);
   result->base = g_strdup (strata_image_get_filename (base));
   measure_both (filename, result->base, &result->before);
-  return predict (overlay, base, opts->keep_overlay, &result->before, &result->predicted,
-                  &data_bytes, cancellable, error);
+  return predict (overlay, depth, base, opts->keep_overlay || opts->base != NULL,
+                  &result->before, &result->predicted, &data_bytes, cancellable, error);
 }
 
 /*

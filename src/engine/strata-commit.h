@@ -38,7 +38,8 @@ typedef struct
 
 void     strata_commit_result_clear (StrataCommitResult *result);
 
-/* Predicts the sizes after a commit of @filename into its backing file, without writing. */
+/* Predicts the sizes after a commit of @filename into its backing file (or, with base,
+ * into that deeper layer), without writing. */
 gboolean strata_commit_predict (const char                *filename,
                                 const StrataCommitOptions *opts,
                                 StrataCommitResult        *result,

@@ -1255,7 +1255,8 @@ create_target (StrataFile                 *tmp,
 
   if (g_strcmp0 (opts->target_format, "raw") == 0)
     {
-      if (!strata_file_truncate (tmp, size, error))
+      if (!strata_file_truncate (tmp, size, error) ||
+          !strata_raw_preallocate (tmp, opts->qcow2.preallocation, 0, size, error))
         return NULL;
       return strata_image_open (path, "raw", STRATA_OPEN_WRITE | STRATA_OPEN_NO_LOCK, error);
     }
@@ -1475,6 +1476,11 @@ strata_convert_sync (const char                 *source,
                   : is_vmdk ? STRATA_VMDK_GRAIN_SIZE : opts->qcow2.cluster_size;
   if (in_place && !is_raw)
     p.cluster_size = strata_image_get_cluster_size (dst);
+  /* Every cluster of a preallocated target has its host cluster already: as with raw,
+   * zero runs inside a cluster are left unwritten (holes with metadata), as qemu-img
+   * leaves them. */
+  else if (!is_raw && !is_vmdk && opts->qcow2.preallocation != STRATA_PREALLOC_OFF)
+    p.cluster_size = MIN (p.cluster_size, RAW_TARGET_GRANULE);
   p.chunk_size = MAX (CHUNK_MIN_BYTES, p.cluster_size);
   /* Every grain of a streamOptimized VMDK is compressed, -c or not. */
   p.compress = opts->compress ||

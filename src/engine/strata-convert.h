@@ -28,7 +28,8 @@ typedef struct
   gboolean             compress;       /* -c (a vmdk target: streamOptimized only) */
   StrataCreateOptions  qcow2;          /* qcow2 target options (cluster size, compat, ...);
                                         * qcow2.backing_file (-B) makes the target an overlay
-                                        * of it, see below */
+                                        * of it, see below; of a raw target only
+                                        * qcow2.preallocation (falloc, full) counts */
   StrataVmdkOptions    vmdk;           /* vmdk target options (subformat, adapter, ...) */
   guint                threads;        /* compressor threads; 0 = number of CPUs */
   gboolean             force_share;    /* -U on the source */

@@ -8,6 +8,7 @@
 #include "strata-qcow2-prealloc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,6 +16,54 @@
  * qcow2 creation with qemu-img's options and defaults. The layout is qemu-img's: header in
  * cluster 0, refcount table from cluster 1, refcount blocks after it, then the L1 table.
  */
+
+gboolean
+strata_prealloc_from_string (const char     *value,
+                             StrataPrealloc *mode)
+{
+  static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
+
+  g_return_val_if_fail (mode != NULL, FALSE);
+
+  for (guint m = 0; value != NULL && modes[m] != NULL; m++)
+    if (strcmp (value, modes[m]) == 0)
+      {
+        *mode = (StrataPrealloc) m;
+        return TRUE;
+      }
+  return FALSE;
+}
+
+gboolean
+strata_raw_preallocate (StrataFile      *file,
+                        StrataPrealloc   mode,
+                        guint64          from,
+                        guint64          to,
+                        GError         **error)
+{
+  g_return_val_if_fail (file != NULL, FALSE);
+  g_return_val_if_fail (from <= to, FALSE);
+
+  if (mode == STRATA_PREALLOC_FALLOC && to > from)
+    {
+      int r = posix_fallocate (strata_file_get_fd (file), (off_t) from, (off_t) (to - from));
+
+      if (r != 0)
+        {
+          g_set_error_literal (error, STRATA_ERROR, STRATA_ERROR_IO, g_strerror (r));
+          return FALSE;
+        }
+    }
+  else if (mode == STRATA_PREALLOC_FULL)
+    {
+      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
+
+      for (guint64 off = from; off < to; off += 1024 * 1024)
+        if (!strata_file_pwrite (file, zeros, MIN (1024 * 1024, to - off), off, error))
+          return FALSE;
+    }
+  return TRUE;
+}
 
 void
 strata_create_options_init (StrataCreateOptions *opts)
@@ -166,12 +215,7 @@ strata_create_options_parse (StrataCreateOptions  *opts,
         opts->backing_format = value != NULL ? g_intern_string (value) : NULL;
       else if (g_str_equal (key, "preallocation"))
         {
-          static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
-
-          for (guint m = 0; modes[m] != NULL; m++)
-            if (g_strcmp0 (value, modes[m]) == 0)
-              opts->preallocation = (StrataPrealloc) m;
-          ok = value != NULL && g_strv_contains (modes, value);
+          ok = strata_prealloc_from_string (value, &opts->preallocation);
         }
       else if (g_str_equal (key, "encryption") &&
                (g_strcmp0 (value, "off") == 0 || g_strcmp0 (value, "false") == 0))

@@ -16,6 +16,19 @@ typedef enum
   STRATA_PREALLOC_FULL,
 } StrataPrealloc;
 
+/* The mode a preallocation= value names (off, metadata, falloc, full); FALSE for others. */
+gboolean strata_prealloc_from_string (const char     *value,
+                                      StrataPrealloc *mode);
+
+/* Preallocates the bytes [@from, @to) of a raw file that is already @to bytes long: falloc
+ * reserves its blocks, full writes zeros over them; off and metadata do nothing. Used by
+ * create, resize and convert alike, so their raw files take the same blocks. */
+gboolean strata_raw_preallocate (StrataFile      *file,
+                                 StrataPrealloc   mode,
+                                 guint64          from,
+                                 guint64          to,
+                                 GError         **error);
+
 /* qcow2 creation options; defaults are qemu-img's. */
 typedef struct
 {

@@ -4,7 +4,6 @@
 #include "strata-error.h"
 #include "strata-qcow2-prealloc.h"
 
-#include <fcntl.h>
 #include <string.h>
 
 static gboolean
@@ -14,27 +13,11 @@ preallocate (StrataImage     *image,
              guint64          to,
              GError         **error)
 {
-  StrataFile *file = strata_image_get_file (image);
-
-  if (prealloc == STRATA_PREALLOC_FALLOC)
+  if (!strata_raw_preallocate (strata_image_get_file (image), prealloc, from, to, error))
     {
-      int r = posix_fallocate (strata_file_get_fd (file), (off_t) from, (off_t) (to - from));
-
-      if (r != 0)
-        {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_IO,
-                       "%s: Could not preallocate new data: %s",
-                       strata_image_get_filename (image), g_strerror (r));
-          return FALSE;
-        }
-    }
-  else if (prealloc == STRATA_PREALLOC_FULL)
-    {
-      g_autofree guint8 *zeros = g_malloc0 (1024 * 1024);
-
-      for (guint64 off = from; off < to; off += 1024 * 1024)
-        if (!strata_file_pwrite (file, zeros, MIN (1024 * 1024, to - off), off, error))
-          return FALSE;
+      g_prefix_error (error, "%s: Could not preallocate new data: ",
+                      strata_image_get_filename (image));
+      return FALSE;
     }
   return TRUE;
 }

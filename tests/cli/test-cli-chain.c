@@ -341,6 +341,73 @@ test_protected_base (void)
                      d, tu_strata_img (), tu_strata_img ()));
 }
 
+/* One row of commit --sizes' table: @file's apparent and allocated bytes under @label. */
+static void
+sizes_row (const char *out,
+           const char *label,
+           const char *file,
+           guint64    *apparent,
+           guint64    *allocated)
+{
+  g_autofree char *pattern = g_strdup_printf ("^%s:\\n(?:  .*\\n)*?  \\w+ +%s: apparent "
+                                              "([0-9]+) .*, allocated ([0-9]+) ", label, file);
+  g_autoptr(GRegex) re = g_regex_new (pattern, G_REGEX_MULTILINE, 0, NULL);
+  g_autoptr(GMatchInfo) m = NULL;
+  g_autofree char *a = NULL;
+  g_autofree char *l = NULL;
+
+  if (!g_regex_match (re, out, 0, &m))
+    g_error ("no \"%s\" row for %s in:\n%s", label, file, out);
+  a = g_match_info_fetch (m, 1);
+  l = g_match_info_fetch (m, 2);
+  *apparent = g_ascii_strtoull (a, NULL, 10);
+  *allocated = g_ascii_strtoull (l, NULL, 10);
+}
+
+/* commit -b --sizes predicts through the intermediate layers: the base's predicted size is
+ * what it measures after (within a cluster of blocks), the top is not emptied, and the
+ * prediction comes before anything is written. */
+static void
+test_commit_deeper_base_sizes (void)
+{
+  g_autofree char *d = scratch ("sizes-b");
+  g_autofree char *out = NULL;
+  guint64 ba, bl, pa, pl, aa, al, ta, tl, pta, ptl, ata, atl;
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img create -q -f qcow2 base.qcow2 10M && "
+                     "qemu-io -c 'write -P 1 0 2M' base.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b base.qcow2 -F qcow2 mid.qcow2 && "
+                     "qemu-io -c 'write -P 2 1M 2M' -c 'write -c -P 4 6M 128k' mid.qcow2 && "
+                     "qemu-img create -q -f qcow2 -b mid.qcow2 -F qcow2 top.qcow2 12M && "
+                     "qemu-io -c 'write -P 3 4M 1M' -c 'write -z 0 64k' "
+                     "-c 'write -P 5 11M 64k' top.qcow2 && "
+                     "qemu-img convert -O raw top.qcow2 view.raw", d));
+
+  out = tu_run_ok ("cd '%s' && %s commit -b base.qcow2 --sizes top.qcow2", d,
+                   tu_strata_img ());
+  g_assert_nonnull (strstr (out, "Predicted after:"));
+  g_assert_true (strstr (out, "Predicted after:") < strstr (out, "Image committed."));
+  sizes_row (out, "Before", "base.qcow2", &ba, &bl);
+  sizes_row (out, "Predicted after", "base.qcow2", &pa, &pl);
+  sizes_row (out, "After", "base.qcow2", &aa, &al);
+  /* mid's 1M past the base's data, its compressed cluster, top's 1M and 64k: about 2.2M. */
+  g_assert_cmpuint (pa, >, ba + 2 * 1024 * 1024);
+  g_assert_cmpuint (pa, ==, aa);
+  g_assert_cmpuint (pl + 65536, >=, al);
+  g_assert_cmpuint (al + 65536, >=, pl);
+
+  sizes_row (out, "Before", "top.qcow2", &ta, &tl);
+  sizes_row (out, "Predicted after", "top.qcow2", &pta, &ptl);
+  sizes_row (out, "After", "top.qcow2", &ata, &atl);
+  g_assert_cmpuint (pta, ==, ta);
+  g_assert_cmpuint (ptl, ==, tl);
+  g_assert_cmpuint (ata, ==, ta);
+
+  g_free (tu_run_ok ("cd '%s' && qemu-img check base.qcow2 && "
+                     "qemu-img compare -f raw -F qcow2 view.raw base.qcow2 && "
+                     "qemu-img compare -f raw view.raw top.qcow2", d));
+}
+
 /* The mission: compressed base from a VMDK, three overlays, safe-rebase overlay 1 onto a
  * copy of the base, commit it there. */
 static void
@@ -439,6 +506,7 @@ main (int argc, char **argv)
   g_test_add_func ("/cli-chain/sibling-guard-deeper-base", test_sibling_guard_deeper_base);
   g_test_add_func ("/cli-chain/protected-base", test_protected_base);
   g_test_add_func ("/cli-chain/mission", test_mission);
+  g_test_add_func ("/cli-chain/commit-deeper-base-sizes", test_commit_deeper_base_sizes);
   g_test_add_func ("/cli-chain/commit-into-copy", test_commit_into_copy_cli);
 
   return g_test_run ();

@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 /*
- * convert's options for overlays, existing targets, sparseness and damaged sources (-B/-F,
- * -o backing_file, -n, -S, --salvage, -C), differentially: the same command line runs
- * through qemu-img and strata-img on copies of the same images. Same stdout, same exit code
- * (stderr too where a case says so, "qemu-img: " read as "strata-img: "); the outputs are
- * identical for `qemu-img compare`, clean for `qemu-img check`, identical to the source
- * where the case names one, and allocated alike (`qemu-img map`, host offsets aside) where
- * it matters. A refused command leaves nothing behind in strata-img's folder (qemu-img, for
- * some, leaves the half-made target).
+ * convert's options for overlays, existing targets, sparseness, damaged sources and
+ * preallocation (-B/-F, -o backing_file, -n, -S, --salvage, -C, -o preallocation=),
+ * differentially: the same command line runs through qemu-img and strata-img on copies of
+ * the same images. Same stdout, same exit code (stderr too where a case says so,
+ * "qemu-img: " read as "strata-img: "); the outputs are identical for `qemu-img compare`,
+ * clean for `qemu-img check`, identical to the source where the case names one, and
+ * allocated alike (`qemu-img map`, host offsets aside, or with them for preallocation)
+ * where it matters. A refused command leaves nothing behind in strata-img's folder
+ * (qemu-img, for some, leaves the half-made target).
  */
 #include "cli-util.h"
 #include "test-util.h"
@@ -21,6 +22,8 @@ typedef enum
   SAME_MAP    = 1 << 1, /* the same allocation: `qemu-img map` without host offsets */
   NO_CHECK    = 1 << 2, /* the output is raw: compare only */
   SALVAGE     = 1 << 3, /* both warn about what they could not read (in their own words) */
+  SAME_LAYOUT = 1 << 4, /* the same host offsets in `qemu-img map`, the same file length
+                         * and "Image end offset", about the same blocks on disk */
 } CaseFlags;
 
 typedef struct
@@ -248,6 +251,61 @@ static const Case cases[] = {
   { "salvage-clean-source", DAMAGED, "--salvage -O qcow2 sc.qcow2 o.qcow2", "o.qcow2",
     "s.qcow2", SAME_MAP },
   { "no-salvage", DAMAGED, "-O qcow2 bad.qcow2 o.qcow2", NULL, NULL },
+
+  /* -o preallocation=: the target laid out as create lays it out, then the data written
+   * into its clusters (what reads as zeros is not written). */
+  { "prealloc-off", IMAGES, "-O qcow2 -o preallocation=off ov.qcow2 o.qcow2", "o.qcow2",
+    "ov.qcow2", SAME_MAP },
+  { "prealloc-metadata", IMAGES, "-O qcow2 -o preallocation=metadata ov.qcow2 o.qcow2",
+    "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-falloc", IMAGES, "-O qcow2 -o preallocation=falloc ov.qcow2 o.qcow2",
+    "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-full", IMAGES, "-O qcow2 -o preallocation=full ov.qcow2 o.qcow2", "o.qcow2",
+    "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-metadata-from-raw", IMAGES, "-f raw -O qcow2 -o preallocation=metadata "
+    "full.raw o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-metadata-from-compressed", IMAGES, "-O qcow2 -o preallocation=metadata "
+    "fullc.qcow2 o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-full-from-vmdk", IMAGES, "-O qcow2 -o preallocation=full full.vmdk o.qcow2",
+    "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-metadata-4k", IMAGES, "-O qcow2 -o preallocation=metadata,cluster_size=4k "
+    "ov4k.qcow2 o.qcow2", "o.qcow2", "ov4k.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-falloc-2m", IMAGES, "-O qcow2 -o preallocation=falloc,cluster_size=2M "
+    "ov.qcow2 o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-metadata-v2", IMAGES, "-O qcow2 -o compat=0.10,preallocation=metadata "
+    "ov.qcow2 o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-metadata-empty", IMAGES, "-O qcow2 -o preallocation=metadata empty.qcow2 "
+    "o.qcow2", "o.qcow2", "empty.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-backing-extl2", IMAGES, B "-O qcow2 -o preallocation=metadata,extended_l2=on "
+    "ov.qcow2 o.qcow2", "o.qcow2", "ov.qcow2", SAME_MAP | SAME_LAYOUT },
+  { "prealloc-compressed-off", IMAGES, "-c -O qcow2 -o preallocation=off ov.qcow2 o.qcow2",
+    "o.qcow2", "ov.qcow2", SAME_MAP },
+  { "prealloc-raw-falloc", IMAGES, "-O raw -o preallocation=falloc ov.qcow2 o.raw", "o.raw",
+    "ov.qcow2", NO_CHECK | SAME_MAP | SAME_LAYOUT },
+  { "prealloc-raw-full", IMAGES, "-O raw -o preallocation=full ov.qcow2 o.raw", "o.raw",
+    "ov.qcow2", NO_CHECK | SAME_MAP | SAME_LAYOUT },
+  { "prealloc-raw-last-wins", IMAGES, "-O raw -o preallocation=full,preallocation=off "
+    "ov.qcow2 o.raw", "o.raw", "ov.qcow2", NO_CHECK | SAME_MAP | SAME_LAYOUT },
+
+  /* -o preallocation= refused in qemu-img's words. */
+  { "prealloc-compressed", IMAGES, "-c -O qcow2 -o preallocation=metadata ov.qcow2 o.qcow2",
+    NULL, NULL, SAME_STDERR },
+  { "prealloc-compressed-full", IMAGES, "-c -O qcow2 -o preallocation=full,cluster_size=3 "
+    "ov.qcow2 o.qcow2", NULL, NULL, SAME_STDERR },
+  { "prealloc-compressed-bad-mode", IMAGES, "-c -O qcow2 -o preallocation=xyz ov.qcow2 "
+    "o.qcow2", NULL, NULL, SAME_STDERR },
+  { "prealloc-bad-mode", IMAGES, "-O qcow2 -o preallocation=xyz ov.qcow2 o.qcow2", NULL,
+    NULL, SAME_STDERR },
+  { "prealloc-backing", IMAGES, B "-O qcow2 -o preallocation=metadata ov.qcow2 o.qcow2",
+    NULL, NULL, SAME_STDERR },
+  { "prealloc-n", IMAGES, "-n -O qcow2 -o preallocation=full ov.qcow2 t10.qcow2", NULL,
+    NULL, SAME_STDERR },
+  { "prealloc-raw-metadata", IMAGES, "-O raw -o preallocation=metadata ov.qcow2 o.raw",
+    NULL, NULL, SAME_STDERR },
+  { "prealloc-raw-bad-mode", IMAGES, "-O raw -o preallocation=xyz ov.qcow2 o.raw", NULL,
+    NULL, SAME_STDERR },
+  { "prealloc-raw-bad-key", IMAGES, "-O raw -o preallocation=xyz,cluster_size=4k ov.qcow2 "
+    "o.raw", NULL, NULL, SAME_STDERR },
 };
 
 /* One setup folder per setup text, made once. */
@@ -333,6 +391,36 @@ allocation (const char *path,
   return g_string_free (out, FALSE);
 }
 
+/* Where the file's data lies: `qemu-img map` with host offsets, the file's length and,
+ * for qcow2, check's "Image end offset". */
+static char *
+layout (const char *path,
+        gboolean    raw)
+{
+  g_autofree char *map = tu_run_ok ("qemu-img map -U %s --output=json '%s'",
+                                    raw ? "-f raw" : "", path);
+  g_autofree char *check = raw ? g_strdup ("")
+                               : tu_run_ok ("qemu-img check -U '%s' | grep 'end offset'",
+                                            path);
+  GStatBuf st;
+
+  g_assert_cmpint (g_stat (path, &st), ==, 0);
+  return g_strdup_printf ("%slength %" G_GINT64_FORMAT "\n%s", map, (gint64) st.st_size,
+                          check);
+}
+
+/* The blocks a file takes; the file system's own extent blocks may add a few. */
+static void
+assert_same_blocks (const char *qemu_file,
+                    const char *strata_file)
+{
+  GStatBuf q, s;
+
+  g_assert_cmpint (g_stat (qemu_file, &q), ==, 0);
+  g_assert_cmpint (g_stat (strata_file, &s), ==, 0);
+  g_assert_cmpint (ABS ((gint64) q.st_blocks - (gint64) s.st_blocks) * 512, <=, 64 * 1024);
+}
+
 static void
 test_case (gconstpointer data)
 {
@@ -393,6 +481,14 @@ test_case (gconstpointer data)
           g_autofree char *smap = allocation (so, c->flags & NO_CHECK);
 
           g_assert_cmpstr (smap, ==, qmap);
+        }
+      if (c->flags & SAME_LAYOUT)
+        {
+          g_autofree char *ql = layout (qo, c->flags & NO_CHECK);
+          g_autofree char *sl = layout (so, c->flags & NO_CHECK);
+
+          g_assert_cmpstr (sl, ==, ql);
+          assert_same_blocks (qo, so);
         }
     }
 }
