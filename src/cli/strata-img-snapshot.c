@@ -43,8 +43,8 @@ static gboolean
 is_snapshot_error (const GError *error)
 {
   return g_error_matches (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT) ||
-         (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED) &&
-          g_str_has_suffix (error->message, "Block driver does not support snapshots"));
+         g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT) ||
+         g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOTS);
 }
 
 static void
@@ -90,7 +90,7 @@ run (Action       action,
         return 0;
       if (!is_snapshot_error (error))
         report_open (filename, error, TRUE);
-      else if (error->code == STRATA_ERROR_INVALID_ARGUMENT)
+      else if (error->code != STRATA_ERROR_NO_SNAPSHOTS)
         strata_img_error ("Could not create snapshot '%s': -22 (Invalid argument)", name);
       else
         strata_img_error ("Could not create snapshot '%s': -95 (Operation not supported)",
@@ -102,7 +102,7 @@ run (Action       action,
         return 0;
       if (!is_snapshot_error (error))
         report_open (filename, error, TRUE);
-      else if (error->code == STRATA_ERROR_INVALID_ARGUMENT)
+      else if (error->code != STRATA_ERROR_NO_SNAPSHOTS)
         strata_img_error ("Could not apply snapshot '%s': Failed to load snapshot: No such "
                           "file or directory", name);
       else
