@@ -16,12 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum
-{
-  OPT_OBJECT = 256,
-  OPT_IMAGE_OPTS,
-};
-
 typedef enum
 {
   ACTION_NONE,
@@ -142,8 +136,8 @@ strata_img_snapshot (int argc, char **argv)
   static const struct option long_options[] = {
     { "help", no_argument, NULL, 'h' },
     { "force-share", no_argument, NULL, 'U' },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "object", required_argument, NULL, STRATA_IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, STRATA_IMG_OPT_IMAGE_OPTS },
     { NULL, 0, NULL, 0 },
   };
   Action action = ACTION_NONE;
@@ -179,29 +173,13 @@ strata_img_snapshot (int argc, char **argv)
         case 'U':
           force_share = TRUE;
           break;
-        case OPT_OBJECT:
-          strata_img_error ("--object is not supported");
-          return 1;
-        case OPT_IMAGE_OPTS:
-          strata_img_error ("--image-opts is not supported; give a file name");
-          return 1;
-        case ':':
-          strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
-          return 1;
         default:
-          strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
-          usage (stderr);
-          return 1;
+          return strata_img_bad_option (c, argv, usage);
         }
     }
 
-  if (optind != argc - 1)
-    {
-      strata_img_error ("Expecting one image file name");
-      usage (stderr);
-      return 1;
-    }
-  filename = argv[optind];
+  if (!(filename = strata_img_one_file (argc, argv, usage)))
+    return 1;
 
   if (force_share && action != ACTION_LIST)
     {
