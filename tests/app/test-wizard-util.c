@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -319,6 +320,33 @@ wt_unblock (void)
   g_clear_pointer (&block_needle, g_free);
   g_cond_broadcast (&block_cond);
   g_mutex_unlock (&block_mutex);
+}
+
+char *
+wt_string_prop (GtkWidget  *widget,
+                const char *name)
+{
+  char *text = NULL;
+
+  g_object_get (widget, name, &text, NULL);
+  return text;
+}
+
+gboolean
+wt_ready (GtkWidget *wizard)
+{
+  gboolean value;
+
+  g_object_get (wizard, "ready", &value, NULL);
+  return value;
+}
+
+gboolean
+wt_inspected_cb (gpointer data)
+{
+  g_autofree char *text = wt_string_prop (data, "problem");
+
+  return text == NULL || strstr (text, "Looking") == NULL;
 }
 
 guint64

@@ -52,6 +52,14 @@ void       wt_block_first_write (const char *needle);
 void       wt_wait_blocked      (void);
 void       wt_unblock           (void);
 
+/* The string property @name of @widget (free it), and whether a wizard is "ready". */
+char      *wt_string_prop       (GtkWidget  *widget,
+                                 const char *name);
+gboolean   wt_ready             (GtkWidget  *wizard);
+/* For wt_wait(): whether the wizard @data has finished looking at its images (its "problem"
+ * no longer says "Looking at …" or "Looking for …"). */
+gboolean   wt_inspected_cb      (gpointer    data);
+
 /* Disk usage in bytes (st_blocks × 512). */
 guint64    wt_disk_usage        (const char *path);
 
