@@ -11,9 +11,8 @@
 
 enum
 {
-  OPT_OUTPUT = 256,
+  OPT_OUTPUT = STRATA_IMG_OPT_FIRST_OWN,
   OPT_BACKING_CHAIN,
-  OPT_IMAGE_OPTS,
   OPT_STRATA_KEYS,
 };
 
@@ -175,13 +174,14 @@ strata_img_info (int argc, char **argv)
     { "output", required_argument, NULL, OPT_OUTPUT },
     { "backing-chain", no_argument, NULL, OPT_BACKING_CHAIN },
     { "force-share", no_argument, NULL, 'U' },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "image-opts", no_argument, NULL, STRATA_IMG_OPT_IMAGE_OPTS },
     { "strata-keys", no_argument, NULL, OPT_STRATA_KEYS },
     { NULL, 0, NULL, 0 },
   };
   g_autoptr(GPtrArray) infos = NULL;
   g_autoptr(GString) out = g_string_new (NULL);
   const char *format = NULL;
+  const char *filename;
   gboolean json = FALSE;
   gboolean chain = FALSE;
   gboolean force_share = FALSE;
@@ -211,27 +211,15 @@ strata_img_info (int argc, char **argv)
         case OPT_STRATA_KEYS:
           strata_keys = TRUE;
           break;
-        case OPT_IMAGE_OPTS:
-          strata_img_error ("--image-opts is not supported; give a file name");
-          return 1;
-        case ':':
-          strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
-          return 1;
         default:
-          strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
-          usage (stderr);
-          return 1;
+          return strata_img_bad_option (c, argv, usage);
         }
     }
 
-  if (optind != argc - 1)
-    {
-      strata_img_error ("Expecting one image file name");
-      usage (stderr);
-      return 1;
-    }
+  if (!(filename = strata_img_one_file (argc, argv, usage)))
+    return 1;
 
-  if (!(infos = collect_infos (argv[optind], format, chain, force_share)))
+  if (!(infos = collect_infos (filename, format, chain, force_share)))
     return 1;
 
   if (json)

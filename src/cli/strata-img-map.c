@@ -8,10 +8,9 @@
 
 enum
 {
-  OPT_OUTPUT = 256,
+  OPT_OUTPUT = STRATA_IMG_OPT_FIRST_OWN,
   OPT_START_OFFSET,
   OPT_MAX_LENGTH,
-  OPT_IMAGE_OPTS,
 };
 
 /* One line of `qemu-img map`. */
@@ -165,7 +164,7 @@ strata_img_map (int argc, char **argv)
     { "force-share", no_argument, NULL, 'U' },
     { "start-offset", required_argument, NULL, OPT_START_OFFSET },
     { "max-length", required_argument, NULL, OPT_MAX_LENGTH },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "image-opts", no_argument, NULL, STRATA_IMG_OPT_IMAGE_OPTS },
     { NULL, 0, NULL, 0 },
   };
   g_autoptr(GError) error = NULL;
@@ -215,26 +214,13 @@ strata_img_map (int argc, char **argv)
               return 1;
             }
           break;
-        case OPT_IMAGE_OPTS:
-          strata_img_error ("--image-opts is not supported; give a file name");
-          return 1;
-        case ':':
-          strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
-          return 1;
         default:
-          strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
-          usage (stderr);
-          return 1;
+          return strata_img_bad_option (c, argv, usage);
         }
     }
 
-  if (optind != argc - 1)
-    {
-      strata_img_error ("Expecting one image file name");
-      usage (stderr);
-      return 1;
-    }
-  filename = argv[optind];
+  if (!(filename = strata_img_one_file (argc, argv, usage)))
+    return 1;
 
   if (!(image = strata_image_open (filename, format, flags, &error)))
     {

@@ -17,10 +17,8 @@
 
 enum
 {
-  OPT_SHRINK = 256,
+  OPT_SHRINK = STRATA_IMG_OPT_FIRST_OWN,
   OPT_PREALLOCATION,
-  OPT_OBJECT,
-  OPT_IMAGE_OPTS,
 };
 
 #define SHRINK_WARNING \
@@ -42,8 +40,8 @@ strata_img_resize (int argc, char **argv)
     { "format", required_argument, NULL, 'f' },
     { "shrink", no_argument, NULL, OPT_SHRINK },
     { "preallocation", required_argument, NULL, OPT_PREALLOCATION },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "object", required_argument, NULL, STRATA_IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, STRATA_IMG_OPT_IMAGE_OPTS },
     { NULL, 0, NULL, 0 },
   };
   static const char *const modes[] = { "off", "metadata", "falloc", "full", NULL };
@@ -95,19 +93,8 @@ strata_img_resize (int argc, char **argv)
             opts.prealloc = (StrataPrealloc) mode;
           }
           break;
-        case OPT_OBJECT:
-          strata_img_error ("--object is not supported");
-          return 1;
-        case OPT_IMAGE_OPTS:
-          strata_img_error ("--image-opts is not supported; give a file name");
-          return 1;
-        case ':':
-          strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
-          return 1;
         default:
-          strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
-          usage (stderr);
-          return 1;
+          return strata_img_bad_option (c, argv, usage);
         }
     }
   if (optind != argc - 1)

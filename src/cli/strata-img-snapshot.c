@@ -16,12 +16,6 @@
 #include <stdio.h>
 #include <string.h>
 
-enum
-{
-  OPT_OBJECT = 256,
-  OPT_IMAGE_OPTS,
-};
-
 typedef enum
 {
   ACTION_NONE,
@@ -43,8 +37,8 @@ static gboolean
 is_snapshot_error (const GError *error)
 {
   return g_error_matches (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT) ||
-         (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED) &&
-          g_str_has_suffix (error->message, "Block driver does not support snapshots"));
+         g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT) ||
+         g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOTS);
 }
 
 static void
@@ -90,7 +84,7 @@ run (Action       action,
         return 0;
       if (!is_snapshot_error (error))
         report_open (filename, error, TRUE);
-      else if (error->code == STRATA_ERROR_INVALID_ARGUMENT)
+      else if (error->code != STRATA_ERROR_NO_SNAPSHOTS)
         strata_img_error ("Could not create snapshot '%s': -22 (Invalid argument)", name);
       else
         strata_img_error ("Could not create snapshot '%s': -95 (Operation not supported)",
@@ -102,7 +96,7 @@ run (Action       action,
         return 0;
       if (!is_snapshot_error (error))
         report_open (filename, error, TRUE);
-      else if (error->code == STRATA_ERROR_INVALID_ARGUMENT)
+      else if (error->code != STRATA_ERROR_NO_SNAPSHOTS)
         strata_img_error ("Could not apply snapshot '%s': Failed to load snapshot: No such "
                           "file or directory", name);
       else
@@ -142,8 +136,8 @@ strata_img_snapshot (int argc, char **argv)
   static const struct option long_options[] = {
     { "help", no_argument, NULL, 'h' },
     { "force-share", no_argument, NULL, 'U' },
-    { "object", required_argument, NULL, OPT_OBJECT },
-    { "image-opts", no_argument, NULL, OPT_IMAGE_OPTS },
+    { "object", required_argument, NULL, STRATA_IMG_OPT_OBJECT },
+    { "image-opts", no_argument, NULL, STRATA_IMG_OPT_IMAGE_OPTS },
     { NULL, 0, NULL, 0 },
   };
   Action action = ACTION_NONE;
@@ -179,29 +173,13 @@ strata_img_snapshot (int argc, char **argv)
         case 'U':
           force_share = TRUE;
           break;
-        case OPT_OBJECT:
-          strata_img_error ("--object is not supported");
-          return 1;
-        case OPT_IMAGE_OPTS:
-          strata_img_error ("--image-opts is not supported; give a file name");
-          return 1;
-        case ':':
-          strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
-          return 1;
         default:
-          strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
-          usage (stderr);
-          return 1;
+          return strata_img_bad_option (c, argv, usage);
         }
     }
 
-  if (optind != argc - 1)
-    {
-      strata_img_error ("Expecting one image file name");
-      usage (stderr);
-      return 1;
-    }
-  filename = argv[optind];
+  if (!(filename = strata_img_one_file (argc, argv, usage)))
+    return 1;
 
   if (force_share && action != ACTION_LIST)
     {

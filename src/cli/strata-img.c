@@ -3,6 +3,7 @@
 
 #include "strata-size.h"
 
+#include <getopt.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +56,44 @@ strata_img_error (const char *format, ...)
   va_end (args);
 
   fprintf (stderr, "strata-img: %s\n", msg);
+}
+
+int
+strata_img_bad_option (int             c,
+                       char          **argv,
+                       StrataImgUsage  usage)
+{
+  switch (c)
+    {
+    case STRATA_IMG_OPT_OBJECT:
+      strata_img_error ("--object is not supported");
+      break;
+    case STRATA_IMG_OPT_IMAGE_OPTS:
+      strata_img_error ("--image-opts is not supported; give a file name");
+      break;
+    case ':':
+      strata_img_error ("option '%s' needs an argument", argv[optind - 1]);
+      break;
+    default:
+      strata_img_error ("unrecognized option '%s'", argv[optind - 1]);
+      usage (stderr);
+      break;
+    }
+  return 1;
+}
+
+const char *
+strata_img_one_file (int             argc,
+                     char          **argv,
+                     StrataImgUsage  usage)
+{
+  if (optind != argc - 1)
+    {
+      strata_img_error ("Expecting one image file name");
+      usage (stderr);
+      return NULL;
+    }
+  return argv[optind];
 }
 
 gboolean

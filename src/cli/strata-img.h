@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <stdio.h>
 
 #include "strata-create.h"
 
@@ -41,6 +42,31 @@ gboolean strata_img_convert_check_raw_options (const char     *target,
 /* Prints "strata-img: MESSAGE" to stderr. */
 void strata_img_error   (const char *format,
                          ...) G_GNUC_PRINTF (1, 2);
+
+/* getopt_long codes for the long options subcommands share; their own codes start at
+ * STRATA_IMG_OPT_FIRST_OWN. */
+enum
+{
+  STRATA_IMG_OPT_OBJECT = 256,
+  STRATA_IMG_OPT_IMAGE_OPTS,
+  STRATA_IMG_OPT_FIRST_OWN,
+};
+
+/* Prints a subcommand's usage line to @out. */
+typedef void (*StrataImgUsage) (FILE *out);
+
+/* Handles @c, a getopt_long() result the subcommand has no case of its own for:
+ * --object and --image-opts are refused, a missing argument and an unknown option reported
+ * (the latter followed by @usage on stderr). Returns the exit status, 1. */
+int         strata_img_bad_option (int             c,
+                                   char          **argv,
+                                   StrataImgUsage  usage);
+
+/* The one image file name left after the options, or NULL after saying that one is
+ * expected (followed by @usage on stderr). */
+const char *strata_img_one_file   (int             argc,
+                                   char          **argv,
+                                   StrataImgUsage  usage);
 
 /* Parses a size with qemu-img's suffixes (b, k/K, M, G, T, P, E; default bytes). */
 gboolean strata_img_parse_size (const char *text,

@@ -22,6 +22,8 @@ typedef enum
   STRATA_ERROR_IO,               /* a read, write or flush failed */
   STRATA_ERROR_NOT_FOUND,        /* a file does not exist */
   STRATA_ERROR_PERMISSION,       /* permission denied */
+  STRATA_ERROR_NO_SNAPSHOT,      /* the image has no snapshot with that ID or name */
+  STRATA_ERROR_NO_SNAPSHOTS,     /* the image's format has no internal snapshots */
 } StrataError;
 
 GQuark strata_error_quark (void);

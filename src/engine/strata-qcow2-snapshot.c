@@ -485,7 +485,7 @@ state_for_change (StrataImage  *image,
 
   if (g_strcmp0 (image->driver->name, "qcow2") != 0)
     {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOTS,
                    "%s: Block driver does not support snapshots", image->filename);
       return NULL;
     }

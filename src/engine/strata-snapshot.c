@@ -47,7 +47,7 @@ change (const char  *filename,
     return FALSE;
   if (g_strcmp0 (strata_image_get_format (image), "qcow2") != 0)
     {
-      g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
+      g_set_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOTS,
                    "%s: Block driver does not support snapshots", filename);
       return FALSE;
     }
@@ -66,7 +66,7 @@ change (const char  *filename,
       ok = strata_qcow2_snapshot_find (image, name, NULL, &index) ||
            strata_qcow2_snapshot_find (image, NULL, name, &index);
       if (!ok)
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT,
                      "%s: no snapshot with the ID or name '%s'", filename, name);
       else
         ok = strata_qcow2_snapshot_apply (image, index, error);
@@ -75,7 +75,7 @@ change (const char  *filename,
     default:
       ok = strata_qcow2_snapshot_find (image, NULL, name, &index);
       if (!ok)
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+        g_set_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT,
                      "%s: no snapshot called '%s'", filename, name);
       else
         ok = strata_qcow2_snapshot_delete (image, index, error);

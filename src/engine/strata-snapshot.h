@@ -11,8 +11,8 @@ G_BEGIN_DECLS
  * Internal snapshots of qcow2 images, as `qemu-img snapshot` handles them. Each call opens
  * @filename for writing (taking QEMU's locks) and closes it cleanly; the steps inside are
  * ordered so that a power cut leaves at worst leaked clusters (strata-qcow2-snapshot.c).
- * Other formats are refused with STRATA_ERROR_UNSUPPORTED; a snapshot that does not exist
- * gives STRATA_ERROR_INVALID_ARGUMENT (STRATA_ERROR_NOT_FOUND is for missing files).
+ * Other formats are refused with STRATA_ERROR_NO_SNAPSHOTS; a snapshot that does not exist
+ * gives STRATA_ERROR_NO_SNAPSHOT (STRATA_ERROR_NOT_FOUND is for missing files).
  */
 
 /* The snapshots of @filename (StrataSnapshotInfo *), oldest first; empty for formats

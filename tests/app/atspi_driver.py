@@ -3,8 +3,11 @@
 controls on the accessibility bus by role and name, pressing keys, typing, reading labels.
 Nothing here knows a widget's position or a private pointer (see UI-TESTING.md)."""
 
+import json
 import os
+import shutil
 import subprocess
+import sys
 import time
 
 # libatspi in this driver prints harmless cache warnings now and then ("Error in GetItems",
@@ -14,7 +17,8 @@ APP_G_DEBUG = os.environ.pop("G_DEBUG", None)
 
 import pyatspi  # noqa: E402 (after G_DEBUG is out of the driver's environment)
 
-APP = os.environ["STRATA_APP"]
+# Tests that build their own binary pass it to launch() instead.
+APP = os.environ.get("STRATA_APP")
 failures = []
 
 KEY_TAB = 0xff09
@@ -45,9 +49,10 @@ GTK_ATSPI_BUG = ("g_variant_is_object_path: assertion 'string != NULL' failed",
                  "g_variant_new_object_path: assertion 'g_variant_is_object_path")
 
 
-def launch(*args, log=None):
-    """Starts the app with @args under the accessibility bus, as a user session would. With
-    @log (a path), its standard error goes there and its warnings are not fatal."""
+def launch(*args, log=None, app=None, env_extra=None):
+    """Starts the app (@app, else $STRATA_APP) with @args under the accessibility bus, as a
+    user session would, with @env_extra added to its environment. With @log (a path), its
+    standard error goes there and its warnings are not fatal."""
     env = dict(os.environ)
     if APP_G_DEBUG is not None:
         env["G_DEBUG"] = APP_G_DEBUG
@@ -56,8 +61,9 @@ def launch(*args, log=None):
                                   if flag and not flag.startswith("fatal"))
     env.pop("GTK_A11Y", None)
     env["GDK_BACKEND"] = "x11"
+    env.update(env_extra or {})
     stderr = open(log, "w") if log is not None else None
-    return subprocess.Popen([APP] + list(args), env=env, stderr=stderr)
+    return subprocess.Popen([app or APP] + list(args), env=env, stderr=stderr)
 
 
 def warnings_in(log):
@@ -79,6 +85,52 @@ def stop(proc):
         proc.wait(10)
     except subprocess.TimeoutExpired:
         proc.kill()
+
+
+def run_app(folder, scratch, steps):
+    """Starts the app on @folder (its log in @scratch), finds it on the accessibility bus and
+    calls @steps(app); then stops it, fails on the warnings it logged and removes @scratch
+    (kept with STRATA_TEST_KEEP=1)."""
+    log = os.path.join(scratch, "strata.log")
+    proc = launch(folder, log=log)
+    try:
+        app = find_app(proc.pid)
+        if not check(app is not None, "the app appears on the accessibility bus"):
+            return
+        steps(app)
+        check(proc.poll() is None, "the app is still running")
+    finally:
+        stop(proc)
+        warnings = warnings_in(log)
+        check(not warnings, "the app logged no warnings: %s" % warnings)
+        if os.environ.get("STRATA_TEST_KEEP") != "1":
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def exit_on_failures():
+    if failures:
+        print("%d check(s) failed" % len(failures))
+        sys.exit(1)
+
+
+def info(path, cwd):
+    return json.loads(sh("qemu-img info --output=json '%s'" % path, cwd))
+
+
+def qemu_check_clean(path, cwd, what):
+    out = sh("qemu-img check --output=json '%s' || true" % path, cwd)
+    try:
+        result = json.loads(out)
+    except ValueError:
+        result = {}
+    check(result.get("check-errors", 1) == 0 and result.get("corruptions", 0) == 0
+          and result.get("leaks", 0) == 0, "qemu-img check finds %s clean: %s"
+          % (what, out.strip().replace("\n", " ")))
+
+
+def qemu_identical(a, b, cwd, what):
+    status = os.system("cd '%s' && qemu-img compare -q '%s' '%s'" % (cwd, a, b))
+    check(status == 0, "qemu-img compare finds %s identical" % what)
 
 
 def walk(node, depth=0):
@@ -297,6 +349,27 @@ def gone(window, timeout=20):
             return True
         time.sleep(0.25)
     return False
+
+
+def select_node(app, prefix):
+    """Tabs to the graph node whose accessible name starts with @prefix (tabbing onto a node
+    selects it)."""
+    wait_one(app, named(prefix, "tree item"), "the graph shows " + prefix)
+    return tab_to(app, named(prefix, "tree item"), "Tab reaches the node " + prefix)
+
+
+def open_wizard(app, node, action, title):
+    """Selects the graph node @node (a prefix of its accessible name) with Tab, presses the
+    details pane's @action, returns the wizard's window."""
+    if select_node(app, node) is None:
+        return None
+    start = wait_one(app, button(action), "the details pane offers " + action)
+    if start is None:
+        return None
+    click(start)
+    window = frame(app, title)
+    check(window is not None, "%s opens the %s wizard" % (action, title))
+    return window
 
 
 def format_size(n):

@@ -7,52 +7,15 @@ kept in the test's folder through a private XDG_DATA_HOME). QEMU judges every fi
 
 Runs under xvfb-run + dbus-run-session (see meson.build); $STRATA_APP is the binary."""
 
-import json
 import os
-import shutil
-import sys
 import tempfile
 import time
 
 from atspi_driver import (KEY_DOWN, KEY_SPACE, button, check, checked, click, enabled,
-                          failures, find_app, focused, frame, gone, has_action, labels, launch,
-                          name_of, named, press, role_of, set_text, sh, stop, tab_to, visible,
-                          wait_for, wait_one, walk, warnings_in)
-
-
-def info(path, cwd):
-    return json.loads(sh("qemu-img info --output=json '%s'" % path, cwd))
-
-
-def qemu_check_clean(path, cwd, what):
-    out = sh("qemu-img check --output=json '%s' || true" % path, cwd)
-    try:
-        result = json.loads(out)
-    except ValueError:
-        result = {}
-    check(result.get("check-errors", 1) == 0 and result.get("corruptions", 0) == 0
-          and result.get("leaks", 0) == 0, "qemu-img check finds %s clean: %s"
-          % (what, out.strip().replace("\n", " ")))
-
-
-def qemu_identical(a, b, cwd, what):
-    status = os.system("cd '%s' && qemu-img compare -q '%s' '%s'" % (cwd, a, b))
-    check(status == 0, "qemu-img compare finds %s identical" % what)
-
-
-def open_wizard(app, node, action, title):
-    """Tabs to the graph node @node (a prefix of its accessible name), presses the details
-    pane's @action, returns the wizard's window."""
-    wait_one(app, named(node, "tree item"), "the graph shows " + node)
-    if tab_to(app, named(node, "tree item"), "Tab reaches the node " + node) is None:
-        return None
-    start = wait_one(app, button(action), "the details pane offers " + action)
-    if start is None:
-        return None
-    click(start)
-    window = frame(app, title)
-    check(window is not None, "%s opens the %s wizard" % (action, title))
-    return window
+                          exit_on_failures, focused, gone, has_action, info, labels,
+                          name_of, named, open_wizard, press, qemu_check_clean, qemu_identical,
+                          role_of, run_app, set_text, sh, tab_to, visible, wait_for, wait_one,
+                          walk)
 
 
 def start_and_wait(window, go_label, title_prefix, timeout=120):
@@ -251,12 +214,7 @@ def main():
        " && mv lost-base.qcow2 moved/ && mv *.raw ..", folder)
     # The raw copies live beside the folder, so the app does not list them.
 
-    log = os.path.join(scratch, "strata.log")
-    proc = launch(folder, log=log)
-    try:
-        app = find_app(proc.pid)
-        if not check(app is not None, "the app appears on the accessibility bus"):
-            return
+    def steps(app):
         # STRATA_TEST_ONLY="locate delete" runs some of them, to debug one quickly.
         only = os.environ.get("STRATA_TEST_ONLY", "").split()
         steps = [("protect", lambda: protect(app, folder)),
@@ -268,16 +226,9 @@ def main():
         for name, step in steps:
             if not only or name in only:
                 step()
-        check(proc.poll() is None, "the app is still running")
-    finally:
-        stop(proc)
-        warnings = warnings_in(log)
-        check(not warnings, "the app logged no warnings: %s" % warnings)
-        if os.environ.get("STRATA_TEST_KEEP") != "1":
-            shutil.rmtree(scratch, ignore_errors=True)
+
+    run_app(folder, scratch, steps)
 
 
 main()
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
+exit_on_failures()

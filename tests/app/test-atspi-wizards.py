@@ -11,57 +11,15 @@ of the base (its sibling still shares the base).
 
 Runs under xvfb-run + dbus-run-session (see meson.build); $STRATA_APP is the binary."""
 
-import json
 import os
-import shutil
-import sys
 import tempfile
 import time
 
 from atspi_driver import (KEY_DOWN, KEY_RETURN, KEY_SPACE, KEY_UP, button, check, checked, click,
-                          disk_usage, enabled, failures, find_app, focused, format_size,
-                          frame, gone, has_action, labels, launch, name_of, named, press,
-                          role_of, set_text, sh, stop, tab_to, visible, wait_for, wait_one,
-                          walk, warnings_in)
-
-
-def info(path, cwd):
-    return json.loads(sh("qemu-img info --output=json '%s'" % path, cwd))
-
-
-def qemu_check_clean(path, cwd, what):
-    out = sh("qemu-img check --output=json '%s' || true" % path, cwd)
-    try:
-        result = json.loads(out)
-    except ValueError:
-        result = {}
-    check(result.get("check-errors", 1) == 0 and result.get("corruptions", 0) == 0
-          and result.get("leaks", 0) == 0, "qemu-img check finds %s clean: %s"
-          % (what, out.strip().replace("\n", " ")))
-
-
-def qemu_identical(a, b, cwd, what):
-    status = os.system("cd '%s' && qemu-img compare -q '%s' '%s'" % (cwd, a, b))
-    check(status == 0, "qemu-img compare finds %s identical" % what)
-
-
-def select_node(app, prefix):
-    """Tabs to the graph node whose accessible name starts with @prefix (tabbing onto a node
-    selects it)."""
-    wait_one(app, named(prefix, "tree item"), "the graph shows " + prefix)
-    return tab_to(app, named(prefix, "tree item"), "Tab reaches the node " + prefix)
-
-
-def open_wizard(app, node, action, title):
-    """Selects @node with Tab, presses the details pane's @action, returns the wizard."""
-    select_node(app, node)
-    start = wait_one(app, button(action), "the details pane offers " + action)
-    if start is None:
-        return None
-    click(start)
-    window = frame(app, title)
-    check(window is not None, "%s opens the %s wizard" % (action, title))
-    return window
+                          disk_usage, enabled, exit_on_failures, focused, format_size, gone,
+                          has_action, info, labels, name_of, named, open_wizard, press,
+                          qemu_check_clean, qemu_identical, role_of, run_app, set_text, sh,
+                          tab_to, visible, wait_for, wait_one, walk)
 
 
 def pick(app, window, combo_name, choice):
@@ -299,24 +257,12 @@ def main():
        " && qemu-io -f vmdk -c 'write -P 0x42 0 8M' -c 'write -P 0x43 32M 4M' disk.vmdk",
        folder)
 
-    log = os.path.join(scratch, "strata.log")
-    proc = launch(folder, log=log)
-    try:
-        app = find_app(proc.pid)
-        if not check(app is not None, "the app appears on the accessibility bus"):
-            return
+    def steps(app):
         if convert(app, folder) and overlays(app, folder):
             commit(app, folder)
-        check(proc.poll() is None, "the app is still running")
-    finally:
-        stop(proc)
-        warnings = warnings_in(log)
-        check(not warnings, "the app logged no warnings: %s" % warnings)
-        if os.environ.get("STRATA_TEST_KEEP") != "1":
-            shutil.rmtree(scratch, ignore_errors=True)
+
+    run_app(folder, scratch, steps)
 
 
 main()
-if failures:
-    print("%d check(s) failed" % len(failures))
-    sys.exit(1)
+exit_on_failures()

@@ -51,33 +51,6 @@ open_wizard (StrataJobManager *jobs,
   return GTK_WIDGET (window);
 }
 
-static char *
-string_prop (GtkWidget  *wizard,
-             const char *name)
-{
-  char *text = NULL;
-
-  g_object_get (wizard, name, &text, NULL);
-  return text;
-}
-
-static gboolean
-ready (GtkWidget *wizard)
-{
-  gboolean value;
-
-  g_object_get (wizard, "ready", &value, NULL);
-  return value;
-}
-
-static gboolean
-inspected_cb (gpointer data)
-{
-  g_autofree char *text = string_prop (data, "problem");
-
-  return text == NULL || strstr (text, "Looking at") == NULL;
-}
-
 static void
 assert_measured (StrataUsageBars *bars,
                  guint            row,
@@ -111,29 +84,29 @@ test_commit_into_copy (void)
 
   g_assert_true (strata_wizard_is_available ("commit"));
   wizard = open_wizard (jobs, img01);
-  wt_wait (inspected_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
 
   /* The sibling check comes first: two other overlays, so into a copy by default. */
   g_object_get (wizard, "n-siblings", &n_siblings, NULL);
   g_assert_cmpuint (n_siblings, ==, 2);
-  mode = string_prop (wizard, "mode");
+  mode = wt_string_prop (wizard, "mode");
   g_assert_cmpstr (mode, ==, "copy");
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
   g_free (shot);
   shot = wt_screenshot (wizard, "commit-1-setup-copy");
 
   /* Into the base itself is refused until the risk is accepted, naming why. */
   gtk_widget_activate_action (wizard, "wizard.mode", "s", "base");
-  problem = string_prop (wizard, "problem");
+  problem = wt_string_prop (wizard, "problem");
   g_assert_nonnull (strstr (problem, "Other images use base.qcow2"));
-  g_assert_false (ready (wizard));
+  g_assert_false (wt_ready (wizard));
   g_free (shot);
   shot = wt_screenshot (wizard, "commit-2-setup-base-refused");
   gtk_widget_activate_action (wizard, "wizard.accept-risk", NULL);
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
   gtk_widget_activate_action (wizard, "wizard.accept-risk", NULL);
   gtk_widget_activate_action (wizard, "wizard.mode", "s", "copy");
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
 
   gtk_widget_activate_action (wizard, "wizard.start", NULL);
   wt_wait_page (wizard, "result");
@@ -182,13 +155,13 @@ test_commit_into_base_keep (void)
   StrataUsageBars *bars;
 
   wizard = open_wizard (jobs, img01);
-  wt_wait (inspected_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
 
   /* Nobody else uses the base: into the base by default. */
-  mode = string_prop (wizard, "mode");
+  mode = wt_string_prop (wizard, "mode");
   g_assert_cmpstr (mode, ==, "base");
   gtk_widget_activate_action (wizard, "wizard.keep-overlay", NULL);
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
   g_free (shot);
   shot = wt_screenshot (wizard, "commit-4-setup-base");
 
@@ -233,15 +206,15 @@ test_commit_protected_and_held (void)
 
   tu_run_ok ("chmod a-w '%s'", base);
   wizard = open_wizard (jobs, img01);
-  wt_wait (inspected_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
 
   /* A protected base: into a copy by default, into the base refused, saying why. */
   gtk_widget_activate_action (wizard, "wizard.mode", "s", "base");
-  problem = string_prop (wizard, "problem");
+  problem = wt_string_prop (wizard, "problem");
   g_assert_nonnull (strstr (problem, "base.qcow2 is protected"));
-  g_assert_false (ready (wizard));
+  g_assert_false (wt_ready (wizard));
   gtk_widget_activate_action (wizard, "wizard.mode", "s", "copy");
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
 
   /* A VM starts on the overlay after the setup was checked: the job is refused, the
    * result page and the job say so, nothing changes. */
@@ -268,11 +241,11 @@ test_commit_protected_and_held (void)
   /* Opened again while the VM runs, the wizard says so before starting. */
   qemu = wt_hold (img01, "qcow2", FALSE);
   wizard = open_wizard (jobs, img01);
-  wt_wait (inspected_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
   g_free (problem);
-  problem = string_prop (wizard, "problem");
+  problem = wt_string_prop (wizard, "problem");
   g_assert_nonnull (strstr (problem, "img01.qcow2 is in use by a running virtual machine"));
-  g_assert_false (ready (wizard));
+  g_assert_false (wt_ready (wizard));
   g_free (shot);
   shot = wt_screenshot (wizard, "commit-7-setup-in-use");
   gtk_window_destroy (GTK_WINDOW (wizard));

@@ -44,16 +44,6 @@ skip_without_qemu (void)
   return TRUE;
 }
 
-static char *
-string_prop (GtkWidget  *widget,
-             const char *name)
-{
-  char *text = NULL;
-
-  g_object_get (widget, name, &text, NULL);
-  return text;
-}
-
 static guint
 uint_prop (GtkWidget  *widget,
            const char *name)
@@ -62,23 +52,6 @@ uint_prop (GtkWidget  *widget,
 
   g_object_get (widget, name, &value, NULL);
   return value;
-}
-
-static gboolean
-ready (GtkWidget *wizard)
-{
-  gboolean value;
-
-  g_object_get (wizard, "ready", &value, NULL);
-  return value;
-}
-
-static gboolean
-searched_cb (gpointer data)
-{
-  g_autofree char *text = string_prop (data, "problem");
-
-  return text == NULL || strstr (text, "Looking") == NULL;
 }
 
 static gboolean
@@ -318,12 +291,12 @@ test_two_overlays (void)
   wizard = find_toplevel (STRATA_TYPE_RUN_WIZARD);
   g_assert_nonnull (wizard);
   g_object_set (wizard, "memory", 256, "show-display", FALSE, NULL);
-  wt_wait (searched_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
 
   /* img01 chosen, its sibling img02 offered; the base is not. */
   g_assert_cmpuint (uint_prop (wizard, "n-candidates"), ==, 2);
   g_assert_cmpuint (uint_prop (wizard, "n-checked"), ==, 1);
-  g_assert_true (ready (wizard));
+  g_assert_true (wt_ready (wizard));
   gtk_widget_activate_action (wizard, "wizard.toggle", "s", img02);
   g_assert_cmpuint (uint_prop (wizard, "n-checked"), ==, 2);
   wt_wait_drawn (wizard);
@@ -336,13 +309,13 @@ test_two_overlays (void)
       g_autofree char *warning = NULL;
 
       g_object_set (wizard, "memory", 65536, NULL);
-      warning = string_prop (wizard, "problem");
+      warning = wt_string_prop (wizard, "problem");
       g_assert_nonnull (warning);
       g_assert_nonnull (strstr (warning, "more memory than this computer has"));
-      g_assert_true (ready (wizard));
+      g_assert_true (wt_ready (wizard));
       g_object_set (wizard, "memory", 256, NULL);
       g_clear_pointer (&warning, g_free);
-      warning = string_prop (wizard, "problem");
+      warning = wt_string_prop (wizard, "problem");
       g_assert_null (warning);
     }
 
@@ -374,29 +347,29 @@ test_two_overlays (void)
   /* Writing wizards refuse them. */
   other = GTK_WIDGET (strata_wizard_open ("protect", NULL, NULL, jobs, img01, &error));
   g_assert_no_error (error);
-  wt_wait (searched_cb, other);
-  problem = string_prop (other, "problem");
+  wt_wait (wt_inspected_cb, other);
+  problem = wt_string_prop (other, "problem");
   g_assert_nonnull (strstr (problem, "running job"));
-  g_assert_false (ready (other));
+  g_assert_false (wt_ready (other));
   gtk_window_destroy (GTK_WINDOW (other));
 
   other = GTK_WIDGET (strata_wizard_open ("commit", NULL, NULL, jobs, img02, &error));
   g_assert_no_error (error);
-  wt_wait (searched_cb, other);
+  wt_wait (wt_inspected_cb, other);
   g_free (problem);
-  problem = string_prop (other, "problem");
+  problem = wt_string_prop (other, "problem");
   g_assert_nonnull (problem);
   g_assert_nonnull (strstr (problem, "img02.qcow2"));
-  g_assert_false (ready (other));
+  g_assert_false (wt_ready (other));
   gtk_window_destroy (GTK_WINDOW (other));
 
   /* A second Run wizard on img02 refuses it too. */
   other = open_wizard (jobs, img02);
-  wt_wait (searched_cb, other);
+  wt_wait (wt_inspected_cb, other);
   g_free (problem);
-  problem = string_prop (other, "problem");
+  problem = wt_string_prop (other, "problem");
   g_assert_nonnull (strstr (problem, "in use by a running job"));
-  g_assert_false (ready (other));
+  g_assert_false (wt_ready (other));
   gtk_window_destroy (GTK_WINDOW (other));
 
   /* Stop img01 with its row's Stop button on the result page. */
@@ -486,8 +459,8 @@ test_close_wizard (void)
   }
 
   wizard = open_wizard (jobs, img01);
-  wt_wait (searched_cb, wizard);
-  g_assert_true (ready (wizard));
+  wt_wait (wt_inspected_cb, wizard);
+  g_assert_true (wt_ready (wizard));
   gtk_widget_activate_action (wizard, "wizard.start", NULL);
   wt_wait (one_running_cb, wizard);
   gtk_window_destroy (GTK_WINDOW (wizard));
@@ -526,7 +499,7 @@ test_stop_by_force (void)
   make_chain (dir);
 
   wizard = open_wizard (jobs, img01);
-  wt_wait (searched_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
   gtk_widget_activate_action (wizard, "wizard.start", NULL);
   wt_wait (one_running_cb, wizard);
 
@@ -555,11 +528,11 @@ assert_refused (StrataJobManager *jobs,
   g_autofree char *problem = NULL;
   g_autofree char *shot = NULL;
 
-  wt_wait (searched_cb, wizard);
-  problem = string_prop (wizard, "problem");
+  wt_wait (wt_inspected_cb, wizard);
+  problem = wt_string_prop (wizard, "problem");
   if (problem == NULL || strstr (problem, expected) == NULL)
     g_error ("expected “%s” in the problem, got “%s”", expected, problem);
-  g_assert_false (ready (wizard));
+  g_assert_false (wt_ready (wizard));
   if (shot_name != NULL)
     {
       wt_wait_drawn (wizard);
@@ -591,21 +564,21 @@ test_refused (void)
   /* A base with overlays: running it would corrupt them. Its overlays are offered instead,
    * unchecked. */
   wizard = open_wizard (jobs, base);
-  wt_wait (searched_cb, wizard);
+  wt_wait (wt_inspected_cb, wizard);
   {
-    g_autofree char *problem = string_prop (wizard, "problem");
+    g_autofree char *problem = wt_string_prop (wizard, "problem");
     g_autofree char *shot = NULL;
 
     g_assert_nonnull (strstr (problem, "base.qcow2 is the base of 2 overlays"));
     g_assert_nonnull (strstr (problem, "corrupt"));
-    g_assert_false (ready (wizard));
+    g_assert_false (wt_ready (wizard));
     g_assert_cmpuint (uint_prop (wizard, "n-candidates"), ==, 3);
     g_assert_cmpuint (uint_prop (wizard, "n-checked"), ==, 0);
     wt_wait_drawn (wizard);
     shot = wt_screenshot (wizard, "run-5-refused-base");
     /* Choosing an overlay there is allowed. */
     gtk_widget_activate_action (wizard, "wizard.toggle", "s", img02);
-    g_assert_true (ready (wizard));
+    g_assert_true (wt_ready (wizard));
   }
   gtk_window_destroy (GTK_WINDOW (wizard));
 
@@ -649,14 +622,14 @@ test_qemu_fails (void)
   make_chain (dir);
 
   wizard = open_wizard (jobs, img01);
-  wt_wait (searched_cb, wizard);
-  g_assert_true (ready (wizard));
+  wt_wait (wt_inspected_cb, wizard);
+  g_assert_true (wt_ready (wizard));
   pid = wt_hold (img01, "qcow2", FALSE);
   gtk_widget_activate_action (wizard, "wizard.start", NULL);
   wt_wait (one_failed_cb, wizard);
   wt_wait_page (wizard, "result");
   g_assert_cmpuint (uint_prop (wizard, "n-running"), ==, 0);
-  summary = string_prop (wizard, "summary");
+  summary = wt_string_prop (wizard, "summary");
   g_assert_nonnull (summary);
   g_assert_nonnull (wt_find_label (wizard, "The Virtual Machine Did Not Start"));
 

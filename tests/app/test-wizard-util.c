@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-3.0-or-later */
 #include <glib/gstdio.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -333,6 +334,33 @@ wt_cancel_blocked (GtkWidget *wizard)
   g_object_get (wizard, "succeeded", &succeeded, "summary", &summary, NULL);
   g_assert_false (succeeded);
   return summary;
+}
+
+char *
+wt_string_prop (GtkWidget  *widget,
+                const char *name)
+{
+  char *text = NULL;
+
+  g_object_get (widget, name, &text, NULL);
+  return text;
+}
+
+gboolean
+wt_ready (GtkWidget *wizard)
+{
+  gboolean value;
+
+  g_object_get (wizard, "ready", &value, NULL);
+  return value;
+}
+
+gboolean
+wt_inspected_cb (gpointer data)
+{
+  g_autofree char *text = wt_string_prop (data, "problem");
+
+  return text == NULL || strstr (text, "Looking") == NULL;
 }
 
 guint64

@@ -55,6 +55,14 @@ void       wt_unblock           (void);
  * the result page, asserts that the job did not succeed, and returns the summary. */
 char      *wt_cancel_blocked    (GtkWidget  *wizard);
 
+/* The string property @name of @widget (free it), and whether a wizard is "ready". */
+char      *wt_string_prop       (GtkWidget  *widget,
+                                 const char *name);
+gboolean   wt_ready             (GtkWidget  *wizard);
+/* For wt_wait(): whether the wizard @data has finished looking at its images (its "problem"
+ * no longer says "Looking at …" or "Looking for …"). */
+gboolean   wt_inspected_cb      (gpointer    data);
+
 /* Disk usage in bytes (st_blocks × 512). */
 guint64    wt_disk_usage        (const char *path);
 

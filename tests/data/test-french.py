@@ -14,13 +14,7 @@ import sys
 import tempfile
 import time
 
-# libatspi in this driver prints harmless cache warnings now and then ("Error in GetItems",
-# see UI-TESTING.md): they must not abort the driver. The app keeps the G_DEBUG the test
-# environment gives it (fatal warnings).
-APP_G_DEBUG = os.environ.pop("G_DEBUG", None)
-
 srcdir, meson, schema_dir, shots = sys.argv[1:5]
-failures = []
 
 # These build their own plain copy of the tree: the sanitized run would repeat them as is.
 if os.environ.get('STRATA_TEST_SANITIZED'):
@@ -30,44 +24,12 @@ if os.environ.get('STRATA_TEST_SANITIZED'):
 if shutil.which('qemu-img') is None:
     print('qemu-img is not installed: no images to show')
     sys.exit(77)
+sys.path.insert(0, os.path.join(srcdir, 'tests', 'app'))
 try:
-    import pyatspi
+    from atspi_driver import check, exit_on_failures, find_app, launch, stop, walk
 except ImportError:
     print('python3-pyatspi is not installed')
     sys.exit(77)
-
-
-def check(condition, what):
-    print(('ok: ' if condition else 'FAIL: ') + what, flush=True)
-    if not condition:
-        failures.append(what)
-
-
-def walk(node, depth=0):
-    if node is None or depth > 60:
-        return
-    yield node
-    for i in range(node.childCount):
-        try:
-            child = node.getChildAtIndex(i)
-        except Exception:
-            continue
-        yield from walk(child, depth + 1)
-
-
-def find_app(pid, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        desktop = pyatspi.Registry.getDesktop(0)
-        for i in range(desktop.childCount):
-            app = desktop.getChildAtIndex(i)
-            try:
-                if app is not None and app.get_process_id() == pid:
-                    return app
-            except Exception:
-                pass
-        time.sleep(0.2)
-    return None
 
 
 def names(app):
@@ -115,16 +77,12 @@ with tempfile.TemporaryDirectory(prefix='strata-fr-') as tmp:
                    ' && qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 orphan.qcow2 1G',
                    shell=True, check=True, cwd=folder)
 
-    env = dict(os.environ)
-    if APP_G_DEBUG is not None:
-        env["G_DEBUG"] = APP_G_DEBUG
-    env.pop('GTK_A11Y', None)
-    env.update({'LANGUAGE': 'fr', 'LC_ALL': 'C.UTF-8', 'GDK_BACKEND': 'x11',
-                'GSETTINGS_BACKEND': 'memory', 'GSETTINGS_SCHEMA_DIR': schema_dir,
-                'GSK_RENDERER': 'cairo'})
-    proc = subprocess.Popen([app_bin, folder], env=env)
+    proc = launch(folder, app=app_bin,
+                  env_extra={'LANGUAGE': 'fr', 'LC_ALL': 'C.UTF-8',
+                             'GSETTINGS_BACKEND': 'memory', 'GSETTINGS_SCHEMA_DIR': schema_dir,
+                             'GSK_RENDERER': 'cairo'})
     try:
-        app = find_app(proc.pid)
+        app = find_app(proc.pid, timeout=30)
         check(app is not None, 'the app appears on the accessibility bus')
         if app is not None:
             found = wait_for_name(app, lambda r, n: r == 'push button'
@@ -150,12 +108,6 @@ with tempfile.TemporaryDirectory(prefix='strata-fr-') as tmp:
             else:
                 print('no screenshot taken (ImageMagick import missing or failed)')
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
-if failures:
-    print('%d check(s) failed' % len(failures))
-    sys.exit(1)
+exit_on_failures()

@@ -2,6 +2,7 @@
 #include "strata-convert.h"
 #include "strata-error.h"
 #include "strata-image.h"
+#include "convert-fixture.h"
 #include "test-util.h"
 
 #include <glib/gstdio.h>
@@ -19,28 +20,12 @@
 /* Virtual size not a multiple of any cluster size: the last cluster is partial. */
 #define CONTENT_SIZE (24 * 1024 * 1024 + 4608)
 
-static char *content_raw;
-
 /* A guest disk with real (compressible) file data, incompressible random data, zeros
  * written explicitly, a pattern, and holes. */
 static const char *
 content (void)
 {
-  if (content_raw != NULL)
-    return content_raw;
-
-  content_raw = g_strdup (tu_path ("content.raw"));
-  g_free (tu_run_ok ("truncate -s %d %s && "
-                     "dd if=/usr/bin/qemu-img of=%s bs=64k count=40 conv=notrunc "
-                     "status=none && "
-                     "head -c 1572864 /dev/urandom | dd of=%s bs=1M seek=5 conv=notrunc "
-                     "status=none && "
-                     "dd if=/dev/zero of=%s bs=1M seek=9 count=2 conv=notrunc status=none && "
-                     "qemu-io -f raw -c 'write -P 0x5a 13M 1536k' -c 'write -P 0x11 %d 4608' "
-                     "-c 'write -P 0x22 20000k 7k' %s >/dev/null",
-                     CONTENT_SIZE, content_raw, content_raw, content_raw, content_raw,
-                     24 * 1024 * 1024, content_raw));
-  return content_raw;
+  return cf_content (CONTENT_SIZE, "-c 'write -P 0x11 24M 4608' -c 'write -P 0x22 20000k 7k'");
 }
 
 typedef struct
@@ -89,20 +74,7 @@ static const SourceKind sources[] = {
 static const char *
 make_source (const SourceKind *kind)
 {
-  const char *path = tu_path (kind->file);
-  g_autofree char *cmd = NULL;
-
-  if (tu_file_exists (path))
-    return path;
-
-  cmd = g_strdup_printf ("set -e; cd '%s'; ", tu_dir ());
-  {
-    g_autofree char *make = NULL;
-    /* Positional %1$s/%2$s: printf-style with both arguments. */
-    make = g_strdup_printf (kind->make, path, content ());
-    g_free (tu_run_ok ("%s%s", cmd, make));
-  }
-  return path;
+  return cf_make_source (kind->file, kind->make, content ());
 }
 
 /* Every file of the source's chain (and extents), to prove they stay byte-identical. */

@@ -20,6 +20,7 @@
 #include "test-util.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 typedef enum { OP_WRITE, OP_FLUSH, OP_TRUNCATE } OpKind;
@@ -191,12 +192,28 @@ only_copied_missing (const char *err)
  * again) and an OFLAG_COPIED flag that is set where it must not be (a writer would write in
  * place into a shared cluster). A cleared flag or a leak is harmless.
  */
-/* The repair scenarios' images have 512-byte clusters. */
-#define REPAIR_CLUSTER_BITS 9
-
-static GHashTable *
-dangers (const char *err)
+/* The cluster_bits field of the qcow2 image @path's header. */
+static guint
+cluster_bits_of (const char *path)
 {
+  guint8 header[24];
+  guint32 bits;
+  FILE *f = fopen (path, "rb");
+
+  g_assert_nonnull (f);
+  g_assert_cmpuint (fread (header, 1, sizeof header, f), ==, sizeof header);
+  fclose (f);
+  g_assert_cmpmem (header, 4, "QFI\xfb", 4);
+  memcpy (&bits, header + 20, sizeof bits);
+  return GUINT32_FROM_BE (bits);
+}
+
+/* The dangers in @err, what qemu-img check said of the qcow2 image @path. */
+static GHashTable *
+dangers (const char *path,
+         const char *err)
+{
+  guint cluster_bits = cluster_bits_of (path);
   GHashTable *set = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_auto(GStrv) lines = g_strsplit (err != NULL ? err : "", "\n", -1);
 
@@ -212,9 +229,12 @@ dangers (const char *err)
         g_hash_table_add (set, g_strdup_printf ("cluster %" G_GUINT64_FORMAT,
                                                 g_ascii_strtoull (l + 14, NULL, 10)));
       else if (g_str_has_prefix (l, "ERROR OFLAG_COPIED") && (entry >> 63) != 0)
-        g_hash_table_add (set, g_strdup_printf ("cluster %" G_GUINT64_FORMAT,
-                                                (guint64) (entry & 0x00fffffffffffe00ULL) >>
-                                                REPAIR_CLUSTER_BITS));
+        {
+          guint64 offset = entry & G_GUINT64_CONSTANT (0x00ffffffffffffff);
+
+          g_hash_table_add (set, g_strdup_printf ("cluster %" G_GUINT64_FORMAT,
+                                                  offset >> cluster_bits));
+        }
     }
   return set;
 }
@@ -235,7 +255,7 @@ assert_not_corrupt (const char *dir, const char **files, gboolean snapshots, con
       /* A damaged image: no worse than it was, no danger it did not have. */
       if (rc == 2 && allowed != NULL)
         {
-          g_autoptr(GHashTable) now = dangers (err);
+          g_autoptr(GHashTable) now = dangers (path, err);
           GHashTableIter iter;
           gpointer key;
 
@@ -674,6 +694,7 @@ make_damaged (const char *pre, const char *damage)
 {
   g_autofree char *script = g_build_filename (g_getenv ("STRATA_TEST_SRCDIR"), "cli",
                                               "qcow2-damage.py", NULL);
+  g_autofree char *path = g_build_filename (pre, "damaged.qcow2", NULL);
   g_autofree char *err = NULL;
 
   g_free (tu_run_ok ("mkdir -p '%s' && cd '%s' && "
@@ -684,8 +705,8 @@ make_damaged (const char *pre, const char *damage)
                      "qemu-img convert -O raw damaged.qcow2 ../view.raw && "
                      "for step in %s; do python3 '%s' damaged.qcow2 $(echo $step | "
                      "tr , ' '); done", pre, pre, damage, script));
-  g_assert_cmpint (tu_run (NULL, &err, "qemu-img check '%s/damaged.qcow2'", pre), ==, 2);
-  return dangers (err);
+  g_assert_cmpint (tu_run (NULL, &err, "qemu-img check '%s'", path), ==, 2);
+  return dangers (path, err);
 }
 
 /* -r all without a rebuild: refcounts raised and lowered, COPIED flags set and cleared,

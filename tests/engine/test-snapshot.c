@@ -25,17 +25,17 @@ test_errors (void)
                      "qemu-img create -q -f raw '%s' 1M", path, path, raw));
 
   g_assert_false (strata_snapshot_apply_sync (path, "nope", &error));
-  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT);
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT);
   g_clear_error (&error);
   /* -d looks names up, not IDs. */
   g_assert_false (strata_snapshot_delete_sync (path, "1", &error));
-  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT);
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOT);
   g_clear_error (&error);
   g_assert_true (strata_snapshot_apply_sync (path, "1", &error));
   g_assert_no_error (error);
 
   g_assert_false (strata_snapshot_create_sync (raw, "x", &error));
-  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED);
+  g_assert_error (error, STRATA_ERROR, STRATA_ERROR_NO_SNAPSHOTS);
   g_clear_error (&error);
   list = strata_snapshot_list_sync (raw, FALSE, &error);
   g_assert_no_error (error);

@@ -3,6 +3,7 @@
 #include "strata-convert.h"
 #include "strata-error.h"
 #include "strata-image.h"
+#include "convert-fixture.h"
 #include "test-util.h"
 
 #include <glib/gstdio.h>
@@ -20,28 +21,12 @@
 /* 40 MiB + 3 sectors: more than one grain table (32 MiB each), the last grain cut short. */
 #define CONTENT_SIZE (40 * 1024 * 1024 + 1536)
 
-static char *content_raw;
-
 /* Compressible file data, incompressible random data, zeros written explicitly, a pattern,
  * holes, and data on both sides of the first grain table's end. */
 static const char *
 content (void)
 {
-  if (content_raw != NULL)
-    return content_raw;
-
-  content_raw = g_strdup (tu_path ("content.raw"));
-  g_free (tu_run_ok ("truncate -s %d %s && "
-                     "dd if=/usr/bin/qemu-img of=%s bs=64k count=40 conv=notrunc "
-                     "status=none && "
-                     "head -c 1572864 /dev/urandom | dd of=%s bs=1M seek=5 conv=notrunc "
-                     "status=none && "
-                     "dd if=/dev/zero of=%s bs=1M seek=9 count=2 conv=notrunc status=none && "
-                     "qemu-io -f raw -c 'write -P 0x5a 13M 1536k' -c 'write -P 0x11 32704k 128k' "
-                     "-c 'write -P 0x22 %d 1536' %s >/dev/null",
-                     CONTENT_SIZE, content_raw, content_raw, content_raw, content_raw,
-                     40 * 1024 * 1024, content_raw));
-  return content_raw;
+  return cf_content (CONTENT_SIZE, "-c 'write -P 0x11 32704k 128k' -c 'write -P 0x22 40M 1536'");
 }
 
 typedef struct
@@ -75,15 +60,7 @@ static const SourceKind sources[] = {
 static const char *
 make_source (const SourceKind *kind)
 {
-  const char *path = tu_path (kind->file);
-  g_autofree char *make = NULL;
-
-  if (tu_file_exists (path))
-    return path;
-
-  make = g_strdup_printf (kind->make, path, content ());
-  g_free (tu_run_ok ("set -e; cd '%s'; %s", tu_dir (), make));
-  return path;
+  return cf_make_source (kind->file, kind->make, content ());
 }
 
 typedef struct
