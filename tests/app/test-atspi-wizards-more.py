@@ -174,17 +174,17 @@ def locate(app, folder):
 
 
 def delete(app, folder, data_home):
-    # top.qcow2, an overlay nothing is built on. (The flattened side.qcow2 is not offered
-    # "Move to Trash…" right after its rebase: not investigated yet.)
-    before = sh("sha256sum top.qcow2", folder).split()[0]
-    window = open_wizard(app, "top.qcow2, ", "Move to Trash…", "Delete Image")
+    # side.qcow2, flattened by the step before: it stands alone and nothing is built on it,
+    # so it is offered "Move to Trash…" as an overlay is.
+    before = sh("sha256sum side.qcow2", folder).split()[0]
+    window = open_wizard(app, "side.qcow2, ", "Move to Trash…", "Delete Image")
     if window is None:
         return False
-    if not start_and_wait(window, "Move to Trash", "top.qcow2 Is in the Trash"):
+    if not start_and_wait(window, "Move to Trash", "side.qcow2 Is in the Trash"):
         return False
-    trashed = os.path.join(data_home, "Trash", "files", "top.qcow2")
-    check(not os.path.exists(os.path.join(folder, "top.qcow2")), "top.qcow2 left the folder")
-    if check(os.path.exists(trashed), "top.qcow2 is in the private trash"):
+    trashed = os.path.join(data_home, "Trash", "files", "side.qcow2")
+    check(not os.path.exists(os.path.join(folder, "side.qcow2")), "side.qcow2 left the folder")
+    if check(os.path.exists(trashed), "side.qcow2 is in the private trash"):
         check(sh("sha256sum '%s'" % trashed, folder).split()[0] == before,
               "the trashed file is the image, byte for byte")
     finish(window, "Delete Image")
