@@ -165,28 +165,28 @@ check_done_cb (GObject      *object,
 
   if (out.corruptions_fixed > 0)
     g_string_append_printf (description,
-                            ngettext ("%" G_GUINT64_FORMAT " error was repaired. ",
-                                      "%" G_GUINT64_FORMAT " errors were repaired. ",
-                                      out.corruptions_fixed), out.corruptions_fixed);
+                            ngettext ("%llu error was repaired. ",
+                                      "%llu errors were repaired. ",
+                                      out.corruptions_fixed), (unsigned long long) out.corruptions_fixed);
   if (out.leaks_fixed > 0)
     g_string_append_printf (description,
-                            ngettext ("%" G_GUINT64_FORMAT " leaked cluster was freed. ",
-                                      "%" G_GUINT64_FORMAT " leaked clusters were freed. ",
-                                      out.leaks_fixed), out.leaks_fixed);
+                            ngettext ("%llu leaked cluster was freed. ",
+                                      "%llu leaked clusters were freed. ",
+                                      out.leaks_fixed), (unsigned long long) out.leaks_fixed);
   if (damaged)
     g_string_append_printf (description,
-                            ngettext ("%" G_GUINT64_FORMAT " error was found in its "
+                            ngettext ("%llu error was found in its "
                                       "metadata. ",
-                                      "%" G_GUINT64_FORMAT " errors were found in its "
+                                      "%llu errors were found in its "
                                       "metadata. ", out.corruptions + out.check_errors),
-                            out.corruptions + out.check_errors);
+                            (unsigned long long) (out.corruptions + out.check_errors));
   if (out.leaks > 0)
     g_string_append_printf (description,
-                            ngettext ("%" G_GUINT64_FORMAT " cluster is allocated but unused "
+                            ngettext ("%llu cluster is allocated but unused "
                                       "(it wastes space, no data is at risk). ",
-                                      "%" G_GUINT64_FORMAT " clusters are allocated but "
+                                      "%llu clusters are allocated but "
                                       "unused (they waste space, no data is at risk). ",
-                                      out.leaks), out.leaks);
+                                      out.leaks), (unsigned long long) out.leaks);
   if (damaged || out.leaks > 0)
     {
       refusal = repair_refusal (self, &out);
@@ -208,11 +208,12 @@ check_done_cb (GObject      *object,
     {
       g_string_append_c (description, '\n');
       g_string_append_printf (description,
-                              _("%" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " clusters "
-                                "allocated, %" G_GUINT64_FORMAT " compressed, %"
-                                G_GUINT64_FORMAT " fragmented."),
-                              out.allocated_clusters, out.total_clusters,
-                              out.compressed_clusters, out.fragmented_clusters);
+                              _("%llu of %llu clusters "
+                                "allocated, %llu compressed, %llu fragmented."),
+                              (unsigned long long) out.allocated_clusters,
+                              (unsigned long long) out.total_clusters,
+                              (unsigned long long) out.compressed_clusters,
+                              (unsigned long long) out.fragmented_clusters);
     }
 
   summary = g_strdup_printf ("%s: %s", name, description->str);
