@@ -66,7 +66,7 @@ static const char *const vmdk_help[] = {
   "hwversion=<str>        - VMDK hardware version",
   "size=<size>            - Virtual disk size",
   "subformat=<str>        - VMDK flat extent format, can be one of {monolithicSparse "
-  "(default)} ",
+  "(default) | streamOptimized} ",
   NULL,
 };
 
@@ -382,7 +382,7 @@ print_vmdk_line (const char *filename,
   printf ("%s\n", line->str);
 }
 
-/* An empty monolithicSparse VMDK through the engine's VMDK writer,
+/* An empty monolithicSparse or streamOptimized VMDK through the engine's VMDK writer,
  * written to a temporary file and renamed like every other new image. */
 static int
 create_vmdk (const char *filename,
@@ -400,7 +400,6 @@ create_vmdk (const char *filename,
   static const char *const vmdk_settled[] = { "size", "backing_file", "backing_fmt",
                                               "toolsversion", "zeroed_grain", NULL };
   g_autoptr(GString) engine_options = NULL;
-  g_autoptr(StrataVmdkWriter) writer = NULL;
   g_autoptr(StrataFile) file = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *name = g_path_get_basename (filename);
@@ -452,15 +451,6 @@ create_vmdk (const char *filename,
       strata_img_report_error (filename, error);
       return 1;
     }
-  /* The writer ends a stream with a footer and an end-of-stream marker, as VMware's
-   * specification has it; qemu-img appends grains to an empty stream of its own shape
-   * only and overwrites the header of this one. A stream is made by convert, in one go. */
-  if (opts.subformat == STRATA_VMDK_STREAM_OPTIMIZED)
-    {
-      strata_img_error ("%s: creating an empty streamOptimized VMDK is not supported (QEMU "
-                        "cannot add data to it); convert an image to it instead", filename);
-      return 1;
-    }
   if (size > STRATA_VMDK_MAX_SIZE)
     {
       strata_img_error ("%s: the image size is too large for a sparse VMDK extent (at most "
@@ -475,8 +465,7 @@ create_vmdk (const char *filename,
       return 1;
     }
   strata_target_apply_mode (file, mode);
-  writer = strata_vmdk_writer_new (file, name, size, &opts, 0, &error);
-  if (writer == NULL || !strata_vmdk_writer_finish (writer, &error) ||
+  if (!strata_vmdk_create_empty (file, name, size, &opts, &error) ||
       !strata_file_commit_rename (file, filename, &error))
     {
       strata_file_unlink (file);

@@ -20,6 +20,11 @@
  *                   and the GT | GD marker and GD | footer marker, footer (the header with
  *                   the real gdOffset) | end-of-stream marker.
  *
+ * An empty streamOptimized image from strata_vmdk_create_empty() has the monolithicSparse
+ * layout instead (both directories and every GT preallocated, the header's gdOffset real,
+ * no footer), with the stream's header flags: the shape qemu-img creates, the one QEMU can
+ * append compressed grains to. QEMU rewrites the header of a stream that has a footer.
+ *
  * Zero grains are never written (their GT entry stays 0: unallocated, reads as zeros).
  */
 
@@ -49,7 +54,8 @@ struct _StrataVmdkWriter
 {
   StrataFile        *file;
   StrataVmdkOptions  opts;
-  gboolean           stream;
+  gboolean           stream;        /* compressed grains, stream header flags */
+  gboolean           tables_first;  /* GDs and GTs preallocated after the descriptor */
   int                level;
 
   guint64            capacity;      /* sectors */
@@ -252,7 +258,8 @@ put_le64 (guint8  *p,
 static gboolean
 compute_layout (StrataVmdkWriter        *self,
                 guint64                  size,
-                const StrataVmdkOptions *opts)
+                const StrataVmdkOptions *opts,
+                gboolean                 empty)
 {
   guint64 grains;
 
@@ -260,12 +267,13 @@ compute_layout (StrataVmdkWriter        *self,
     return FALSE;
 
   self->stream = opts->subformat == STRATA_VMDK_STREAM_OPTIMIZED;
+  self->tables_first = !self->stream || empty;
   self->capacity = div_round_up (size, SECTOR);
   grains = div_round_up (self->capacity, GRAIN_SECTORS);
   self->n_gts = div_round_up (grains, GTES_PER_GT);
   self->gd_sectors = MAX (1, div_round_up ((guint64) self->n_gts * 4, SECTOR));
 
-  if (self->stream)
+  if (!self->tables_first)
     {
       self->grain_offset = GRAIN_SECTORS;
       return TRUE;
@@ -288,7 +296,7 @@ strata_vmdk_metadata_size (guint64                  size,
 
   g_return_val_if_fail (opts != NULL, 0);
 
-  if (!compute_layout (&layout, size, opts))
+  if (!compute_layout (&layout, size, opts, FALSE))
     return 0;
   return layout.grain_offset * SECTOR;
 }
@@ -304,7 +312,7 @@ build_header (StrataVmdkWriter *self,
   memcpy (out, "KDMV", 4);
   if (self->stream)
     flags |= FLAG_COMPRESSED | FLAG_MARKERS;
-  else
+  if (self->tables_first)
     flags |= FLAG_REDUNDANT_GD;
   put_le32 (out + 4, self->stream ? 3 : 1);
   put_le32 (out + 8, flags);
@@ -313,7 +321,7 @@ build_header (StrataVmdkWriter *self,
   put_le64 (out + 28, DESC_OFFSET);
   put_le64 (out + 36, DESC_SECTORS);
   put_le32 (out + 44, GTES_PER_GT);
-  put_le64 (out + 48, self->stream ? 0 : self->rgd_offset);
+  put_le64 (out + 48, self->tables_first ? self->rgd_offset : 0);
   put_le64 (out + 56, gd_offset);
   put_le64 (out + 64, self->grain_offset);
   out[72] = 0;        /* uncleanShutdown */
@@ -386,13 +394,14 @@ strata_vmdk_writer_free (StrataVmdkWriter *self)
   g_free (self);
 }
 
-StrataVmdkWriter *
-strata_vmdk_writer_new (StrataFile              *file,
-                        const char              *extent_name,
-                        guint64                  size,
-                        const StrataVmdkOptions *opts,
-                        int                      level,
-                        GError                 **error)
+static StrataVmdkWriter *
+writer_new (StrataFile              *file,
+            const char              *extent_name,
+            guint64                  size,
+            const StrataVmdkOptions *opts,
+            int                      level,
+            gboolean                 empty,
+            GError                 **error)
 {
   g_autoptr(StrataVmdkWriter) self = NULL;
   g_autofree char *desc = NULL;
@@ -409,7 +418,7 @@ strata_vmdk_writer_new (StrataFile              *file,
   self->level = level;
   self->gt_index = -1;
 
-  if (!compute_layout (self, size, opts))
+  if (!compute_layout (self, size, opts, empty))
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    "%s: a VMDK sparse extent holds at most %" G_GUINT64_FORMAT " bytes "
@@ -437,12 +446,12 @@ strata_vmdk_writer_new (StrataFile              *file,
       return NULL;
     }
 
-  build_header (self, self->stream ? GD_AT_END : self->gd_offset, self->header);
+  build_header (self, self->tables_first ? self->gd_offset : GD_AT_END, self->header);
   if (!strata_file_pwrite (file, self->header, SECTOR, 0, error) ||
       !strata_file_pwrite (file, desc, strlen (desc), DESC_OFFSET * SECTOR, error))
     return NULL;
 
-  if (self->stream)
+  if (!self->tables_first)
     {
       self->gd = g_new0 (guint32, MAX (1, self->n_gts));
       self->staging_size = STAGING_SIZE + 2 * strata_compress_zlib_bound (STRATA_VMDK_GRAIN_SIZE);
@@ -470,6 +479,36 @@ strata_vmdk_writer_new (StrataFile              *file,
     return NULL;
 
   return g_steal_pointer (&self);
+}
+
+StrataVmdkWriter *
+strata_vmdk_writer_new (StrataFile              *file,
+                        const char              *extent_name,
+                        guint64                  size,
+                        const StrataVmdkOptions *opts,
+                        int                      level,
+                        GError                 **error)
+{
+  return writer_new (file, extent_name, size, opts, level, FALSE, error);
+}
+
+gboolean
+strata_vmdk_create_empty (StrataFile              *file,
+                          const char              *extent_name,
+                          guint64                  size,
+                          const StrataVmdkOptions *opts,
+                          GError                 **error)
+{
+  g_autoptr(StrataVmdkWriter) self = NULL;
+
+  g_return_val_if_fail (file != NULL, FALSE);
+  g_return_val_if_fail (extent_name != NULL, FALSE);
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  /* No grains: the header, descriptor and tables are the whole image, and a stream of
+   * this layout ends without a footer. */
+  self = writer_new (file, extent_name, size, opts, 0, TRUE, error);
+  return self != NULL && strata_file_flush (file, error);
 }
 
 gboolean

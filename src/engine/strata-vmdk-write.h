@@ -91,6 +91,16 @@ gboolean          strata_vmdk_writer_write_compressed (StrataVmdkWriter *self,
 gboolean          strata_vmdk_writer_finish (StrataVmdkWriter       *self,
                                              GError                **error);
 
+/* Writes an empty image into the empty writable @file, in the shape qemu-img creates: a
+ * streamOptimized one gets the grain directories and tables of monolithicSparse up front
+ * and no footer, so that QEMU can append grains to it (the writer's own stream layout,
+ * with a footer, is one QEMU can only read). */
+gboolean          strata_vmdk_create_empty (StrataFile              *file,
+                                            const char              *extent_name,
+                                            guint64                  size,
+                                            const StrataVmdkOptions *opts,
+                                            GError                 **error);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StrataVmdkWriter, strata_vmdk_writer_free)
 
 G_END_DECLS
