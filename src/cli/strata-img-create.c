@@ -382,6 +382,43 @@ print_vmdk_line (const char *filename,
   printf ("%s\n", line->str);
 }
 
+/* The CID of the VMDK parent @backing of the new @filename, which a child records: QEMU
+ * reads through a parent only while the CIDs match. qemu-img opens the parent even with -u. */
+static gboolean
+vmdk_parent_cid (const char *filename,
+                 const char *backing,
+                 guint32    *cid)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataImage) image = NULL;
+  g_autoptr(StrataImageInfo) info = NULL;
+  g_autofree char *path = strata_resolve_backing_name (filename, backing, &error);
+  gint64 value;
+
+  if (path != NULL)
+    image = strata_image_open (path, "vmdk", STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE,
+                               &error);
+  if (image != NULL)
+    info = strata_image_get_info (image, &error);
+  if (info == NULL)
+    {
+      if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND))
+        strata_img_error ("%s: Could not open '%s': No such file or directory", filename,
+                          path);
+      else
+        strata_img_error ("%s: Could not open backing image: %s", filename, error->message);
+      return FALSE;
+    }
+  if (info->format_specific == NULL ||
+      !g_variant_lookup (info->format_specific, "cid", "x", &value))
+    {
+      strata_img_error ("%s: %s: the parent has no CID", filename, path);
+      return FALSE;
+    }
+  *cid = (guint32) value;
+  return TRUE;
+}
+
 /* An empty monolithicSparse or streamOptimized VMDK through the engine's VMDK writer,
  * written to a temporary file and renamed like every other new image. */
 static int
@@ -425,10 +462,9 @@ create_vmdk (const char *filename,
       strata_img_error ("%s: Unsupported preallocation mode: metadata", filename);
       return 1;
     }
-  if (backing != NULL)
+  if (backing != NULL && g_strcmp0 (backing_format, "vmdk") != 0)
     {
-      strata_img_error ("%s: creating VMDK overlays (a parent through parentFileNameHint) "
-                        "is not supported; create a qcow2 overlay instead", filename);
+      strata_img_error ("%s: backing_file must be a vmdk image", filename);
       return 1;
     }
   if ((value = option_get (options, "toolsversion")) != NULL)
@@ -451,6 +487,9 @@ create_vmdk (const char *filename,
       strata_img_report_error (filename, error);
       return 1;
     }
+  if (backing != NULL && !vmdk_parent_cid (filename, backing, &opts.parent_cid))
+    return 1;
+  opts.parent_hint = backing;
   if (size > STRATA_VMDK_MAX_SIZE)
     {
       strata_img_error ("%s: the image size is too large for a sparse VMDK extent (at most "

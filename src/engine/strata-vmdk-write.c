@@ -93,6 +93,7 @@ strata_vmdk_options_init (StrataVmdkOptions *opts)
   opts->subformat = STRATA_VMDK_MONOLITHIC_SPARSE;
   opts->adapter = STRATA_VMDK_ADAPTER_IDE;
   opts->hwversion = 4;
+  opts->parent_cid = 0xffffffff;
 }
 
 const char *
@@ -343,6 +344,9 @@ build_descriptor (StrataVmdkWriter *self,
   g_autofree char *uuid = g_uuid_string_random ();
   guint32 cid;
   const char *nil_uuid = "00000000-0000-0000-0000-000000000000";
+  g_autofree char *hint = self->opts.parent_hint == NULL ? g_strdup ("")
+                          : g_strdup_printf ("parentFileNameHint=\"%s\"\n",
+                                             self->opts.parent_hint);
 
   /* 0xffffffff means "no parent" in parentCID; keep the CID clear of it. */
   do
@@ -355,8 +359,9 @@ build_descriptor (StrataVmdkWriter *self,
                           "version=1\n"
                           "encoding=\"UTF-8\"\n"
                           "CID=%08x\n"
-                          "parentCID=ffffffff\n"
+                          "parentCID=%08x\n"
                           "createType=\"%s\"\n"
+                          "%s"
                           "\n"
                           "# Extent description\n"
                           "RW %" G_GUINT64_FORMAT " SPARSE \"%s\"\n"
@@ -374,7 +379,8 @@ build_descriptor (StrataVmdkWriter *self,
                           "ddb.uuid.parent=\"%s\"\n"
                           "ddb.uuid.modification=\"%s\"\n"
                           "ddb.uuid.parentmodification=\"%s\"\n",
-                          cid, strata_vmdk_subformat_name (self->opts.subformat),
+                          cid, self->opts.parent_cid,
+                          strata_vmdk_subformat_name (self->opts.subformat), hint,
                           self->capacity, extent_name, self->opts.hwversion, cylinders, heads,
                           adapter_name (self->opts.adapter), uuid, nil_uuid, nil_uuid,
                           nil_uuid);
@@ -427,15 +433,20 @@ writer_new (StrataFile              *file,
       return NULL;
     }
 
-  /* The descriptor quotes the name and ends a line with it. */
-  for (const char *p = extent_name; *p != '\0'; p++)
-    if (*p == '"' || (guchar) *p < 0x20 || *p == 0x7f)
-      {
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                     "%s: a VMDK descriptor cannot name a file \"%s\" (quotes and control "
-                     "characters are not allowed in the name)", path, extent_name);
-        return NULL;
-      }
+  /* The descriptor quotes the names and ends a line with each. */
+  for (int n = 0; n < 2; n++)
+    {
+      const char *name = n == 0 ? extent_name : opts->parent_hint;
+
+      for (const char *p = name; p != NULL && *p != '\0'; p++)
+        if (*p == '"' || (guchar) *p < 0x20 || *p == 0x7f)
+          {
+            g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                         "%s: a VMDK descriptor cannot name a file \"%s\" (quotes and control "
+                         "characters are not allowed in the name)", path, name);
+            return NULL;
+          }
+    }
 
   desc = build_descriptor (self, extent_name);
   if (strlen (desc) > DESC_SECTORS * SECTOR)

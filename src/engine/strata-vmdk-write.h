@@ -39,6 +39,10 @@ typedef struct
   StrataVmdkSubformat subformat;  /* default monolithicSparse */
   StrataVmdkAdapter   adapter;    /* default ide */
   guint               hwversion;  /* ddb.virtualHWVersion; default 4 */
+  /* A child of a VMDK parent: the parent's CID and the name the child records for it
+   * (parentFileNameHint, as given, relative to the child's folder); NULL: no parent. */
+  guint32             parent_cid;  /* default 0xffffffff */
+  const char         *parent_hint;
 } StrataVmdkOptions;
 
 void     strata_vmdk_options_init  (StrataVmdkOptions *opts);

@@ -358,6 +358,29 @@ add_cases (void)
                 so[i].size);
   }
 
+  /* A VMDK child of a VMDK parent: parentCID and parentFileNameHint as qemu-img writes them.
+   * The parent gets the same CID in both folders, so that the children's parentCID agree
+   * (in place: qemu-io rewrote it without leading zeros). */
+  {
+#define PARENT "qemu-img create -q -f vmdk p.vmdk 4M && " \
+               "qemu-io -f vmdk -c 'write -P 0x11 0 1M' p.vmdk >/dev/null && " \
+               "c=$(grep -a -m1 -o '^CID=[0-9a-f]*' p.vmdk) && " \
+               "printf CID=1234abcd | head -c ${#c} | " \
+               "dd of=p.vmdk bs=1 seek=544 conv=notrunc status=none"
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-child", "create -f vmdk -b p.vmdk -F vmdk c.vmdk");
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-child-larger",
+              "create -f vmdk -b p.vmdk -F vmdk -o adapter_type=lsilogic c.vmdk 8M");
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-stream-child",
+              "create -f vmdk -b p.vmdk -F vmdk -o subformat=streamOptimized c.vmdk");
+    add_case (PARENT " && mkdir sub", "sub/c.vmdk", TRUE, "vmdk-child-relative",
+              "create -f vmdk -b ../p.vmdk -F vmdk sub/c.vmdk");
+    add_case (BASE, "c.vmdk", TRUE, "vmdk-child-of-qcow2",
+              "create -f vmdk -b base.qcow2 -F qcow2 c.vmdk");
+    add_case (NULL, "c.vmdk", TRUE, "vmdk-child-missing-parent",
+              "create -u -f vmdk -b nope.vmdk -F vmdk c.vmdk 2M");
+#undef PARENT
+  }
+
   /* 1 TiB: cheap with 2 MiB clusters (two L2 tables; the data area is a hole). */
   add_case (NULL, "a.qcow2", TRUE, "create-metadata-1T",
             "create -f qcow2 -o preallocation=metadata,cluster_size=2M a.qcow2 1T");
