@@ -57,11 +57,13 @@ static const char *const qcow2_help[] = {
   NULL,
 };
 
-/* What strata-img writes of qemu-img's vmdk options (backing files, toolsversion=,
- * zeroed_grain=on and the other subformats are refused). */
+/* What strata-img writes of qemu-img's vmdk options (toolsversion=, zeroed_grain=on and
+ * the other subformats are refused). */
 static const char *const vmdk_help[] = {
   "adapter_type=<str>     - Virtual adapter type, can be one of ide (default), lsilogic, "
   "buslogic or legacyESX",
+  "backing_file=<str>     - File name of a base image",
+  "backing_fmt=<str>      - Must be 'vmdk' if present",
   "compat6=<bool (on/off)> - VMDK version 6 image",
   "hwversion=<str>        - VMDK hardware version",
   "size=<size>            - Virtual disk size",
