@@ -272,7 +272,11 @@ compute_layout (StrataVmdkWriter        *self,
   self->capacity = div_round_up (size, SECTOR);
   grains = div_round_up (self->capacity, GRAIN_SECTORS);
   self->n_gts = div_round_up (grains, GTES_PER_GT);
-  self->gd_sectors = MAX (1, div_round_up ((guint64) self->n_gts * 4, SECTOR));
+  self->gd_sectors = div_round_up ((guint64) self->n_gts * 4, SECTOR);
+  /* A stream ends with a GD marker and GD even for an empty disk; an empty disk with its
+   * tables up front has none, and both directories sit at one offset, as in qemu-img's. */
+  if (!self->tables_first)
+    self->gd_sectors = MAX (1, self->gd_sectors);
 
   if (!self->tables_first)
     {

@@ -419,6 +419,34 @@ test_vmdk_subformat_refused (void)
     }
 }
 
+/* Size 0, which neither QEMU nor Strata opens: the header and everything after the
+ * descriptor come out as qemu-img's, byte for byte (no grain directory at all). */
+static void
+test_vmdk_size_0 (void)
+{
+  static const char *const subformats[] = { "monolithicSparse", "streamOptimized" };
+  g_autofree char *qdir = case_dir ("vmdk-size-0", "qemu");
+  g_autofree char *sdir = case_dir ("vmdk-size-0", "strata");
+
+  for (guint i = 0; i < G_N_ELEMENTS (subformats); i++)
+    {
+      g_auto(CliResult) q = { 0 };
+      g_auto(CliResult) s = { 0 };
+      g_autofree char *args = g_strdup_printf ("create -f vmdk -o subformat=%s a.vmdk 0",
+                                               subformats[i]);
+
+      g_free (tu_run_ok ("rm -f '%s/a.vmdk' '%s/a.vmdk'", qdir, sdir));
+      cli_run_qemu (&q, qdir, args);
+      cli_run_strata (&s, sdir, args);
+      g_assert_cmpint (q.rc, ==, 0);
+      g_assert_cmpint (s.rc, ==, 0);
+      g_assert_cmpstr (s.out, ==, q.out);
+      /* (The descriptor, sectors 1 to 20, differs: the CID, and our VirtualBox keys.) */
+      g_free (tu_run_ok ("cmp -n 512 '%s/a.vmdk' '%s/a.vmdk' && "
+                         "cmp -i 10752 '%s/a.vmdk' '%s/a.vmdk'", qdir, sdir, qdir, sdir));
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -435,6 +463,7 @@ main (int argc, char **argv)
     }
 
   g_test_add_func ("/cli/prealloc/vmdk-subformat-refused", test_vmdk_subformat_refused);
+  g_test_add_func ("/cli/prealloc/vmdk-size-0", test_vmdk_size_0);
 
   {
     int r = g_test_run ();
