@@ -56,16 +56,18 @@ static const char *const qcow2_help[] = {
   NULL,
 };
 
-/* What strata-img writes of qemu-img's vmdk options (backing files, toolsversion=,
- * zeroed_grain=on and the other subformats are refused). */
+/* What strata-img writes of qemu-img's vmdk options (toolsversion=, zeroed_grain=on and
+ * the other subformats are refused). */
 static const char *const vmdk_help[] = {
   "adapter_type=<str>     - Virtual adapter type, can be one of ide (default), lsilogic, "
   "buslogic or legacyESX",
+  "backing_file=<str>     - File name of a base image",
+  "backing_fmt=<str>      - Must be 'vmdk' if present",
   "compat6=<bool (on/off)> - VMDK version 6 image",
   "hwversion=<str>        - VMDK hardware version",
   "size=<size>            - Virtual disk size",
   "subformat=<str>        - VMDK flat extent format, can be one of {monolithicSparse "
-  "(default)} ",
+  "(default) | streamOptimized} ",
   NULL,
 };
 
@@ -371,7 +373,44 @@ print_vmdk_line (const char *filename,
   printf ("%s\n", line->str);
 }
 
-/* An empty monolithicSparse VMDK through the engine's VMDK writer,
+/* The CID of the VMDK parent @backing of the new @filename, which a child records: QEMU
+ * reads through a parent only while the CIDs match. qemu-img opens the parent even with -u. */
+static gboolean
+vmdk_parent_cid (const char *filename,
+                 const char *backing,
+                 guint32    *cid)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataImage) image = NULL;
+  g_autoptr(StrataImageInfo) info = NULL;
+  g_autofree char *path = strata_resolve_backing_name (filename, backing, &error);
+  gint64 value;
+
+  if (path != NULL)
+    image = strata_image_open (path, "vmdk", STRATA_OPEN_READ_ONLY | STRATA_OPEN_FORCE_SHARE,
+                               &error);
+  if (image != NULL)
+    info = strata_image_get_info (image, &error);
+  if (info == NULL)
+    {
+      if (g_error_matches (error, STRATA_ERROR, STRATA_ERROR_NOT_FOUND))
+        strata_img_error ("%s: Could not open '%s': No such file or directory", filename,
+                          path);
+      else
+        strata_img_error ("%s: Could not open backing image: %s", filename, error->message);
+      return FALSE;
+    }
+  if (info->format_specific == NULL ||
+      !g_variant_lookup (info->format_specific, "cid", "x", &value))
+    {
+      strata_img_error ("%s: %s: the parent has no CID", filename, path);
+      return FALSE;
+    }
+  *cid = (guint32) value;
+  return TRUE;
+}
+
+/* An empty monolithicSparse or streamOptimized VMDK through the engine's VMDK writer,
  * written to a temporary file and renamed like every other new image. */
 static int
 create_vmdk (const char *filename,
@@ -389,7 +428,6 @@ create_vmdk (const char *filename,
   static const char *const vmdk_settled[] = { "size", "backing_file", "backing_fmt",
                                               "toolsversion", "zeroed_grain", NULL };
   g_autoptr(GString) engine_options = NULL;
-  g_autoptr(StrataVmdkWriter) writer = NULL;
   g_autoptr(StrataFile) file = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *name = g_path_get_basename (filename);
@@ -415,10 +453,9 @@ create_vmdk (const char *filename,
       strata_img_error ("%s: Unsupported preallocation mode: metadata", filename);
       return 1;
     }
-  if (backing != NULL)
+  if (backing != NULL && g_strcmp0 (backing_format, "vmdk") != 0)
     {
-      strata_img_error ("%s: creating VMDK overlays (a parent through parentFileNameHint) "
-                        "is not supported; create a qcow2 overlay instead", filename);
+      strata_img_error ("%s: backing_file must be a vmdk image", filename);
       return 1;
     }
   if ((value = option_get (options, "toolsversion")) != NULL)
@@ -441,15 +478,9 @@ create_vmdk (const char *filename,
       strata_img_report_error (filename, error);
       return 1;
     }
-  /* The writer ends a stream with a footer and an end-of-stream marker, as VMware's
-   * specification has it; qemu-img appends grains to an empty stream of its own shape
-   * only and overwrites the header of this one. A stream is made by convert, in one go. */
-  if (opts.subformat == STRATA_VMDK_STREAM_OPTIMIZED)
-    {
-      strata_img_error ("%s: creating an empty streamOptimized VMDK is not supported (QEMU "
-                        "cannot add data to it); convert an image to it instead", filename);
-      return 1;
-    }
+  if (backing != NULL && !vmdk_parent_cid (filename, backing, &opts.parent_cid))
+    return 1;
+  opts.parent_hint = backing;
   if (size > STRATA_VMDK_MAX_SIZE)
     {
       strata_img_error ("%s: the image size is too large for a sparse VMDK extent (at most "
@@ -464,8 +495,7 @@ create_vmdk (const char *filename,
       return 1;
     }
   strata_target_apply_mode (file, mode);
-  writer = strata_vmdk_writer_new (file, name, size, &opts, 0, &error);
-  if (writer == NULL || !strata_vmdk_writer_finish (writer, &error) ||
+  if (!strata_vmdk_create_empty (file, name, size, &opts, &error) ||
       !strata_file_commit_rename (file, filename, &error))
     {
       strata_file_unlink (file);

@@ -20,6 +20,11 @@
  *                   and the GT | GD marker and GD | footer marker, footer (the header with
  *                   the real gdOffset) | end-of-stream marker.
  *
+ * An empty streamOptimized image from strata_vmdk_create_empty() has the monolithicSparse
+ * layout instead (both directories and every GT preallocated, the header's gdOffset real,
+ * no footer), with the stream's header flags: the shape qemu-img creates, the one QEMU can
+ * append compressed grains to. QEMU rewrites the header of a stream that has a footer.
+ *
  * Zero grains are never written (their GT entry stays 0: unallocated, reads as zeros).
  */
 
@@ -49,7 +54,8 @@ struct _StrataVmdkWriter
 {
   StrataFile        *file;
   StrataVmdkOptions  opts;
-  gboolean           stream;
+  gboolean           stream;        /* compressed grains, stream header flags */
+  gboolean           tables_first;  /* GDs and GTs preallocated after the descriptor */
   int                level;
 
   guint64            capacity;      /* sectors */
@@ -87,6 +93,7 @@ strata_vmdk_options_init (StrataVmdkOptions *opts)
   opts->subformat = STRATA_VMDK_MONOLITHIC_SPARSE;
   opts->adapter = STRATA_VMDK_ADAPTER_IDE;
   opts->hwversion = 4;
+  opts->parent_cid = 0xffffffff;
 }
 
 const char *
@@ -252,7 +259,8 @@ put_le64 (guint8  *p,
 static gboolean
 compute_layout (StrataVmdkWriter        *self,
                 guint64                  size,
-                const StrataVmdkOptions *opts)
+                const StrataVmdkOptions *opts,
+                gboolean                 empty)
 {
   guint64 grains;
 
@@ -260,12 +268,17 @@ compute_layout (StrataVmdkWriter        *self,
     return FALSE;
 
   self->stream = opts->subformat == STRATA_VMDK_STREAM_OPTIMIZED;
+  self->tables_first = !self->stream || empty;
   self->capacity = div_round_up (size, SECTOR);
   grains = div_round_up (self->capacity, GRAIN_SECTORS);
   self->n_gts = div_round_up (grains, GTES_PER_GT);
-  self->gd_sectors = MAX (1, div_round_up ((guint64) self->n_gts * 4, SECTOR));
+  self->gd_sectors = div_round_up ((guint64) self->n_gts * 4, SECTOR);
+  /* A stream ends with a GD marker and GD even for an empty disk; an empty disk with its
+   * tables up front has none, and both directories sit at one offset, as in qemu-img's. */
+  if (!self->tables_first)
+    self->gd_sectors = MAX (1, self->gd_sectors);
 
-  if (self->stream)
+  if (!self->tables_first)
     {
       self->grain_offset = GRAIN_SECTORS;
       return TRUE;
@@ -288,7 +301,7 @@ strata_vmdk_metadata_size (guint64                  size,
 
   g_return_val_if_fail (opts != NULL, 0);
 
-  if (!compute_layout (&layout, size, opts))
+  if (!compute_layout (&layout, size, opts, FALSE))
     return 0;
   return layout.grain_offset * SECTOR;
 }
@@ -304,7 +317,7 @@ build_header (StrataVmdkWriter *self,
   memcpy (out, "KDMV", 4);
   if (self->stream)
     flags |= FLAG_COMPRESSED | FLAG_MARKERS;
-  else
+  if (self->tables_first)
     flags |= FLAG_REDUNDANT_GD;
   put_le32 (out + 4, self->stream ? 3 : 1);
   put_le32 (out + 8, flags);
@@ -313,7 +326,7 @@ build_header (StrataVmdkWriter *self,
   put_le64 (out + 28, DESC_OFFSET);
   put_le64 (out + 36, DESC_SECTORS);
   put_le32 (out + 44, GTES_PER_GT);
-  put_le64 (out + 48, self->stream ? 0 : self->rgd_offset);
+  put_le64 (out + 48, self->tables_first ? self->rgd_offset : 0);
   put_le64 (out + 56, gd_offset);
   put_le64 (out + 64, self->grain_offset);
   out[72] = 0;        /* uncleanShutdown */
@@ -335,6 +348,9 @@ build_descriptor (StrataVmdkWriter *self,
   g_autofree char *uuid = g_uuid_string_random ();
   guint32 cid;
   const char *nil_uuid = "00000000-0000-0000-0000-000000000000";
+  g_autofree char *hint = self->opts.parent_hint == NULL ? g_strdup ("")
+                          : g_strdup_printf ("parentFileNameHint=\"%s\"\n",
+                                             self->opts.parent_hint);
 
   /* 0xffffffff means "no parent" in parentCID; keep the CID clear of it. */
   do
@@ -347,8 +363,9 @@ build_descriptor (StrataVmdkWriter *self,
                           "version=1\n"
                           "encoding=\"UTF-8\"\n"
                           "CID=%08x\n"
-                          "parentCID=ffffffff\n"
+                          "parentCID=%08x\n"
                           "createType=\"%s\"\n"
+                          "%s"
                           "\n"
                           "# Extent description\n"
                           "RW %" G_GUINT64_FORMAT " SPARSE \"%s\"\n"
@@ -366,7 +383,8 @@ build_descriptor (StrataVmdkWriter *self,
                           "ddb.uuid.parent=\"%s\"\n"
                           "ddb.uuid.modification=\"%s\"\n"
                           "ddb.uuid.parentmodification=\"%s\"\n",
-                          cid, strata_vmdk_subformat_name (self->opts.subformat),
+                          cid, self->opts.parent_cid,
+                          strata_vmdk_subformat_name (self->opts.subformat), hint,
                           self->capacity, extent_name, self->opts.hwversion, cylinders, heads,
                           adapter_name (self->opts.adapter), uuid, nil_uuid, nil_uuid,
                           nil_uuid);
@@ -386,13 +404,14 @@ strata_vmdk_writer_free (StrataVmdkWriter *self)
   g_free (self);
 }
 
-StrataVmdkWriter *
-strata_vmdk_writer_new (StrataFile              *file,
-                        const char              *extent_name,
-                        guint64                  size,
-                        const StrataVmdkOptions *opts,
-                        int                      level,
-                        GError                 **error)
+static StrataVmdkWriter *
+writer_new (StrataFile              *file,
+            const char              *extent_name,
+            guint64                  size,
+            const StrataVmdkOptions *opts,
+            int                      level,
+            gboolean                 empty,
+            GError                 **error)
 {
   g_autoptr(StrataVmdkWriter) self = NULL;
   g_autofree char *desc = NULL;
@@ -409,7 +428,7 @@ strata_vmdk_writer_new (StrataFile              *file,
   self->level = level;
   self->gt_index = -1;
 
-  if (!compute_layout (self, size, opts))
+  if (!compute_layout (self, size, opts, empty))
     {
       g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
                    "%s: a VMDK sparse extent holds at most %" G_GUINT64_FORMAT " bytes "
@@ -418,15 +437,20 @@ strata_vmdk_writer_new (StrataFile              *file,
       return NULL;
     }
 
-  /* The descriptor quotes the name and ends a line with it. */
-  for (const char *p = extent_name; *p != '\0'; p++)
-    if (*p == '"' || (guchar) *p < 0x20 || *p == 0x7f)
-      {
-        g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
-                     "%s: a VMDK descriptor cannot name a file \"%s\" (quotes and control "
-                     "characters are not allowed in the name)", path, extent_name);
-        return NULL;
-      }
+  /* The descriptor quotes the names and ends a line with each. */
+  for (int n = 0; n < 2; n++)
+    {
+      const char *name = n == 0 ? extent_name : opts->parent_hint;
+
+      for (const char *p = name; p != NULL && *p != '\0'; p++)
+        if (*p == '"' || (guchar) *p < 0x20 || *p == 0x7f)
+          {
+            g_set_error (error, STRATA_ERROR, STRATA_ERROR_INVALID_ARGUMENT,
+                         "%s: a VMDK descriptor cannot name a file \"%s\" (quotes and control "
+                         "characters are not allowed in the name)", path, name);
+            return NULL;
+          }
+    }
 
   desc = build_descriptor (self, extent_name);
   if (strlen (desc) > DESC_SECTORS * SECTOR)
@@ -437,12 +461,12 @@ strata_vmdk_writer_new (StrataFile              *file,
       return NULL;
     }
 
-  build_header (self, self->stream ? GD_AT_END : self->gd_offset, self->header);
+  build_header (self, self->tables_first ? self->gd_offset : GD_AT_END, self->header);
   if (!strata_file_pwrite (file, self->header, SECTOR, 0, error) ||
       !strata_file_pwrite (file, desc, strlen (desc), DESC_OFFSET * SECTOR, error))
     return NULL;
 
-  if (self->stream)
+  if (!self->tables_first)
     {
       self->gd = g_new0 (guint32, MAX (1, self->n_gts));
       self->staging_size = STAGING_SIZE + 2 * strata_compress_zlib_bound (STRATA_VMDK_GRAIN_SIZE);
@@ -470,6 +494,36 @@ strata_vmdk_writer_new (StrataFile              *file,
     return NULL;
 
   return g_steal_pointer (&self);
+}
+
+StrataVmdkWriter *
+strata_vmdk_writer_new (StrataFile              *file,
+                        const char              *extent_name,
+                        guint64                  size,
+                        const StrataVmdkOptions *opts,
+                        int                      level,
+                        GError                 **error)
+{
+  return writer_new (file, extent_name, size, opts, level, FALSE, error);
+}
+
+gboolean
+strata_vmdk_create_empty (StrataFile              *file,
+                          const char              *extent_name,
+                          guint64                  size,
+                          const StrataVmdkOptions *opts,
+                          GError                 **error)
+{
+  g_autoptr(StrataVmdkWriter) self = NULL;
+
+  g_return_val_if_fail (file != NULL, FALSE);
+  g_return_val_if_fail (extent_name != NULL, FALSE);
+  g_return_val_if_fail (opts != NULL, FALSE);
+
+  /* No grains: the header, descriptor and tables are the whole image, and a stream of
+   * this layout ends without a footer. */
+  self = writer_new (file, extent_name, size, opts, 0, TRUE, error);
+  return self != NULL && strata_file_flush (file, error);
 }
 
 gboolean

@@ -39,6 +39,10 @@ typedef struct
   StrataVmdkSubformat subformat;  /* default monolithicSparse */
   StrataVmdkAdapter   adapter;    /* default ide */
   guint               hwversion;  /* ddb.virtualHWVersion; default 4 */
+  /* A child of a VMDK parent: the parent's CID and the name the child records for it
+   * (parentFileNameHint, as given, relative to the child's folder); NULL: no parent. */
+  guint32             parent_cid;  /* default 0xffffffff */
+  const char         *parent_hint;
 } StrataVmdkOptions;
 
 void     strata_vmdk_options_init  (StrataVmdkOptions *opts);
@@ -90,6 +94,16 @@ gboolean          strata_vmdk_writer_write_compressed (StrataVmdkWriter *self,
  * and end-of-stream marker) and flushes the file. */
 gboolean          strata_vmdk_writer_finish (StrataVmdkWriter       *self,
                                              GError                **error);
+
+/* Writes an empty image into the empty writable @file, in the shape qemu-img creates: a
+ * streamOptimized one gets the grain directories and tables of monolithicSparse up front
+ * and no footer, so that QEMU can append grains to it (the writer's own stream layout,
+ * with a footer, is one QEMU can only read). */
+gboolean          strata_vmdk_create_empty (StrataFile              *file,
+                                            const char              *extent_name,
+                                            guint64                  size,
+                                            const StrataVmdkOptions *opts,
+                                            GError                 **error);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (StrataVmdkWriter, strata_vmdk_writer_free)
 

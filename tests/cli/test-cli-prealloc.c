@@ -144,6 +144,7 @@ test_case (gconstpointer data)
   g_auto(CliResult) sc = { 0 };
   g_auto(CliResult) qi = { 0 };
   g_auto(CliResult) si = { 0 };
+  const char *first;
 
   if (c->setup != NULL)
     {
@@ -207,14 +208,17 @@ test_case (gconstpointer data)
 
   /* Same guest content; and QEMU writes into it and reads back. */
   tu_assert_qemu_compare (qpath, spath);
-  if (strstr (c->name, "size-0") != NULL)
+  /* (Nothing to write into an empty disk, nor into a stream smaller than a grain.) */
+  if (strstr (c->name, "size-0") != NULL || strstr (c->name, "stream-tiny") != NULL)
     return;
+  /* (A stream takes whole grains only, in order.) */
+  first = strstr (c->name, "stream") != NULL ? "64k" : "512";
   {
     /* (The qcow2 images may be a single sector; the vmdk ones take a grain.) */
     const char *grain = strcmp (fmt, "vmdk") == 0 ? "-c 'write -P 0xab 64k 64k' " : "";
-    g_autofree char *out = tu_run_ok ("cd '%s' && qemu-io -f %s -c 'write -P 0x5a 0 512' "
-                                      "%s-c 'read -P 0x5a 0 512' %s", sdir, fmt, grain,
-                                      c->file);
+    g_autofree char *out = tu_run_ok ("cd '%s' && qemu-io -f %s -c 'write -P 0x5a 0 %s' "
+                                      "%s-c 'read -P 0x5a 0 %s' %s", sdir, fmt, first, grain,
+                                      first, c->file);
 
     g_assert_null (strstr (out, "Pattern verification failed"));
     tu_assert_qemu_check_clean (spath);
@@ -227,8 +231,8 @@ test_case (gconstpointer data)
     g_auto(CliResult) r = { 0 };
     g_autofree char *args = g_strdup_printf ("compare %s %s", c->file, qpath);
 
-    g_free (tu_run_ok ("cd '%s' && qemu-io -f %s -c 'write -P 0x5a 0 512' %s%s", qdir,
-                       fmt, strcmp (fmt, "vmdk") == 0 ? "-c 'write -P 0xab 64k 64k' " : "",
+    g_free (tu_run_ok ("cd '%s' && qemu-io -f %s -c 'write -P 0x5a 0 %s' %s%s", qdir,
+                       fmt, first, strcmp (fmt, "vmdk") == 0 ? "-c 'write -P 0xab 64k 64k' " : "",
                        c->file));
     cli_run_strata (&r, sdir, args);
     g_assert_cmpint (r.rc, ==, 0);
@@ -331,6 +335,52 @@ add_cases (void)
     add_case (NULL, "a.vmdk", TRUE, "vmdk-1T", "create -f vmdk a.vmdk 1T");
   }
 
+  /* An empty streamOptimized VMDK, in qemu-img's shape: tables up front, no footer (QEMU
+   * appends grains to it). 1000 bytes: both round up to a sector. Size 0 is left out
+   * as above. */
+  {
+#define SO "subformat=streamOptimized"
+    static const struct { const char *name; const char *opts; const char *size; } so[] = {
+      { "vmdk-stream-1M", SO, "1M" },
+      { "vmdk-stream-tiny", SO, "1000" },
+      { "vmdk-stream-2G", SO, "2G" },
+      { "vmdk-stream-lsilogic-hw6", SO ",adapter_type=lsilogic,hwversion=6", "1M" },
+      { "vmdk-stream-buslogic-compat6", SO ",adapter_type=buslogic,compat6=on", "3M" },
+      { "vmdk-stream-legacyESX-hw7", SO ",adapter_type=legacyESX,hwversion=7", "3M" },
+      { "vmdk-stream-compat6-hwversion", SO ",compat6,hwversion=7", "3M" },
+      { "vmdk-stream-bad-adapter", SO ",adapter_type=scsi", "3M" },
+      { "vmdk-vmfs", "subformat=vmfs", "3M" },
+    };
+#undef SO
+
+    for (guint i = 0; i < G_N_ELEMENTS (so); i++)
+      add_case (NULL, "a.vmdk", TRUE, so[i].name, "create -f vmdk -o %s a.vmdk %s", so[i].opts,
+                so[i].size);
+  }
+
+  /* A VMDK child of a VMDK parent: parentCID and parentFileNameHint as qemu-img writes them.
+   * The parent gets the same CID in both folders, so that the children's parentCID agree
+   * (in place: qemu-io rewrote it without leading zeros). */
+  {
+#define PARENT "qemu-img create -q -f vmdk p.vmdk 4M && " \
+               "qemu-io -f vmdk -c 'write -P 0x11 0 1M' p.vmdk >/dev/null && " \
+               "c=$(grep -a -m1 -o '^CID=[0-9a-f]*' p.vmdk) && " \
+               "printf CID=1234abcd | head -c ${#c} | " \
+               "dd of=p.vmdk bs=1 seek=544 conv=notrunc status=none"
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-child", "create -f vmdk -b p.vmdk -F vmdk c.vmdk");
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-child-larger",
+              "create -f vmdk -b p.vmdk -F vmdk -o adapter_type=lsilogic c.vmdk 8M");
+    add_case (PARENT, "c.vmdk", TRUE, "vmdk-stream-child",
+              "create -f vmdk -b p.vmdk -F vmdk -o subformat=streamOptimized c.vmdk");
+    add_case (PARENT " && mkdir sub", "sub/c.vmdk", TRUE, "vmdk-child-relative",
+              "create -f vmdk -b ../p.vmdk -F vmdk sub/c.vmdk");
+    add_case (BASE, "c.vmdk", TRUE, "vmdk-child-of-qcow2",
+              "create -f vmdk -b base.qcow2 -F qcow2 c.vmdk");
+    add_case (NULL, "c.vmdk", TRUE, "vmdk-child-missing-parent",
+              "create -u -f vmdk -b nope.vmdk -F vmdk c.vmdk 2M");
+#undef PARENT
+  }
+
   /* 1 TiB: cheap with 2 MiB clusters (two L2 tables; the data area is a hole). */
   add_case (NULL, "a.qcow2", TRUE, "create-metadata-1T",
             "create -f qcow2 -o preallocation=metadata,cluster_size=2M a.qcow2 1T");
@@ -338,6 +388,63 @@ add_cases (void)
             "create -f qcow2 -o preallocation=foo a.qcow2 1M");
   add_case ("qemu-img create -q -f raw a.raw 1M", "a.raw", TRUE, "resize-raw-metadata",
             "resize -f raw --preallocation=metadata a.raw 2M");
+}
+
+/* The subformats qemu-img writes and strata-img does not: refused by name, exit 1, after
+ * qemu-img's "Formatting" line, and no file left behind. */
+static void
+test_vmdk_subformat_refused (void)
+{
+  static const char *const refused[] = { "monolithicFlat", "twoGbMaxExtentSparse",
+                                         "twoGbMaxExtentFlat" };
+  g_autofree char *dir = case_dir ("vmdk-subformat-refused", "strata");
+
+  for (guint i = 0; i < G_N_ELEMENTS (refused); i++)
+    {
+      g_auto(CliResult) r = { 0 };
+      g_autofree char *args = g_strdup_printf ("create -f vmdk -o subformat=%s a.vmdk 1M",
+                                               refused[i]);
+      g_autofree char *line = g_strdup_printf ("Formatting 'a.vmdk', fmt=vmdk size=1048576 "
+                                               "compat6=off hwversion=undefined "
+                                               "subformat=%s\n", refused[i]);
+      g_autofree char *named = g_strdup_printf ("subformat=%s is not supported", refused[i]);
+      g_autoptr(GDir) d = NULL;
+
+      cli_run_strata (&r, dir, args);
+      g_assert_cmpint (r.rc, ==, 1);
+      g_assert_cmpstr (r.out, ==, line);
+      g_assert_nonnull (strstr (r.err, named));
+      d = g_dir_open (dir, 0, NULL);
+      g_assert_null (g_dir_read_name (d));
+    }
+}
+
+/* Size 0, which neither QEMU nor Strata opens: the header and everything after the
+ * descriptor come out as qemu-img's, byte for byte (no grain directory at all). */
+static void
+test_vmdk_size_0 (void)
+{
+  static const char *const subformats[] = { "monolithicSparse", "streamOptimized" };
+  g_autofree char *qdir = case_dir ("vmdk-size-0", "qemu");
+  g_autofree char *sdir = case_dir ("vmdk-size-0", "strata");
+
+  for (guint i = 0; i < G_N_ELEMENTS (subformats); i++)
+    {
+      g_auto(CliResult) q = { 0 };
+      g_auto(CliResult) s = { 0 };
+      g_autofree char *args = g_strdup_printf ("create -f vmdk -o subformat=%s a.vmdk 0",
+                                               subformats[i]);
+
+      g_free (tu_run_ok ("rm -f '%s/a.vmdk' '%s/a.vmdk'", qdir, sdir));
+      cli_run_qemu (&q, qdir, args);
+      cli_run_strata (&s, sdir, args);
+      g_assert_cmpint (q.rc, ==, 0);
+      g_assert_cmpint (s.rc, ==, 0);
+      g_assert_cmpstr (s.out, ==, q.out);
+      /* (The descriptor, sectors 1 to 20, differs: the CID, and our VirtualBox keys.) */
+      g_free (tu_run_ok ("cmp -n 512 '%s/a.vmdk' '%s/a.vmdk' && "
+                         "cmp -i 10752 '%s/a.vmdk' '%s/a.vmdk'", qdir, sdir, qdir, sdir));
+    }
 }
 
 int
@@ -354,6 +461,9 @@ main (int argc, char **argv)
 
       g_test_add_data_func (path, c, test_case);
     }
+
+  g_test_add_func ("/cli/prealloc/vmdk-subformat-refused", test_vmdk_subformat_refused);
+  g_test_add_func ("/cli/prealloc/vmdk-size-0", test_vmdk_size_0);
 
   {
     int r = g_test_run ();

@@ -3,6 +3,7 @@
 #include "strata-convert.h"
 #include "strata-error.h"
 #include "strata-image.h"
+#include "strata-vmdk-write.h"
 #include "convert-fixture.h"
 #include "test-util.h"
 
@@ -417,6 +418,42 @@ test_zero_size (void)
   g_assert_cmpstr (list_before, ==, list_after);
 }
 
+/* An empty streamOptimized image from strata_vmdk_create_empty() is one QEMU appends
+ * grains to (more than one grain table's worth, the last grain cut short): then QEMU finds
+ * it clean and both readers see what was written. */
+static void
+test_empty_stream_takes_grains (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(StrataFile) file = NULL;
+  const char *dst = tu_path ("empty-stream.vmdk");
+  const char *expect = tu_path ("empty-stream-expect.raw");
+  StrataVmdkOptions opts;
+  g_autofree char *desc = NULL;
+
+  strata_vmdk_options_init (&opts);
+  opts.subformat = STRATA_VMDK_STREAM_OPTIMIZED;
+  file = strata_file_open (dst, STRATA_FILE_WRITE | STRATA_FILE_CREATE, &error);
+  g_assert_no_error (error);
+  g_assert_true (strata_vmdk_create_empty (file, "empty-stream.vmdk", CONTENT_SIZE, &opts,
+                                           &error));
+  g_assert_no_error (error);
+  g_clear_pointer (&file, strata_file_unref);
+
+  desc = read_descriptor (dst);
+  g_assert_nonnull (strstr (desc, "createType=\"streamOptimized\""));
+  tu_assert_qemu_check_clean (dst);
+
+  g_free (tu_run_ok ("truncate -s %d '%s' && for f in '%s' '%s'; do qemu-io -f $(case "
+                     "\"$f\" in *.raw) echo raw;; *) echo vmdk;; esac) "
+                     "-c 'write -P 0xab 0 128k' -c 'write -P 0xcd 33M 64k' "
+                     "-c 'write -P 0xef 40M 1536' \"$f\" >/dev/null; done",
+                     CONTENT_SIZE, expect, expect, dst));
+  tu_assert_qemu_check_clean (dst);
+  tu_assert_qemu_compare (expect, dst);
+  assert_strata_reads_identical (expect, dst);
+}
+
 /* A sparse extent addresses 2^32 sectors: a larger disk is refused before anything is
  * written. */
 static void
@@ -476,6 +513,7 @@ main (int argc, char **argv)
   g_test_add_func ("/vmdk-write/write-error-midway", test_write_error_midway);
   g_test_add_func ("/vmdk-write/zero-size", test_zero_size);
   g_test_add_func ("/vmdk-write/too-large", test_too_large);
+  g_test_add_func ("/vmdk-write/empty-stream-takes-grains", test_empty_stream_takes_grains);
 
   return g_test_run ();
 }
