@@ -113,20 +113,41 @@ data_clusters_bytes (StrataImage  *source,
   return TRUE;
 }
 
-static gboolean
-has_persistent_bitmaps (StrataImage  *source,
-                        GError      **error)
+/* Bytes the source's persistent bitmaps take at @cluster, as qemu-img counts them: per bitmap
+ * its data clusters (all assumed allocated) and its table, then the directory rounded up. */
+static guint64
+persistent_bitmaps_bytes (StrataImage *source,
+                          guint64      size,
+                          guint64      cluster)
 {
   g_autoptr(StrataImageInfo) info = NULL;
   g_autoptr(GVariant) bitmaps = NULL;
+  guint64 total = 0, dir = 0;
 
   if (strcmp (strata_image_get_format (source), "qcow2") != 0)
-    return FALSE;
-  info = strata_image_get_info (source, error);
+    return 0;
+  info = strata_image_get_info (source, NULL);
   if (info == NULL || info->format_specific == NULL)
-    return FALSE;
+    return 0;
   bitmaps = g_variant_lookup_value (info->format_specific, "bitmaps", NULL);
-  return bitmaps != NULL && g_variant_n_children (bitmaps) > 0;
+  if (bitmaps == NULL)
+    return 0;
+  for (gsize i = 0; i < g_variant_n_children (bitmaps); i++)
+    {
+      g_autoptr(GVariant) entry = g_variant_get_child_value (bitmaps, i);
+      const char *name = "";
+      gint64 granularity = 0;
+      guint64 bytes, clusters;
+
+      g_variant_lookup (entry, "name", "&s", &name);
+      if (!g_variant_lookup (entry, "granularity", "x", &granularity) || granularity <= 0)
+        continue;
+      bytes = DIV_ROUND_UP (DIV_ROUND_UP (size, (guint64) granularity), 8);
+      clusters = DIV_ROUND_UP (bytes, cluster);
+      total += clusters * cluster + ROUND_UP (clusters * 8, cluster);
+      dir += ROUND_UP (24 + strlen (name), 8);
+    }
+  return total + ROUND_UP (dir, cluster);
 }
 
 static gboolean
@@ -159,20 +180,6 @@ strata_measure (StrataImage               *source,
   memset (result, 0, sizeof *result);
   if (source != NULL)
     {
-      g_autoptr(GError) local = NULL;
-
-      if (has_persistent_bitmaps (source, &local))
-        {
-          g_set_error (error, STRATA_ERROR, STRATA_ERROR_UNSUPPORTED,
-                       "%s: measuring images with persistent bitmaps is not supported",
-                       strata_image_get_filename (source));
-          return FALSE;
-        }
-      if (local != NULL)
-        {
-          g_propagate_error (error, g_steal_pointer (&local));
-          return FALSE;
-        }
       size = strata_image_get_size (source);
     }
 
@@ -215,6 +222,8 @@ strata_measure (StrataImage               *source,
       result->required = result->fully_allocated - virtual_size + data;
       result->has_bitmaps = opts->compat >= 3 && source != NULL &&
                             qcow2_source_is_v3 (source);
+      if (result->has_bitmaps)
+        result->bitmaps = persistent_bitmaps_bytes (source, size, cluster);
       return TRUE;
     }
 

@@ -14,14 +14,14 @@ typedef struct
   guint64  required;        /* bytes a conversion of the source needs ("required size") */
   guint64  fully_allocated; /* bytes with every cluster allocated */
   gboolean has_bitmaps;     /* the source can carry persistent bitmaps (qcow2 v3 in, out) */
-  guint64  bitmaps;         /* bytes they need (always 0: images with bitmaps are refused) */
+  guint64  bitmaps;         /* bytes they need (qemu-img's count; not in required) */
 } StrataMeasure;
 
 /*
  * Measures a new image of @format ("qcow2" or "raw") made with @opts (qcow2: cluster size,
  * refcount width, extended L2, compat) and @prealloc: from @source (its whole chain, as
  * convert copies it) or, when @source is NULL, empty with @size bytes. Fails with
- * STRATA_ERROR_UNSUPPORTED for other formats and for sources with persistent bitmaps.
+ * STRATA_ERROR_UNSUPPORTED for other formats.
  */
 gboolean strata_measure (StrataImage               *source,
                          guint64                    size,

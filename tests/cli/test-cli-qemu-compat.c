@@ -69,6 +69,17 @@ typedef struct
 /* Broken images: a missing backing file (directly and one level down), a loop, unknown
  * incompatible qcow2 features (one named in the feature table, one not), a raw file, an
  * image whose backing file lacks a format. */
+/* Persistent bitmaps: none, one, three (512 B, 64 KiB, 2 MiB, one disabled). */
+#define BITMAPS \
+  "qemu-img create -q -f qcow2 b0.qcow2 100M && " \
+  "qemu-img create -q -f qcow2 -o cluster_size=4k b1.qcow2 1G && " \
+  "qemu-img bitmap --add b1.qcow2 only && " \
+  "qemu-io -c 'write -P 1 0 1M' b1.qcow2 >/dev/null && " \
+  "qemu-img create -q -f qcow2 -o cluster_size=2M b3.qcow2 3000M && " \
+  "qemu-img bitmap --add -g 512 b3.qcow2 fine && " \
+  "qemu-img bitmap --add -g 64k b3.qcow2 a-longer-bitmap-name && " \
+  "qemu-img bitmap --add -g 2M --disable b3.qcow2 off"
+
 #define BROKEN \
   "qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 miss.qcow2 1M && " \
   "mkdir sub && qemu-img create -q -f qcow2 -u -b gone.qcow2 -F qcow2 sub/m2.qcow2 1M && " \
@@ -233,6 +244,19 @@ static const Case cases[] = {
   { "measure-v2-target", CHAIN, "measure -O qcow2 -o compat=0.10 --output=json top.qcow2",
     NULL, SAME_STDERR },
   { "measure-full", CHAIN, "measure -O qcow2 -o preallocation=full top.qcow2", NULL,
+    SAME_STDERR },
+  { "measure-bitmaps-none", BITMAPS, "measure -O qcow2 b0.qcow2", NULL, SAME_STDERR },
+  { "measure-bitmaps-one", BITMAPS, "measure -O qcow2 b1.qcow2", NULL, SAME_STDERR },
+  { "measure-bitmaps-one-512", BITMAPS, "measure -O qcow2 -o cluster_size=512 b1.qcow2", NULL,
+    SAME_STDERR },
+  { "measure-bitmaps-three", BITMAPS, "measure -O qcow2 b3.qcow2", NULL, SAME_STDERR },
+  { "measure-bitmaps-three-json", BITMAPS,
+    "measure -O qcow2 -o cluster_size=4k --output=json b3.qcow2", NULL, SAME_STDERR },
+  { "measure-bitmaps-2m", BITMAPS, "measure -O qcow2 -o cluster_size=2M b1.qcow2", NULL,
+    SAME_STDERR },
+  { "measure-bitmaps-raw", BITMAPS, "measure -O raw --output=json b3.qcow2", NULL,
+    SAME_STDERR },
+  { "measure-bitmaps-v2-target", BITMAPS, "measure -O qcow2 -o compat=0.10 b3.qcow2", NULL,
     SAME_STDERR },
   { "measure-error-both", CHAIN, "measure --size 1G top.qcow2", NULL, SAME_STDERR },
   { "measure-error-none", NULL, "measure", NULL, SAME_STDERR },
