@@ -113,23 +113,18 @@ data_clusters_bytes (StrataImage  *source,
   return TRUE;
 }
 
-/* Bytes the source's persistent bitmaps take at @cluster, as qemu-img counts them: per bitmap
- * its data clusters (all assumed allocated) and its table, then the directory rounded up. */
+/* Bytes the persistent bitmaps of a qcow2 source (its format-specific info) take at
+ * @cluster, as qemu-img counts them: per bitmap its data clusters (all assumed allocated) and
+ * its table, then the directory rounded up. */
 static guint64
-persistent_bitmaps_bytes (StrataImage *source,
-                          guint64      size,
-                          guint64      cluster)
+persistent_bitmaps_bytes (GVariant *format_specific,
+                          guint64   size,
+                          guint64   cluster)
 {
-  g_autoptr(StrataImageInfo) info = NULL;
   g_autoptr(GVariant) bitmaps = NULL;
   guint64 total = 0, dir = 0;
 
-  if (strcmp (strata_image_get_format (source), "qcow2") != 0)
-    return 0;
-  info = strata_image_get_info (source, NULL);
-  if (info == NULL || info->format_specific == NULL)
-    return 0;
-  bitmaps = g_variant_lookup_value (info->format_specific, "bitmaps", NULL);
+  bitmaps = g_variant_lookup_value (format_specific, "bitmaps", NULL);
   if (bitmaps == NULL)
     return 0;
   for (gsize i = 0; i < g_variant_n_children (bitmaps); i++)
@@ -150,18 +145,28 @@ persistent_bitmaps_bytes (StrataImage *source,
   return total + ROUND_UP (dir, cluster);
 }
 
-static gboolean
-qcow2_source_is_v3 (StrataImage *source)
+/* The format-specific info of a qcow2 source (read once: it walks the image's metadata), or
+ * NULL for other formats. */
+static GVariant *
+qcow2_format_specific (StrataImage *source)
 {
   g_autoptr(StrataImageInfo) info = NULL;
-  const char *compat = NULL;
 
   if (strcmp (strata_image_get_format (source), "qcow2") != 0)
-    return FALSE;
+    return NULL;
   info = strata_image_get_info (source, NULL);
   if (info == NULL || info->format_specific == NULL)
-    return FALSE;
-  return g_variant_lookup (info->format_specific, "compat", "&s", &compat) &&
+    return NULL;
+  return g_variant_ref (info->format_specific);
+}
+
+static gboolean
+is_v3 (GVariant *format_specific)
+{
+  const char *compat = NULL;
+
+  return format_specific != NULL &&
+         g_variant_lookup (format_specific, "compat", "&s", &compat) &&
          strcmp (compat, "0.10") != 0;
 }
 
@@ -179,9 +184,7 @@ strata_measure (StrataImage               *source,
 
   memset (result, 0, sizeof *result);
   if (source != NULL)
-    {
-      size = strata_image_get_size (source);
-    }
+    size = strata_image_get_size (source);
 
   if (strcmp (format, "raw") == 0)
     {
@@ -220,10 +223,14 @@ strata_measure (StrataImage               *source,
                                                            opts->refcount_bits,
                                                            opts->extended_l2);
       result->required = result->fully_allocated - virtual_size + data;
-      result->has_bitmaps = opts->compat >= 3 && source != NULL &&
-                            qcow2_source_is_v3 (source);
-      if (result->has_bitmaps)
-        result->bitmaps = persistent_bitmaps_bytes (source, size, cluster);
+      if (opts->compat >= 3 && source != NULL)
+        {
+          g_autoptr(GVariant) format_specific = qcow2_format_specific (source);
+
+          result->has_bitmaps = is_v3 (format_specific);
+          if (result->has_bitmaps)
+            result->bitmaps = persistent_bitmaps_bytes (format_specific, size, cluster);
+        }
       return TRUE;
     }
 
